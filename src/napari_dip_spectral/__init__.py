@@ -1,0 +1,24 @@
+"""napari-dip-spectral: the spectral-bias-controlled deep image prior (Shi et al., IJCV 2022)
+for napari and Python scripts.
+
+``import napari_dip_spectral`` imports neither napari nor Qt, and torch only when a
+restoration runs.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["restore", "degrade", "RestoreResult", "RestorationJob", "__version__"]
+
+
+def __getattr__(name):
+    if name in ("restore", "RestoreResult", "RestorationJob"):
+        from . import api
+
+        return getattr(api, name)
+    if name == "degrade":
+        from .degradations import degrade
+
+        return degrade
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

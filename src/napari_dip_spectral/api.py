@@ -1,0 +1,220 @@
+"""Public API: ``restore()`` one image, and ``RestorationJob`` for callers that want events.
+
+Arrays in, :class:`RestoreResult` out. Intensities of any range are normalised to [0, 1]
+before fitting and mapped back afterwards; the caller's arrays are never modified. Torch is
+imported only when a job is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .core.driving import drive
+from .core.config import PROFILES, TASKS, SolverConfig, task_defaults
+from .normalization import Normalization, fit_normalization
+
+# keyword -> SolverConfig field for the options restore() accepts directly
+_CONFIG_KEYS = {
+    "iterations": "iterations", "lipschitz": "lipschitz", "upsample": "upsample",
+    "channels": "channels", "sigma_estimator": "sigma_estimator", "auto_stop": "auto_stop",
+    "seed": "seed", "device": "device", "learning_rate": "learning_rate", "levels": "levels",
+    "metrics_every": "metrics_every", "preview_every": "preview_every", "warmup": "warmup",
+    "average": "average", "init_output": "init_output", "n_bands": "n_bands",
+    "stop_window": "stop_window", "stop_epsilon": "stop_epsilon",
+}
+
+
+@dataclass
+class RestoreResult:
+    """What :func:`restore` returns.
+
+    ``image``: float32, the input's spatial shape (times ``factor`` for super-resolution) and
+    the input's intensity range. ``history``: the logged iterations (``.iteration``, ``.loss``,
+    ``.fbc``, ``.ratio``, ``.psnr``). ``stop_reason``: ``"auto_stop"``, ``"max_iterations"`` or
+    ``"cancelled"`` (a cancelled result is the last iterate, never a finished one).
+    """
+
+    image: np.ndarray
+    history: list
+    iterations: int
+    stop_reason: str
+    stop_iteration: int
+    task: str
+    config: SolverConfig
+    seconds: float
+    device: str
+    normalization: Normalization
+    parameters: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.stop_reason != "cancelled"
+
+    def as_input_dtype(self, dtype) -> np.ndarray:
+        """The image in an integer dtype (rounded and clipped to its range), or float32."""
+        dtype = np.dtype(dtype)
+        if dtype.kind in "ui":
+            info = np.iinfo(dtype)
+            return np.clip(np.rint(self.image), info.min, info.max).astype(dtype)
+        return self.image.astype(np.float32)
+
+
+def _check_image(image) -> np.ndarray:
+    arr = np.asarray(image)
+    if arr.dtype == bool or arr.dtype.kind not in "uif":
+        raise ValueError(f"image must be a numeric array, got dtype {arr.dtype}")
+    if arr.ndim == 3 and arr.shape[-1] == 4:
+        raise ValueError("image has 4 channels (RGBA?): drop the alpha channel first")
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] == 3)):
+        raise ValueError(
+            f"image must be 2-D (Y, X) or colour (Y, X, 3), got shape {arr.shape}; "
+            "use restore_stack() for stacks")
+    if min(arr.shape[:2]) < 8:
+        raise ValueError(f"image is too small ({arr.shape[0]}x{arr.shape[1]}); both sides must be >= 8")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise ValueError("image contains NaN or inf values")
+    return arr
+
+
+def _check_mask(mask, spatial: tuple[int, int]) -> np.ndarray:
+    if mask is None:
+        raise ValueError("task 'inpaint' needs a mask (True/1 = observed pixel)")
+    m = np.asarray(mask)
+    if m.ndim == 3 and m.shape[-1] in (1, 3):
+        m = m.any(-1) if m.dtype == bool else (m != 0).any(-1)
+    if m.shape != tuple(spatial):
+        raise ValueError(f"mask shape {np.asarray(mask).shape} does not match the image's spatial shape {spatial}")
+    if m.dtype.kind == "f" and not np.isfinite(m).all():
+        raise ValueError("mask contains NaN or inf values")
+    m = m != 0
+    if not m.any():
+        raise ValueError("mask has no observed pixel (True/1 = observed)")
+    return m
+
+
+def build_config(task: str, profile: str = "default", **options) -> SolverConfig:
+    """The task's defaults with the given options (``None`` = keep the default) applied."""
+    config = task_defaults(task, profile)
+    changes = {}
+    for key, value in options.items():
+        if key not in _CONFIG_KEYS:
+            raise TypeError(f"unknown option {key!r}")
+        if value is not None:
+            changes[_CONFIG_KEYS[key]] = value
+    if "lipschitz" in options and options["lipschitz"] is not None:
+        if options["lipschitz"] == float("inf") or options["lipschitz"] is False:
+            changes["lipschitz"] = None
+    config = config.replace(**changes)
+    config.validate()
+    return config
+
+
+class RestorationJob:
+    """A prepared restoration of one image: validated inputs, normalisation, operator and
+    settings. ``run()`` is a generator of progress events that returns a
+    :class:`RestoreResult`; ``gen.send(True)`` cancels it. Used by the napari widgets."""
+
+    def __init__(self, image, task: str = "denoise", *, mask=None, factor=None, reference=None,
+                 profile: str = "default", normalize: str = "minmax", gain: float = 1.0,
+                 signed: bool = False, **options):
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        if profile not in PROFILES:
+            raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+        arr = _check_image(image)
+        self.task, self.input_shape, self.input_dtype = task, arr.shape, arr.dtype
+        self.config = build_config(task, profile, **options)
+        self.normalization = fit_normalization(arr, normalize)
+        unit = self.normalization.forward(arr)
+        self.colour = arr.ndim == 3
+        planes = unit[None] if self.colour else unit[None, ..., None]     # (1, Y, X, C)
+        self.observation = np.ascontiguousarray(planes.transpose(0, 3, 1, 2))
+        self.factor = None
+        self.mask = None
+        if task == "inpaint":
+            self.mask = _check_mask(mask, arr.shape[:2])
+            self.observation = self.observation * self.mask[None, None]
+        elif mask is not None:
+            raise ValueError(f"mask is only used by task 'inpaint', not {task!r}")
+        if task == "super_resolution":
+            if factor not in (2, 4, 8):
+                raise ValueError(f"factor must be 2, 4 or 8 for super_resolution, got {factor!r}")
+            self.factor = int(factor)
+        elif factor is not None:
+            raise ValueError(f"factor is only used by task 'super_resolution', not {task!r}")
+        self.gain, self.signed = float(gain), bool(signed)
+        if not self.gain > 0:
+            raise ValueError(f"gain must be > 0, got {gain!r}")
+        self.reference = None
+        if reference is not None:
+            ref = np.asarray(reference)
+            expected = self.output_shape
+            if ref.shape != expected:
+                raise ValueError(f"reference shape {ref.shape} does not match the output shape {expected}")
+            ref_unit = np.clip(self.normalization.forward(ref), 0, 1)
+            ref_planes = ref_unit[None] if self.colour else ref_unit[None, ..., None]
+            self.reference = np.ascontiguousarray(ref_planes.transpose(0, 3, 1, 2))
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        f = self.factor or 1
+        return (self.input_shape[0] * f, self.input_shape[1] * f) + tuple(self.input_shape[2:])
+
+    def operator(self):
+        from .core import operators
+
+        if self.task == "inpaint":
+            import torch
+
+            return operators.Inpaint(torch.from_numpy(self.mask[None, None].astype(np.float32)))
+        if self.task == "super_resolution":
+            return operators.SuperResolve(self.factor)
+        if self.task == "enhance":
+            return operators.Enhance(self.gain, self.signed)
+        return operators.Deblock() if self.task == "deblock" else operators.Denoise()
+
+    def to_output(self, planes: np.ndarray) -> np.ndarray:
+        """(1, C, H, W) in [0, 1] -> the input's layout and intensity range, float32."""
+        img = planes[0].transpose(1, 2, 0)
+        if not self.colour:
+            img = img[..., 0]
+        return self.normalization.inverse(img).astype(np.float32)
+
+    def run(self) -> Generator:
+        import torch
+
+        from .core.solver import iterate
+
+        obs = torch.from_numpy(self.observation.astype(np.float32))
+        ref = None if self.reference is None else torch.from_numpy(self.reference.astype(np.float32))
+        outcome = yield from iterate(obs, self.operator(), self.config, ref)
+        return RestoreResult(
+            image=self.to_output(outcome.image), history=outcome.history,
+            iterations=outcome.iterations, stop_reason=outcome.stop_reason,
+            stop_iteration=outcome.stop_iterations[0], task=self.task, config=self.config,
+            seconds=outcome.seconds, device=outcome.device, normalization=self.normalization,
+            parameters=outcome.parameters)
+
+
+def restore(image, task: str = "denoise", mask=None, factor=None, iterations=None,
+            lipschitz=None, upsample=None, channels=None, sigma_estimator=None,
+            auto_stop: bool | None = None, seed: int = 0, device: str = "auto", reference=None,
+            callback: Callable | None = None, *, profile: str = "default",
+            normalize: str = "minmax", gain: float = 1.0, signed: bool = False,
+            **options) -> RestoreResult:
+    """Restore one 2-D grey ``(Y, X)`` or colour ``(Y, X, 3)`` image.
+
+    See docs/api.md for every parameter. ``callback(event)`` is called after each
+    iteration; returning ``False`` cancels (``stop_reason == "cancelled"``).
+    """
+    job = RestorationJob(image, task, mask=mask, factor=factor, reference=reference,
+                         profile=profile, normalize=normalize, gain=gain, signed=signed,
+                         iterations=iterations, lipschitz=lipschitz, upsample=upsample,
+                         channels=channels, sigma_estimator=sigma_estimator,
+                         auto_stop=auto_stop, seed=seed, device=device, **options)
+    return drive(job.run(), callback)
+

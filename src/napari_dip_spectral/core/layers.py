@@ -1,0 +1,154 @@
+"""Building blocks of the decoder: Lipschitz-controlled convolution, Gaussian-controlled
+upsampling and mean-only normalisation (method.md sections 2-4).
+
+Every layer supports ``groups``: ``G`` independent networks evaluated as one grouped
+computation (used to restore many planes of a stack at once). A grouped weight of shape
+``(G * out, in, k, k)`` holds ``G`` independent kernels; the Lipschitz bound is applied to
+each group's ``out x (in * k * k)`` matrix separately.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.nn.utils import parametrize
+
+SIGMA_ESTIMATORS = ("exact", "power")
+
+
+class LipschitzBound(nn.Module):
+    """Parametrization ``W = W_bar / max(1, sigma_max(W_bar) / lipschitz)``.
+
+    ``sigma_max`` is the largest singular value of each group's weight reshaped to
+    ``out x (in * k * k)``. It is computed without gradient (a constant during
+    back-propagation), as in the authors' code: this is a hard clip of the spectral norm,
+    not a Miyato-style normalisation.
+
+    Estimators:
+
+    * ``"exact"``: ``torch.linalg.svdvals`` at every call (the authors' behaviour).
+    * ``"power"``: one warm-started power-iteration step per training call, with an exact
+      refresh (singular vectors from an SVD) every ``refresh_every`` calls. Between refreshes
+      the estimate tracks the slowly-changing weights to within about 1e-4 relative error.
+      The power estimate is a lower bound of sigma, so the bound can be exceeded by that
+      relative error at most; the exact refresh resets it.
+
+    Estimator state only advances while gradients are enabled in training mode, so reading
+    ``conv.weight`` for inspection does not change the optimisation.
+    """
+
+    def __init__(self, lipschitz: float, groups: int = 1, estimator: str = "power",
+                 refresh_every: int = 50):
+        super().__init__()
+        if not lipschitz > 0:
+            raise ValueError(f"lipschitz must be > 0, got {lipschitz!r}")
+        if estimator not in SIGMA_ESTIMATORS:
+            raise ValueError(
+                f"sigma_estimator must be one of {SIGMA_ESTIMATORS}, got {estimator!r}")
+        self.lipschitz = float(lipschitz)
+        self.groups = int(groups)
+        self.estimator = estimator
+        self.refresh_every = int(refresh_every)
+        self.calls = 0
+        self.register_buffer("u", torch.empty(0), persistent=False)
+        self.register_buffer("v", torch.empty(0), persistent=False)
+        self.register_buffer("sigma", torch.empty(0), persistent=False)
+
+    def _matrices(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight.reshape(self.groups, weight.shape[0] // self.groups, -1)
+
+    @torch.no_grad()
+    def _exact_refresh(self, m: torch.Tensor) -> None:
+        if self.estimator == "exact":
+            self.sigma = torch.linalg.svdvals(m)[:, 0]
+            return
+        u, s, vh = torch.linalg.svd(m, full_matrices=False)
+        self.u, self.v, self.sigma = u[:, :, 0].contiguous(), vh[:, 0, :].contiguous(), s[:, 0]
+
+    @torch.no_grad()
+    def _power_step(self, m: torch.Tensor) -> None:
+        v = F.normalize(torch.bmm(m.transpose(1, 2), self.u.unsqueeze(2)).squeeze(2), dim=1)
+        mv = torch.bmm(m, v.unsqueeze(2)).squeeze(2)
+        self.sigma = mv.norm(dim=1)
+        self.u, self.v = F.normalize(mv, dim=1), v
+
+    def estimate_sigma(self, weight: torch.Tensor) -> torch.Tensor:
+        """Current estimate of each group's largest singular value, shape ``(groups,)``."""
+        m = self._matrices(weight.detach())
+        advancing = torch.is_grad_enabled() and self.training
+        if self.sigma.numel() == 0 or (self.sigma.device != m.device):
+            self._exact_refresh(m)
+        elif advancing:
+            if self.estimator == "exact" or self.calls % self.refresh_every == 0:
+                self._exact_refresh(m)
+            else:
+                self._power_step(m)
+        if advancing:
+            self.calls += 1
+        return self.sigma
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        sigma = self.estimate_sigma(weight)
+        scale = torch.clamp(sigma / self.lipschitz, min=1.0)
+        scale = scale.repeat_interleave(weight.shape[0] // self.groups)
+        return weight / scale.view(-1, *([1] * (weight.dim() - 1)))
+
+
+def lipschitz_conv(in_channels: int, out_channels: int, kernel_size: int, *, groups: int = 1,
+                   lipschitz: float | None = None, sigma_estimator: str = "power") -> nn.Conv2d:
+    """A grouped conv (reflection padding, kaiming-uniform init) with an optional
+    Lipschitz bound registered as a parametrization of its weight."""
+    conv = nn.Conv2d(in_channels * groups, out_channels * groups, kernel_size,
+                     padding=kernel_size // 2, padding_mode="reflect", groups=groups)
+    nn.init.kaiming_uniform_(conv.weight, a=0, mode="fan_in")
+    if lipschitz is not None:
+        parametrize.register_parametrization(
+            conv, "weight", LipschitzBound(lipschitz, groups, sigma_estimator))
+    return conv
+
+
+def gaussian_kernel_1d(sigma: float) -> torch.Tensor:
+    """The 5 taps of method.md section 4: offsets (-1, -1/2, 0, 1/2, 1) in low-resolution
+    pixel units, Gaussian weights, normalised so that the 2-D outer product sums to 1."""
+    offsets = torch.tensor([-1.0, -0.5, 0.0, 0.5, 1.0], dtype=torch.float64)
+    taps = torch.exp(-offsets ** 2 / (2 * sigma ** 2))
+    return (taps / taps.sum()).float()
+
+
+class GaussianUpsample(nn.Module):
+    """Gaussian-controlled x2 upsampling: a fixed depthwise transposed convolution
+    (kernel 5, stride 2, padding 2, output padding 1) with a normalised Gaussian kernel.
+
+    The kernel is separable, so it is applied as two 1-D transposed convolutions, which is
+    numerically the same as the 5x5 version and cheaper. ``gain`` multiplies the output:
+    the paper's kernel sums to 1 and thus passes a smooth signal at about 1/4 amplitude;
+    ``gain=4`` restores amplitude (not the paper's behaviour, off by default).
+    """
+
+    def __init__(self, channels: int, sigma: float, gain: float = 1.0):
+        super().__init__()
+        taps = gaussian_kernel_1d(sigma) * math.sqrt(gain)
+        self.channels = channels
+        self.register_buffer("kernel_y", taps.view(1, 1, 5, 1).repeat(channels, 1, 1, 1))
+        self.register_buffer("kernel_x", taps.view(1, 1, 1, 5).repeat(channels, 1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.conv_transpose2d(x, self.kernel_y, stride=(2, 1), padding=(2, 0),
+                               output_padding=(1, 0), groups=self.channels)
+        return F.conv_transpose2d(x, self.kernel_x, stride=(1, 2), padding=(0, 2),
+                                  output_padding=(0, 1), groups=self.channels)
+
+
+class MeanOnlyNorm(nn.Module):
+    """Subtract each channel's spatial mean, add a learnable per-channel bias (init 0).
+    No variance scaling and no running statistics: train and eval behave the same."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x - x.mean(dim=(2, 3), keepdim=True) + self.bias.view(1, -1, 1, 1)

@@ -1,0 +1,125 @@
+"""Forward operators: how a task's observation is made from the clean image.
+
+Each operator maps the network output ``x`` (shape ``(G, C, H, W)``, the restored image) to
+the observation space, defines the data-fit loss against the observation ``y``, and says
+which image the FBC measure compares with ``y`` (method.md sections 1 and 7). The solver
+does not branch on task names: it only calls these methods.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.nn import functional as F
+
+
+class ForwardOperator:
+    """Identity: denoising, and JPEG deblocking (the observation is the decoded JPEG)."""
+
+    #: output side length / observation side length
+    scale: int = 1
+
+    def to(self, device: torch.device) -> "ForwardOperator":
+        return self
+
+    def output_shape(self, observation_shape: tuple[int, int]) -> tuple[int, int]:
+        return observation_shape[0] * self.scale, observation_shape[1] * self.scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def loss_per_group(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Mean squared error of ``forward(x)`` against ``y`` for each group, shape ``(G,)``."""
+        return (self.forward(x) - y).pow(2).flatten(1).mean(1)
+
+    def fbc_pair(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(output, reference) for the FBC measure; the reference is the observation."""
+        return x, y
+
+    def finish(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Turn the fitted output into the task's result (identity except for enhancement)."""
+        return x
+
+
+class Denoise(ForwardOperator):
+    pass
+
+
+class Deblock(ForwardOperator):
+    """Identity on the decoded JPEG image."""
+
+
+class Inpaint(ForwardOperator):
+    """``y = x * m`` with ``m`` = 1 on observed pixels. The loss is the mean over all pixels of
+    ``((x - y) * m)^2`` (as the authors'); FBC compares the full output with the masked
+    observation (method.md section 1)."""
+
+    def __init__(self, mask: torch.Tensor):
+        # mask: (G, 1 or C, H, W) float in {0, 1}
+        self.mask = mask.float()
+
+    def to(self, device):
+        self.mask = self.mask.to(device)
+        return self
+
+    def forward(self, x):
+        return x * self.mask
+
+
+def lanczos2_kernel(factor: int) -> torch.Tensor:
+    """The separable Lanczos-2 downsampling taps of method.md section 7 (DIP's downsampler,
+    phase 1/2): ``4 * factor`` taps ``L(d) = 2 sin(pi d) sin(pi d / 2) / (pi^2 d^2)`` at
+    ``d = |i + 1/2 - c| / factor``, ``c = (4 factor + 2) / 2``, normalised to sum 1."""
+    size = 4 * factor
+    centre = (4 * factor + 2) / 2
+    i = torch.arange(1, size + 1, dtype=torch.float64)
+    d = (i + 0.5 - centre).abs() / factor
+    a = 2.0
+    taps = torch.where(d == 0, torch.ones_like(d),
+                       a * torch.sin(math.pi * d) * torch.sin(math.pi * d / a)
+                       / (math.pi ** 2 * d ** 2))
+    taps = torch.where(d < a, taps, torch.zeros_like(d))
+    return (taps / taps.sum()).float()
+
+
+class SuperResolve(ForwardOperator):
+    """``y = D(x)``: Lanczos-2 downsampling by ``factor`` after replication padding of
+    ``3 * factor / 2`` pixels, so an ``(fH, fW)`` image gives exactly ``(H, W)``."""
+
+    def __init__(self, factor: int):
+        if factor not in (2, 4, 8):
+            raise ValueError(f"factor must be 2, 4 or 8, got {factor!r}")
+        self.scale = factor
+        self.taps = lanczos2_kernel(factor)
+
+    def to(self, device):
+        self.taps = self.taps.to(device)
+        return self
+
+    def forward(self, x):
+        g, c, h, w = x.shape
+        f = self.scale
+        pad = (4 * f - f) // 2
+        flat = F.pad(x.reshape(g * c, 1, h, w), (pad, pad, pad, pad), mode="replicate")
+        flat = F.conv2d(flat, self.taps.view(1, 1, -1, 1), stride=(f, 1))
+        flat = F.conv2d(flat, self.taps.view(1, 1, 1, -1), stride=(1, f))
+        return flat.reshape(g, c, h // f, w // f)
+
+    def fbc_pair(self, x, y):
+        return self.forward(x), y
+
+
+class Enhance(ForwardOperator):
+    """Fit the image itself for a short run; the result is ``x + gain * clip(x - f, 0, 1)``
+    clipped to [0, 1] (method.md section 7: only positive detail is boosted), or with
+    ``signed=True`` the two-sided ``x + gain * (x - f)``."""
+
+    def __init__(self, gain: float = 1.0, signed: bool = False):
+        if not gain > 0:
+            raise ValueError(f"gain must be > 0, got {gain!r}")
+        self.gain, self.signed = float(gain), bool(signed)
+
+    def finish(self, x, y):
+        detail = y - x if self.signed else (y - x).clamp(0, 1)
+        return (y + self.gain * detail).clamp(0, 1)

@@ -1,0 +1,60 @@
+"""Intensity normalisation to [0, 1] before fitting, and its inverse after."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+METHODS = ("minmax", "percentile", "dtype", "none")
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """``unit = (x - low) / (high - low)``; ``inverse`` maps [0, 1] back to the input range."""
+
+    low: float
+    high: float
+    method: str
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        unit = (np.asarray(x, dtype=np.float32) - np.float32(self.low)) / np.float32(self.high - self.low)
+        return np.clip(unit, 0, 1) if self.method == "percentile" else unit
+
+    def inverse(self, unit: np.ndarray) -> np.ndarray:
+        return (unit * np.float32(self.high - self.low) + np.float32(self.low)).astype(np.float32)
+
+
+def fit_normalization(image: np.ndarray, method: str = "minmax",
+                      percentiles: tuple[float, float] = (0.1, 99.9)) -> Normalization:
+    """How to map ``image`` to [0, 1].
+
+    * ``"minmax"`` (default): the data's own minimum and maximum. Nothing is clipped, and a
+      12-bit camera image stored as uint16 fills the whole range.
+    * ``"percentile"``: the 0.1 and 99.9 percentiles; values outside are clipped to [0, 1]
+      before fitting (robust to hot pixels, but the brightest 0.1 % are flattened).
+    * ``"dtype"``: the dtype's range (0-255 for uint8, 0-65535 for uint16, 0-1 for floats).
+    * ``"none"``: use the values as they are; they must already lie in [0, 1].
+    """
+    if method not in METHODS:
+        raise ValueError(f"normalize must be one of {METHODS}, got {method!r}")
+    arr = np.asarray(image)
+    if method == "none":
+        low, high = 0.0, 1.0
+        if arr.size and (float(arr.min()) < 0 or float(arr.max()) > 1):
+            raise ValueError("normalize='none' needs values in [0, 1]; use 'minmax' or 'dtype'")
+    elif method == "dtype":
+        if arr.dtype.kind in "ui":
+            info = np.iinfo(arr.dtype)
+            low, high = float(info.min), float(info.max)
+        else:
+            low, high = 0.0, 1.0
+            if float(arr.min()) < 0 or float(arr.max()) > 1:
+                raise ValueError("normalize='dtype' on float data needs values in [0, 1]")
+    elif method == "percentile":
+        low, high = (float(v) for v in np.percentile(arr, percentiles))
+    else:
+        low, high = float(arr.min()), float(arr.max())
+    if not high > low:
+        raise ValueError(f"image is constant (all values {low:g}): nothing to restore")
+    return Normalization(low, high, method)
