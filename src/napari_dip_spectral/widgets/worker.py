@@ -1,0 +1,70 @@
+"""The restoration as a napari thread worker over ``RestorationJob.run()``.
+
+The worker yields the core's ``ProgressEvent`` after every iteration (so napari's progress
+bar advances and ``quit()`` lands within one iteration) and returns the ``RestoreResult``, or
+a :class:`RunFailure` for the errors a user can fix (bad device, out of memory...). Sending
+``True`` into the worker (``worker.send(True)``) cancels the job so that it still returns
+its last iterate, marked ``stop_reason == "cancelled"``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Generator
+from dataclasses import dataclass
+
+from napari.qt.threading import GeneratorWorker, create_worker
+from qtpy.QtCore import QEventLoop
+from qtpy.QtWidgets import QApplication
+
+from ..api import RestorationJob
+
+
+@dataclass
+class RunFailure:
+    """A run that ended on an error the user can act on; ``message`` says what happened."""
+
+    message: str
+
+
+def gui_threads() -> int:
+    """Torch threads for a run started from the GUI: all cores but one, which the GUI keeps."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def run_job(job: RestorationJob, threads: int) -> Generator:
+    """Generator run in the worker thread: forwards events and values sent in both ways."""
+    import torch
+
+    torch.set_num_threads(threads)
+    steps = job.run()
+    message = None
+    try:
+        while True:
+            try:
+                event = steps.send(message)
+            except StopIteration as stop:
+                return stop.value
+            message = yield event
+    except (ValueError, MemoryError, FloatingPointError) as error:
+        return RunFailure(str(error))
+
+
+def restoration_worker(job: RestorationJob, description: str) -> GeneratorWorker:
+    """An unstarted worker for ``job`` with a progress bar in napari's activity dock."""
+    return create_worker(run_job, job, gui_threads(),
+                         _progress={"total": job.config.iterations, "desc": description})
+
+
+def wait_until(done, timeout: float | None = None) -> bool:
+    """Process Qt events until ``done()`` is true (or ``timeout`` seconds pass); return
+    ``done()``. For scripts and tests that start a run and need its result."""
+    app = QApplication.instance()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while not done():
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        time.sleep(0.005)
+    return bool(done())
