@@ -205,12 +205,57 @@ def restore(image, task: str = "denoise", mask=None, factor=None, iterations=Non
             auto_stop: bool | None = None, seed: int = 0, device: str = "auto", reference=None,
             callback: Callable | None = None, *, profile: str = "default",
             normalize: str = "minmax", gain: float = 1.0, signed: bool = False,
+            axes: str | None = None, batch_size: int | None = None,
+            normalize_per: str = "stack", tile_size: int | None = None, anscombe=False,
+            output_dtype="float32", channel_mode: str = "auto",
             **options) -> RestoreResult:
-    """Restore one 2-D grey ``(Y, X)`` or colour ``(Y, X, 3)`` image.
+    """Restore a 2-D grey ``(Y, X)`` or colour ``(Y, X, 3)`` image, or every plane of an nD
+    image (``axes`` such as ``"ZYX"``, ``"TCYX"``, ``"YXS"``).
 
-    See docs/api.md for every parameter. ``callback(event)`` is called after each
-    iteration; returning ``False`` cancels (``stop_reason == "cancelled"``).
+    See docs/api.md for every parameter and docs/stacks.md for ``axes``, ``batch_size``,
+    ``normalize_per``, ``tile_size``, ``anscombe``, ``output_dtype`` and ``channel_mode``.
+    ``callback(event)`` is called after each iteration (a :class:`~.stacks.StackEvent` for
+    nD images); returning ``False`` cancels (``stop_reason == "cancelled"``). A dask array
+    comes back as a lazy dask array of the restored image.
     """
+    if type(image).__module__.split(".")[0] == "dask":
+        from .lazy import restore_dask
+
+        return restore_dask(image, task, mask=mask, factor=factor, reference=reference,
+                            callback=callback, profile=profile, normalize=normalize, gain=gain,
+                            signed=signed, axes=axes, batch_size=batch_size,
+                            normalize_per=normalize_per, tile_size=tile_size, anscombe=anscombe,
+                            output_dtype=output_dtype, channel_mode=channel_mode,
+                            iterations=iterations, lipschitz=lipschitz, upsample=upsample,
+                            channels=channels, sigma_estimator=sigma_estimator,
+                            auto_stop=auto_stop, seed=seed, device=device, **options)
+    from . import stacks
+
+    stack_options = dict(axes=axes, batch_size=batch_size, normalize_per=normalize_per,
+                         tile_size=tile_size, anscombe=anscombe, output_dtype=output_dtype,
+                         channel_mode=channel_mode)
+    if not stacks.needs_stack_path(image, task, factor=factor, channels=channels,
+                                   device=device, levels=options.get("levels"), **stack_options):
+        from .core.solver import DeviceMemoryError
+
+        try:
+            return _restore_image(image, task, mask, factor, iterations, lipschitz, upsample,
+                                  channels, sigma_estimator, auto_stop, seed, device, reference,
+                                  callback, profile, normalize, gain, signed, **options)
+        except DeviceMemoryError:       # the whole plane does not fit: restore it in tiles
+            stack_options["tile_size"] = stacks.half_tile(np.shape(image))
+    return stacks.restore_stack(image, task, callback, mask=mask, factor=factor,
+                                reference=reference, profile=profile, normalize=normalize,
+                                gain=gain, signed=signed, iterations=iterations,
+                                lipschitz=lipschitz, upsample=upsample, channels=channels,
+                                sigma_estimator=sigma_estimator, auto_stop=auto_stop, seed=seed,
+                                device=device, **stack_options, **options)
+
+
+def _restore_image(image, task, mask, factor, iterations, lipschitz, upsample, channels,
+                   sigma_estimator, auto_stop, seed, device, reference, callback, profile,
+                   normalize, gain, signed, **options) -> RestoreResult:
+    """One 2-D grey or colour image through :class:`RestorationJob`."""
     job = RestorationJob(image, task, mask=mask, factor=factor, reference=reference,
                          profile=profile, normalize=normalize, gain=gain, signed=signed,
                          iterations=iterations, lipschitz=lipschitz, upsample=upsample,
