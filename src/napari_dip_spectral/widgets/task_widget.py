@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, PushButton
 from napari.layers import Image, Labels, Shapes
+from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
 
 from .. import plots
@@ -59,7 +60,8 @@ class TaskWidget(Container):
         self.extend([Label(value=f"<b>{TASK_TITLES[self.task]}</b> (spectral-bias DIP)"), self.image])
         self.mask = None
         if self.task == "inpaint":
-            self.mask = ComboBox(label="missing pixels", choices=self._mask_choices, tooltip=(
+            self.mask = ComboBox(label="missing pixels", choices=self._mask_choices, nullable=True,
+                                 tooltip=(
                 "Layer marking the MISSING pixels: labelled (nonzero) pixels of a Labels or "
                 "Image layer, or pixels inside the shapes of a Shapes layer, are missing and "
                 "get filled in; every other pixel is observed."))
@@ -82,7 +84,13 @@ class TaskWidget(Container):
         self.last_result: RestoreResult | None = None
         self.running = False
         self._request: RunRequest | None = None
+        self._progress: progress | None = None
         self._last_iteration = 0
+        self._newest = None              # newest event not yet shown
+        self._newest_preview = None      # newest event with a preview not yet shown
+        self._showing = False
+        self._accepting = False          # events are shown until the run's outcome arrives
+        self._deferred: list = []        # outcome callbacks that arrived while showing an event
 
     # ----------------------------------------------------------------- layer lists
     def _layers(self, kinds) -> list:
@@ -93,7 +101,7 @@ class TaskWidget(Container):
         return self._layers(Image)
 
     def _mask_choices(self, _widget=None) -> list:
-        return self._layers((Labels, Shapes, Image))
+        return self._layers((Labels, Shapes)) + self._layers(Image)
 
     # ----------------------------------------------------------------- run / cancel
     def run(self, wait: bool = False, timeout: float | None = None):
@@ -109,13 +117,16 @@ class TaskWidget(Container):
             self._fail(str(error))
             return None
         job = self._request.job
-        worker = restoration_worker(job, f"{TASK_TITLES[self.task]}: {self._request.source}")
+        worker = restoration_worker(job)
         worker.yielded.connect(self._on_event)
-        worker.returned.connect(self._on_returned)
-        worker.aborted.connect(self._on_aborted)
-        worker.finished.connect(self._on_finished)
+        worker.returned.connect(lambda outcome: self._after_showing(self._on_returned, outcome))
+        worker.aborted.connect(lambda: self._after_showing(self._on_aborted))
+        worker.finished.connect(lambda: self._after_showing(self._on_finished))
         self.last_worker, self.last_result, self.running = worker, None, True
+        self._accepting, self._newest, self._newest_preview = True, None, None
         self._last_iteration = 0
+        self._progress = progress(total=job.config.iterations,
+                                  desc=f"{TASK_TITLES[self.task]}: {self._request.source}")
         self.run_button.enabled, self.cancel_button.enabled = False, True
         self.status.value = f"running on {self._request.source} ({job.config.iterations} iterations max)"
         worker.start()
@@ -142,7 +153,7 @@ class TaskWidget(Container):
         mask = None
         if self.mask is not None:
             if self.mask.value is None:
-                raise ValueError("choose the layer that marks the missing pixels")
+                raise ValueError("choose the mask: the layer that marks the missing pixels")
             mask = observed_mask(self.mask.value, layer, plane.index, plane.data.shape[:2])
         reference = None
         if self.reference.value is not None:
@@ -156,14 +167,45 @@ class TaskWidget(Container):
 
     # ----------------------------------------------------------------- worker callbacks
     def _on_event(self, event) -> None:
-        request = self._request
-        self._last_iteration = event.iteration
-        self.status.value = f"iteration {event.iteration} / {event.total}"
+        """Show progress and previews. Qt events processed while a layer or the progress bar
+        updates can deliver further events re-entrantly: those are queued and only the
+        newest progress and newest preview are shown."""
+        self._newest = event
         if event.preview is not None:
-            data = request.job.to_output(event.preview)
-            write_image(self.viewer, f"{request.base} (running)", with_leading_axes(data, request.index),
-                        metadata={RESULT_KEY: {"finished": False, "iteration": event.iteration}},
-                        **request.layer_kwargs())
+            self._newest_preview = event
+        if self._showing or not self._accepting:
+            return
+        self._showing = True
+        try:
+            while self._newest is not None and self._accepting:
+                newest, self._newest = self._newest, None
+                preview, self._newest_preview = self._newest_preview, None
+                self._last_iteration = newest.iteration
+                self.status.value = f"iteration {newest.iteration} / {newest.total}"
+                self._progress.update(newest.iteration - self._progress.n)
+                if preview is not None:
+                    self._show_preview(preview)
+        finally:
+            self._showing = False
+        while self._deferred:
+            callback, args = self._deferred.pop(0)
+            callback(*args)
+
+    def _after_showing(self, callback, *args) -> None:
+        """Run an outcome callback now, or after the event being shown if one is (layer and
+        progress-bar updates process Qt events, which can deliver the outcome mid-update)."""
+        self._accepting = False
+        if self._showing:
+            self._deferred.append((callback, args))
+        else:
+            callback(*args)
+
+    def _show_preview(self, event) -> None:
+        request = self._request
+        data = request.job.to_output(event.preview)
+        write_image(self.viewer, f"{request.base} (running)", with_leading_axes(data, request.index),
+                    metadata={RESULT_KEY: {"finished": False, "iteration": event.iteration}},
+                    **request.layer_kwargs())
 
     def _on_returned(self, outcome) -> None:
         request = self._request
@@ -202,6 +244,7 @@ class TaskWidget(Container):
         self.status.value = f"cancelled at iteration {self._last_iteration}"
 
     def _on_finished(self) -> None:
+        self._progress.close()
         self.running = False
         self.run_button.enabled, self.cancel_button.enabled = True, False
 

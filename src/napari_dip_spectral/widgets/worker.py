@@ -1,7 +1,7 @@
 """The restoration as a napari thread worker over ``RestorationJob.run()``.
 
-The worker yields the core's ``ProgressEvent`` after every iteration (so napari's progress
-bar advances and ``quit()`` lands within one iteration) and returns the ``RestoreResult``, or
+The worker yields the core's ``ProgressEvent`` after every iteration (so ``quit()`` lands
+within one iteration) and returns the ``RestoreResult``, or
 a :class:`RunFailure` for the errors a user can fix (bad device, out of memory...). Sending
 ``True`` into the worker (``worker.send(True)``) cancels the job so that it still returns
 its last iterate, marked ``stop_reason == "cancelled"``.
@@ -51,10 +51,13 @@ def run_job(job: RestorationJob, threads: int) -> Generator:
         return RunFailure(str(error))
 
 
-def restoration_worker(job: RestorationJob, description: str) -> GeneratorWorker:
-    """An unstarted worker for ``job`` with a progress bar in napari's activity dock."""
-    return create_worker(run_job, job, gui_threads(),
-                         _progress={"total": job.config.iterations, "desc": description})
+def restoration_worker(job: RestorationJob) -> GeneratorWorker:
+    """An unstarted worker for ``job`` (registered as a task napari can cancel).
+
+    The progress bar is the widget's own ``napari.utils.progress``, not ``create_worker``'s:
+    napari's bar processes Qt events on every step, which re-enters the ``yielded`` handlers
+    without bound when iterations are faster than the GUI (small images, GPUs)."""
+    return create_worker(run_job, job, gui_threads())
 
 
 def wait_until(done, timeout: float | None = None) -> bool:

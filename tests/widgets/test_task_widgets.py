@@ -1,0 +1,182 @@
+"""The dock widgets in a real (headless, Xvfb) napari viewer: run, results, cancel, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from napari.utils.notifications import NotificationSeverity, notification_manager
+
+pytestmark = pytest.mark.gui
+
+PLUGIN = "napari-dip-spectral"
+WIDGETS = {"denoise": "Denoise", "deblock": "JPEG deblock", "inpaint": "Inpaint",
+           "super_resolution": "Super-resolution", "enhance": "Enhance details"}
+
+
+def dock(viewer, task: str, iterations: int = 6):
+    """Dock the task's widget through npe2 with a tiny, fast configuration."""
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGETS[task])
+    widget.form.iterations.value = iterations
+    widget.form.channels.value = 8
+    widget.form.auto_stop.value = False
+    widget.form.metrics_every.value = 2
+    widget.form.preview_every.value = 2
+    return widget
+
+
+def finish(qtbot, widget, timeout_ms: int = 120_000) -> None:
+    qtbot.waitUntil(lambda: not widget.running, timeout=timeout_ms)
+
+
+def errors_since(count: int) -> list[str]:
+    return [str(n.message) for n in notification_manager.records[count:]
+            if n.severity == NotificationSeverity.ERROR]
+
+
+def smooth_image(size: int = 40, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size] / size
+    clean = 0.5 + 0.4 * np.sin(6 * xx) * np.cos(4 * yy)
+    return np.clip(clean + rng.normal(0, 0.1, clean.shape), 0, 1).astype(np.float32)
+
+
+@pytest.mark.parametrize("task", list(WIDGETS))
+def test_each_task_runs_and_writes_result_and_plot_layers(make_napari_viewer, qtbot, task):
+    viewer = make_napari_viewer()
+    image = smooth_image(24 if task == "super_resolution" else 40)
+    if task == "deblock":
+        image = (np.stack([image, image[::-1], image.T], -1) * 255).astype(np.uint8)
+    layer = viewer.add_image(image, name="input", scale=(0.5, 0.25), translate=(3, 4),
+                             units=("um", "um"), axis_labels=("y", "x"))
+    original = layer.data.copy()
+    widget = dock(viewer, task)
+    factor = 1
+    if task == "inpaint":
+        missing = np.zeros(image.shape, dtype=np.uint8)
+        missing[10:20, 10:20] = 1
+        viewer.add_labels(missing, name="holes")
+        widget.mask.value = viewer.layers["holes"]
+    if task == "super_resolution":
+        factor = 2
+        widget.form.factor.value = factor
+    widget.image.value = layer
+
+    before = len(notification_manager.records)
+    assert widget.run() is not None
+    finish(qtbot, widget)
+
+    out = viewer.layers[f"input [{task}]"]
+    expected = (image.shape[0] * factor, image.shape[1] * factor) + image.shape[2:]
+    assert out.data.shape == expected
+    assert out.data.dtype == image.dtype
+    np.testing.assert_allclose(out.scale, np.array([0.5, 0.25]) / factor)
+    assert [str(u) for u in out.units] == ["micrometer", "micrometer"]
+    assert tuple(out.axis_labels) == ("y", "x")
+    assert out.rgb == layer.rgb
+    assert out.metadata["dip_spectral"]["finished"] is True
+    assert out.metadata["dip_spectral"]["iterations"] == 6
+    assert f"input [{task}] FBC" in viewer.layers
+    assert f"input [{task}] stopping" in viewer.layers
+    assert viewer.layers[f"input [{task}] FBC"].rgb
+    assert f"input [{task}] (running)" not in viewer.layers
+    np.testing.assert_array_equal(layer.data, original)
+    assert not errors_since(before)
+
+
+def test_rerun_updates_layers_and_reference_gives_psnr(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    noisy = smooth_image(32)
+    viewer.add_image(smooth_image(32, seed=5), name="clean")
+    layer = viewer.add_image(noisy, name="noisy")
+    widget = dock(viewer, "denoise", iterations=4)
+    widget.image.value = layer
+    widget.form.show_advanced.value = True
+    widget.reference.value = viewer.layers["clean"]
+    widget.run(wait=True, timeout=120)
+    assert widget.last_result.history[-1].psnr is not None
+    names = [lay.name for lay in viewer.layers]
+    first = viewer.layers["noisy [denoise]"].data.copy()
+
+    widget.form.seed.value = 3
+    widget.run(wait=True, timeout=120)
+    assert [lay.name for lay in viewer.layers] == names
+    assert not np.array_equal(viewer.layers["noisy [denoise]"].data, first)
+    assert viewer.layers["noisy [denoise]"].metadata["dip_spectral"]["config"]["seed"] == 3
+
+
+def test_cancel_button_stops_a_long_run_and_labels_the_result(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(smooth_image(32), name="x")
+    widget = dock(viewer, "denoise", iterations=100_000)
+    widget.form.preview_every.value = 1
+    widget.run()
+    qtbot.waitUntil(lambda: "x [denoise] (running)" in viewer.layers, timeout=60_000)
+    widget.cancel_button.clicked()
+    finish(qtbot, widget)
+    assert widget.last_result.stop_reason == "cancelled"
+    assert widget.last_result.iterations < 100_000
+    assert "x [denoise]" not in viewer.layers
+    assert "x [denoise] (running)" not in viewer.layers
+    cancelled = viewer.layers["x [denoise] (cancelled)"]
+    assert cancelled.metadata["dip_spectral"]["finished"] is False
+    assert widget.run_button.enabled and not widget.cancel_button.enabled
+
+
+def test_quitting_the_worker_keeps_only_a_labelled_preview(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(smooth_image(32), name="x")
+    widget = dock(viewer, "denoise", iterations=100_000)
+    widget.form.preview_every.value = 1
+    worker = widget.run()
+    qtbot.waitUntil(lambda: "x [denoise] (running)" in viewer.layers, timeout=60_000)
+    worker.quit()                     # what napari's activity dock does
+    finish(qtbot, widget)
+    assert widget.last_result is None
+    assert "x [denoise]" not in viewer.layers
+    assert "x [denoise] (running)" not in viewer.layers
+    assert viewer.layers["x [denoise] (cancelled)"].metadata["dip_spectral"]["finished"] is False
+
+
+@pytest.mark.parametrize("problem", ["all_missing", "wrong_shape", "no_mask"])
+def test_bad_mask_is_a_notification_not_an_exception(make_napari_viewer, qtbot, problem):
+    viewer = make_napari_viewer()
+    viewer.add_image(smooth_image(32), name="x")
+    shape = (32, 32) if problem != "wrong_shape" else (20, 32)
+    if problem != "no_mask":
+        viewer.add_labels(np.ones(shape, dtype=np.uint8), name="holes")
+    widget = dock(viewer, "inpaint")
+    widget.image.value = viewer.layers["x"]
+    widget.mask.value = viewer.layers["holes"] if problem != "no_mask" else None
+    before = len(notification_manager.records)
+    assert widget.run() is None
+    errors = errors_since(before)
+    assert len(errors) == 1 and "mask" in errors[0]
+    assert widget.status.value.startswith("error:")
+    assert not widget.running and widget.run_button.enabled
+    assert [lay.name for lay in viewer.layers] == ["x"] + (["holes"] if problem != "no_mask" else [])
+
+
+def test_stack_restores_the_displayed_plane_in_place(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    stack = (np.stack([smooth_image(32, seed=s) for s in range(3)]) * 1000).astype(np.uint16)
+    layer = viewer.add_image(stack, name="stack", scale=(2.0, 0.5, 0.5), axis_labels=("z", "y", "x"))
+    viewer.dims.set_current_step(0, 1)
+    widget = dock(viewer, "denoise")
+    widget.image.value = layer
+    widget.run(wait=True, timeout=120)
+    out = viewer.layers["stack [denoise] plane 1"]
+    assert out.data.shape == (1, 32, 32)
+    assert out.data.dtype == np.uint16
+    assert out.translate[0] == pytest.approx(2.0)
+    assert out.metadata["dip_spectral"]["plane"] == (1,)
+    np.testing.assert_array_equal(layer.data, stack)
+
+
+def test_stack_in_3d_view_is_refused_with_a_notification(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.random.default_rng(0).random((4, 16, 16)), name="stack")
+    viewer.dims.ndisplay = 3
+    widget = dock(viewer, "denoise")
+    before = len(notification_manager.records)
+    assert widget.run() is None
+    assert "2-D display" in errors_since(before)[0]
