@@ -254,7 +254,7 @@ class StackJob:
                  factor=None, reference=None, profile: str = "default", normalize: str = "minmax",
                  normalize_per: str = "stack", channel_mode: str = "auto", gain: float = 1.0,
                  signed: bool = False, batch_size: int | None = None, tile_size: int | None = None,
-                 tile_overlap: int = DEFAULT_OVERLAP, anscombe=False, output_dtype="float32",
+                 tile_overlap: int | None = None, anscombe=False, output_dtype="float32",
                  ranges: tuple | None = None, **options):
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
@@ -273,7 +273,7 @@ class StackJob:
         if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
             raise ValueError(f"batch_size must be an integer >= 1 or None, got {batch_size!r}")
         if tile_size is not None:
-            plan_tiles((64, 64), tile_size, tile_overlap)      # validates both
+            plan_tiles((64, 64), tile_size, self._overlap(tile_size, tile_overlap))   # validates
         self.task, self.input_shape, self.input_dtype = task, arr.shape, arr.dtype
         self.output_dtype = _check_output_dtype(output_dtype, arr.dtype)
         self.config = build_config(task, profile, **options)
@@ -291,7 +291,7 @@ class StackJob:
         self.gain, self.signed = float(gain), bool(signed)
         if not self.gain > 0:
             raise ValueError(f"gain must be > 0, got {gain!r}")
-        self.batch_size, self.tile_size, self.tile_overlap = batch_size, tile_size, int(tile_overlap)
+        self.batch_size, self.tile_size, self.tile_overlap = batch_size, tile_size, tile_overlap
 
         planes = self.layout.to_planes(arr)
         data = planes if self.model is None else self.model.forward(planes)
@@ -406,10 +406,18 @@ class StackJob:
                               side[0] * scale, side[1] * scale)
         return tile, int(max(1, min(MAX_AUTO_BATCH, budget // max(per_unit, 1))))
 
+    @staticmethod
+    def _overlap(tile: int | None, overlap: int | None) -> int:
+        """The given overlap, or by default a quarter of the tile (at most 16 pixels)."""
+        if overlap is not None:
+            return overlap
+        return 0 if tile is None else min(DEFAULT_OVERLAP, tile // 4)
+
     def units(self, tile: int | None) -> tuple[list[tuple[int, Tile]], list[Tile], list]:
         h, w = self.layout.spatial
-        tiles = [Tile(0, 0, h, w)] if tile is None else plan_tiles((h, w), tile, self.tile_overlap)
-        weights = blend_weights((h, w), tiles, self.tile_overlap, self.factor or 1)
+        overlap = self._overlap(tile, self.tile_overlap)
+        tiles = [Tile(0, 0, h, w)] if tile is None else plan_tiles((h, w), tile, overlap)
+        weights = blend_weights((h, w), tiles, overlap, self.factor or 1)
         units = [(p, t) for p in range(self.layout.n_planes) if not self.constant[p] for t in tiles]
         return units, tiles, weights
 

@@ -1,0 +1,215 @@
+"""nD images: axes, planes, batching, normalisation, dtype round trip, tiling, Anscombe."""
+
+import numpy as np
+import pytest
+
+from napari_dip_spectral import restore
+from napari_dip_spectral.anscombe import PoissonGaussian
+from napari_dip_spectral.core import solver
+from napari_dip_spectral.stacks import StackEvent, guess_axes, make_layout, parse_axes
+from napari_dip_spectral.tiling import blend_weights, plan_tiles, tile_starts
+
+FAST = dict(iterations=5, channels=8)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("shape, expected", [
+    ((32, 32), "YX"), ((32, 32, 3), "YXC"), ((4, 32, 32), "ZYX"), ((2, 4, 32, 32), "TZYX"),
+    ((2, 4, 32, 32, 3), "TZYXC")])
+def test_guess_axes(shape, expected):
+    assert guess_axes(shape) == expected
+
+
+def test_axes_guess_warns_and_bad_axes_raise():
+    with pytest.warns(UserWarning, match="ZYX"):
+        assert parse_axes(None, (3, 16, 16)) == "ZYX"
+    for bad in ("ZYQ", "ZZX", "ZY", "CSYX"):
+        with pytest.raises(ValueError, match="axes"):
+            parse_axes(bad, (3, 16, 16) if len(bad) == 3 else (2, 3, 16, 16))
+
+
+def test_layout_round_trip(rng):
+    x = rng.random((2, 3, 16, 20))
+    for axes, mode in (("TCYX", "independent"), ("TCYX", "joint"), ("CTYX", "auto")):
+        layout = make_layout(x.shape, axes, mode)
+        planes = layout.to_planes(x)
+        assert planes.shape == ((6, 1) if mode != "joint" else (2, 3)) + (16, 20)
+        assert np.array_equal(layout.from_planes(planes), x)
+
+
+def test_zyx_every_plane_restored_input_untouched(rng):
+    x = rng.random((3, 32, 32)).astype(np.float32)
+    before = x.copy()
+    events = []
+    r = restore(x, axes="ZYX", callback=events.append, **FAST)
+    assert np.array_equal(x, before)
+    assert r.image.shape == x.shape and r.image.dtype == np.float32
+    assert np.isfinite(r.image).all()
+    assert len(r.extra["plane_histories"]) == 3 and all(r.extra["plane_histories"])
+    assert all(isinstance(e, StackEvent) and e.n_planes == 3 for e in events)
+    assert {p for e in events for p in e.planes} == {0, 1, 2}
+
+
+def test_tyx_one_by_one_equals_2d_restore(rng):
+    x = rng.random((2, 32, 32)).astype(np.float32)
+    r = restore(x, axes="TYX", batch_size=1, normalize_per="plane", **FAST)
+    for t in range(2):
+        single = restore(x[t], **FAST)
+        np.testing.assert_array_equal(r.image[t], single.image)
+
+
+def test_batched_planes_share_one_network(rng):
+    x = rng.random((4, 32, 32)).astype(np.float32)
+    events = []
+    r = restore(x, axes="TYX", batch_size=4, callback=events.append, **FAST)
+    assert r.extra["batch_size"] == 4
+    assert {e.batches for e in events} == {1} and events[0].planes == (0, 1, 2, 3)
+
+
+def test_cyx_channels_independent(rng):
+    x = rng.random((3, 32, 32)).astype(np.float32) * np.array([1, 10, 100], np.float32)[:, None, None]
+    r = restore(x, axes="CYX", **FAST)
+    assert r.extra["joint_channels"] is None and len(r.extra["plane_histories"]) == 3
+    # per-stack normalisation keeps one range per channel, so each channel stays in its own range
+    for c, scale in enumerate((1, 10, 100)):
+        assert r.image[c].max() <= scale * x[c].max() / scale + 1e-4
+        assert r.extra["normalizations"][c].high == pytest.approx(float(x[c].max()))
+
+
+def test_rgb_yxc_matches_colour_path(rng):
+    x = rng.random((32, 32, 3)).astype(np.float32)
+    plain = restore(x, **FAST)                      # the 2-D colour path, unchanged
+    for axes in ("YXC", "YXS"):
+        r = restore(x, axes=axes, **FAST)
+        assert r.extra["joint_channels"] == axes[-1]
+        np.testing.assert_array_equal(r.image, plain.image)
+
+
+def test_uint16_round_trip_stays_in_range(rng):
+    x = rng.integers(100, 4001, size=(2, 32, 32)).astype(np.uint16)
+    r = restore(x, axes="ZYX", output_dtype="input", **FAST)
+    assert r.image.dtype == np.uint16 and r.image.shape == x.shape
+    assert 100 <= r.image.min() and r.image.max() <= 4000    # never rescaled by 1/65535
+    assert r.image.max() > r.image.min()
+    default = restore(x, axes="ZYX", **FAST)
+    assert default.image.dtype == np.float32
+    floats = restore(x.astype(np.float64) / 4000, axes="ZYX", output_dtype="input", **FAST)
+    assert floats.image.dtype == np.float32
+
+
+def test_uint8_2d_output_dtype_input(rng):
+    x = rng.integers(0, 256, size=(32, 32)).astype(np.uint8)
+    r = restore(x, output_dtype="input", **FAST)
+    assert r.image.dtype == np.uint8
+
+
+def test_normalize_per_plane_vs_stack(rng):
+    x = rng.random((2, 32, 32)).astype(np.float32) * np.array([1, 5], np.float32)[:, None, None]
+    stack = restore(x, axes="ZYX", normalize_per="stack", **FAST).extra["normalizations"]
+    plane = restore(x, axes="ZYX", normalize_per="plane", **FAST).extra["normalizations"]
+    assert stack[0] == stack[1]
+    assert plane[0].high < plane[1].high
+    with pytest.raises(ValueError, match="normalize_per"):
+        restore(x, axes="ZYX", normalize_per="slice", **FAST)
+
+
+def test_constant_plane_passes_through(rng):
+    x = rng.random((3, 32, 32)).astype(np.float32)
+    x[1] = 0.25
+    r = restore(x, axes="ZYX", normalize_per="plane", **FAST)
+    assert np.all(r.image[1] == np.float32(0.25))
+    assert r.extra["plane_stop_reasons"][1] == "constant"
+
+
+def test_tile_plan_and_weights_sum_to_one():
+    assert tile_starts(64, 32, 8) == [0, 24, 32]
+    tiles = plan_tiles((64, 64), 32, 8)
+    assert len(tiles) == 9 and all((t.h, t.w) == (32, 32) for t in tiles)
+    weights = blend_weights((64, 64), tiles, 8)
+    total = np.zeros((64, 64))
+    for t, w in zip(tiles, weights):
+        total[t.slices()] += w
+    np.testing.assert_allclose(total, 1, atol=1e-6)
+    # blending the tiles of an image gives the image back exactly
+    img = np.random.default_rng(1).random((64, 64))
+    back = np.zeros_like(img)
+    for t, w in zip(tiles, weights):
+        back[t.slices()] += w * img[t.slices()]
+    np.testing.assert_allclose(back, img, atol=1e-6)
+
+
+def test_blending_has_no_seams():
+    tiles = plan_tiles((64, 64), 32, 8)
+    weights = blend_weights((64, 64), tiles, 8)
+    out = np.zeros((64, 64))
+    for k, (t, w) in enumerate(zip(tiles, weights)):
+        out[t.slices()] += w * float(k % 2)           # neighbouring tiles disagree by 1
+    jumps = max(np.abs(np.diff(out, axis=0)).max(), np.abs(np.diff(out, axis=1)).max())
+    assert jumps < 0.5                                 # a hard seam would jump by 1
+
+
+def test_tiled_restore(rng):
+    x = rng.random((64, 64)).astype(np.float32)
+    r = restore(x, tile_size=32, **FAST)
+    assert r.image.shape == x.shape and np.isfinite(r.image).all()
+    assert r.extra["tiles_per_plane"] == 9     # default overlap 32 // 4 = 8: starts 0, 24, 32
+    sr = restore(x[:32, :48], "super_resolution", factor=2, tile_size=16, batch_size=3, **FAST)
+    assert sr.image.shape == (64, 96) and np.isfinite(sr.image).all()
+
+
+def test_out_of_memory_falls_back(monkeypatch, rng):
+    real = solver.iterate
+
+    def picky(observation, *args, **kwargs):
+        if observation.shape[0] > 2 or observation.shape[-1] > 32:
+            raise solver.DeviceMemoryError("fake: too big")
+        return (yield from real(observation, *args, **kwargs))
+
+    monkeypatch.setattr(solver, "iterate", picky)
+    x = rng.random((3, 64, 64)).astype(np.float32)
+    r = restore(x, axes="ZYX", batch_size=4, **FAST)
+    assert r.image.shape == x.shape and np.isfinite(r.image).all()
+    assert r.extra["batch_size"] <= 2 and r.extra["tile_size"] <= 32
+
+    def never(observation, *args, **kwargs):
+        raise solver.DeviceMemoryError("fake: no memory")
+        yield
+
+    monkeypatch.setattr(solver, "iterate", never)
+    with pytest.raises(solver.DeviceMemoryError, match="tile"):
+        restore(x, axes="ZYX", **FAST)
+
+
+def test_cancel_marks_result(rng):
+    x = rng.random((3, 32, 32)).astype(np.float32)
+    r = restore(x, axes="ZYX", batch_size=1, callback=lambda e: e.batch < 1, **FAST)
+    assert r.stop_reason == "cancelled" and not r.finished
+    assert np.isnan(r.image[2]).all() and 2 not in r.extra["planes_done"]
+
+
+def test_anscombe_inverses():
+    rng = np.random.default_rng(0)
+    model = PoissonGaussian()
+    z = np.linspace(0, 50, 11)
+    np.testing.assert_allclose(PoissonGaussian(inverse="algebraic").inverse_transform(model.forward(z)),
+                               z, rtol=1e-5, atol=1e-4)
+    for lam in (1.0, 5.0, 20.0):
+        d = model.forward(rng.poisson(lam, 200_000)).mean()
+        assert model.inverse_transform(d) == pytest.approx(lam, rel=0.02)
+    d = model.forward(rng.poisson(1.0, 200_000)).mean()
+    assert PoissonGaussian(inverse="algebraic").inverse_transform(d) < 0.9     # biased low
+    with pytest.raises(ValueError, match="gain"):
+        PoissonGaussian(gain=0)
+
+
+def test_anscombe_restore(rng):
+    counts = rng.poisson(np.full((2, 32, 32), 20.0)).astype(np.uint16)
+    r = restore(counts, axes="TYX", anscombe={"gain": 1.0, "read_noise": 1.0},
+                output_dtype="input", **FAST)
+    assert r.image.dtype == np.uint16 and np.isfinite(r.image.astype(float)).all()
+    assert r.extra["anscombe"].read_noise == 1.0
+    assert counts.min() <= r.image.mean() <= counts.max()
