@@ -1,0 +1,104 @@
+"""The dip-spectral command line: metadata kept, inputs untouched, run records, exit codes."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_dip_spectral.cli import main
+from napari_dip_spectral.files import read_image
+
+FAST = ["--iterations", "5", "--channels", "8"]
+
+
+@pytest.fixture
+def imagej_stack(tmp_path):
+    rng = np.random.default_rng(0)
+    data = rng.integers(100, 4001, size=(2, 32, 32)).astype(np.uint16)
+    path = tmp_path / "in" / "stack.tif"
+    path.parent.mkdir()
+    tifffile.imwrite(path, data, imagej=True, resolution=(1 / 0.25, 1 / 0.25),
+                     metadata={"axes": "ZYX", "spacing": 1.5, "unit": "um"})
+    return path, data
+
+
+def test_imagej_stack_keeps_metadata_and_input(tmp_path, imagej_stack):
+    path, data = imagej_stack
+    raw, mtime = path.read_bytes(), os.stat(path).st_mtime_ns
+    out_dir = tmp_path / "out"
+    assert main(["denoise", str(path), "-o", str(out_dir), *FAST]) == 0
+    assert path.read_bytes() == raw and os.stat(path).st_mtime_ns == mtime
+    out = read_image(out_dir / "stack_denoise.tif")
+    assert out.axes == "ZYX" and out.kind == "imagej" and out.unit == "um"
+    assert out.pixel_size["X"] == pytest.approx(0.25) and out.pixel_size["Z"] == pytest.approx(1.5)
+    assert out.data.dtype == np.uint16 and out.data.shape == data.shape
+    record = json.loads((out_dir / "stack_denoise.json").read_text())
+    assert record["seed"] == 0 and record["axes"] == "ZYX" and "torch" in record["versions"]
+    assert record["stop_reason"] in ("auto_stop", "max_iterations") and record["history"]
+    assert len(record["planes"]) == 2 and "fbc" in record["history"][0]
+    assert (out_dir / "stack_denoise_fbc.png").exists()
+    assert (out_dir / "stack_denoise_stopping.png").exists()
+    assert not [p for p in out_dir.iterdir() if p.name.startswith(".")]   # no temporary files
+
+
+def test_ome_tiff_round_trip(tmp_path):
+    data = np.random.default_rng(1).random((2, 32, 32)).astype(np.float32)
+    path = tmp_path / "cells.ome.tif"
+    tifffile.imwrite(path, data, ome=True, metadata={"axes": "TYX", "PhysicalSizeX": 0.3,
+                                                     "PhysicalSizeY": 0.3})
+    assert main(["denoise", str(path), "-o", str(tmp_path / "o"), *FAST]) == 0
+    out = read_image(tmp_path / "o" / "cells_denoise.tif")
+    assert out.kind == "ome" and out.axes == "TYX" and out.pixel_size["X"] == pytest.approx(0.3)
+    assert out.data.dtype == np.float32
+
+
+def test_bad_file_skipped_and_png_input(tmp_path):
+    from PIL import Image
+
+    good = tmp_path / "grey.png"
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (32, 32)).astype(np.uint8)).save(good)
+    bad = tmp_path / "broken.tif"
+    bad.write_bytes(b"not a tiff")
+    code = main(["denoise", str(bad), str(good), "-o", str(tmp_path / "o"), *FAST])
+    assert code == 1
+    out = read_image(tmp_path / "o" / "grey_denoise.tif")
+    assert out.data.dtype == np.uint8 and out.data.shape == (32, 32)
+    assert not (tmp_path / "o" / "broken_denoise.tif").exists()
+
+
+def test_refuses_to_overwrite_an_input(tmp_path):
+    data = np.random.default_rng(3).random((32, 32)).astype(np.float32)
+    path = tmp_path / "a_denoise.tif"
+    tifffile.imwrite(path, data)
+    other = tmp_path / "a.tif"
+    tifffile.imwrite(other, data)
+    raw = path.read_bytes()
+    assert main(["denoise", str(other), str(path), "-o", str(tmp_path), *FAST]) == 1
+    assert path.read_bytes() == raw
+
+
+def test_usage_errors(tmp_path, capsys):
+    assert main(["denoise"]) == 2
+    assert main(["denoise", "x.tif"]) == 2                          # no -o
+    assert main(["sharpen", "x.tif", "-o", str(tmp_path)]) == 2
+    assert main(["inpaint", "x.tif", "-o", str(tmp_path)]) == 2     # no --mask
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    for option in ("--axes", "--mask", "--factor", "--iterations", "--device", "--seed",
+                   "--scheduler", "--lipschitz", "--upsample", "--channels", "--profile",
+                   "--no-auto-stop", "--normalize", "--tile-size", "--batch-size", "--anscombe"):
+        assert option in text
+
+
+def test_demo_writes_everything(tmp_path, capsys):
+    from napari_dip_spectral.demo import main as demo
+
+    assert demo(["-o", str(tmp_path), "--iterations", "5", "--channels", "8"]) == 0
+    assert "PSNR noisy" in capsys.readouterr().out
+    for name in ("demo_restored.tif", "demo_restored.png", "demo_noisy.png", "demo_fbc.png",
+                 "demo_stopping.png", "demo_record.json"):
+        assert (tmp_path / name).exists()
+    record = json.loads((tmp_path / "demo_record.json").read_text())
+    assert record["psnr_noisy"] > 0 and record["iterations"] == 5
