@@ -85,5 +85,4 @@ def task_defaults(task: str, profile: str = "default") -> SolverConfig:
                          auto_stop=task != "enhance")
     if profile == "paper":
         return paper
-    return paper.replace(sigma_estimator="power", metrics_every=10, init_output="data",
-                         warmup=100 if task != "enhance" else 0)
+    return paper.replace(sigma_estimator="power", metrics_every=10, init_output="data")

@@ -119,7 +119,7 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
     if config.warmup > 0:
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimiser, lambda step: min(1.0, (step + 1) / config.warmup))
-    rule = WindowedStopRule(config.stop_window, config.stop_epsilon)
+    rule = WindowedStopRule(config.stop_window, config.stop_epsilon, config.metrics_every)
     history: list[LogEntry] = []
     stopped_at = torch.zeros(groups, dtype=torch.long)     # 0 = still running
     kept = torch.zeros(groups, channels, out_h, out_w, device=device)

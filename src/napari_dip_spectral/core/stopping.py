@@ -74,18 +74,18 @@ def stop_ratio(x: torch.Tensor) -> torch.Tensor:
 class WindowedStopRule:
     """Stop once ``|mean(ratio over [t-2n, t-n)) - mean(ratio over (t-n, t))| < epsilon``.
 
-    With ratios recorded every iteration this is the authors' rule (the second window holds
-    ``n - 1`` values and excludes the current iteration). Ratios may be recorded every ``k``
-    iterations instead: the windows are then the samples that fall in the same iteration
-    ranges. Works on ``G`` independent series at once; a series that has stopped stays
+    With ratios recorded every iteration (``every=1``) this is the authors' rule: the second
+    window holds ``n - 1`` values, ``t-n+1 .. t-1``. Ratios may be recorded every ``k``
+    iterations instead (``every=k``): the windows are then the samples in ``[t-2n, t-n)`` and
+    ``[t-n, t)``, so that both hold ``n / k`` samples and their centres stay ``n`` apart. Works on ``G`` independent series at once; a series that has stopped stays
     stopped. Ratios stay on the device; :meth:`check` returns a boolean tensor, so the caller
     decides when to synchronise.
     """
 
-    def __init__(self, window: int = 100, epsilon: float = 0.01):
-        if window < 1 or not epsilon > 0:
-            raise ValueError("window must be >= 1 and epsilon > 0")
-        self.window, self.epsilon = int(window), float(epsilon)
+    def __init__(self, window: int = 100, epsilon: float = 0.01, every: int = 1):
+        if window < 1 or not epsilon > 0 or every < 1:
+            raise ValueError("window and every must be >= 1 and epsilon > 0")
+        self.window, self.epsilon, self.every = int(window), float(epsilon), int(every)
         self.iterations: list[int] = []
         self.ratios: list[torch.Tensor] = []
 
@@ -103,7 +103,8 @@ class WindowedStopRule:
         if t <= 2 * n or not self.ratios:
             return None
         first = [r for i, r in zip(self.iterations, self.ratios) if t - 2 * n <= i < t - n]
-        second = [r for i, r in zip(self.iterations, self.ratios) if t - n < i < t]
+        start = t - n + 1 if self.every == 1 else t - n
+        second = [r for i, r in zip(self.iterations, self.ratios) if start <= i < t]
         if not first or not second:
             return None
         m1 = torch.stack(first).mean(0)
