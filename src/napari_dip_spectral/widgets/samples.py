@@ -25,31 +25,31 @@ def _astronaut() -> np.ndarray:
     return lanczos_downscale(_unit(data.astronaut()), 2)       # 256 x 256 x 3
 
 
-def _pair(degraded, name: str, rgb: bool = False) -> list:
-    return [(degraded.clean, {"name": f"{name} (clean)", "visible": False, "rgb": rgb}, "image"),
-            (degraded.image, {"name": name, "rgb": rgb}, "image")]
+def _pair(degraded, stem: str, how: str, rgb: bool = False) -> list:
+    return [(degraded.clean, {"name": f"{stem} (clean)", "visible": False, "rgb": rgb}, "image"),
+            (degraded.image, {"name": f"{stem} ({how})", "rgb": rgb}, "image")]
 
 
 def noisy_camera() -> list:
     """Cameraman, 256 px, Gaussian noise sigma = 25/255."""
-    return _pair(degrade(_camera(), "denoise", sigma=25 / 255, seed=1), "camera (noisy, sigma 25)")
+    return _pair(degrade(_camera(), "denoise", sigma=25 / 255, seed=1), "camera", "noisy, sigma 25")
 
 
 def jpeg_astronaut() -> list:
     """Astronaut, 256 px RGB, JPEG quality 10."""
-    return _pair(degrade(_astronaut(), "deblock", quality=10), "astronaut (JPEG q10)", rgb=True)
+    return _pair(degrade(_astronaut(), "deblock", quality=10), "astronaut", "JPEG q10", rgb=True)
 
 
 def holey_camera() -> list:
     """Cameraman with half of its pixels missing, and a Labels layer marking them (1 = missing)."""
     degraded = degrade(_camera(), "inpaint", keep=0.5, seed=2)
-    return _pair(degraded, "camera (50% missing)") + [
+    return _pair(degraded, "camera", "50% missing") + [
         ((~degraded.mask).astype(np.uint8), {"name": "missing pixels", "opacity": 0.4}, "labels")]
 
 
 def small_astronaut() -> list:
     """Astronaut downscaled 4x (64 px RGB, Lanczos) with the 256 px original as reference."""
-    return _pair(degrade(_astronaut(), "super_resolution", factor=4), "astronaut (4x smaller)", rgb=True)
+    return _pair(degrade(_astronaut(), "super_resolution", factor=4), "astronaut", "4x smaller", rgb=True)
 
 
 def cell_details() -> list:

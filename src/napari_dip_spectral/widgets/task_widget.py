@@ -76,6 +76,7 @@ class TaskWidget(Container):
         self.cancel_button = PushButton(text="Cancel", enabled=False, tooltip=(
             "Stop after the current iteration; the partial result is labelled (cancelled)."))
         self.status = Label(value="ready")
+        self.status.native.setWordWrap(True)     # long messages wrap instead of being cut
         self.extend([self.form, Container(widgets=[self.run_button, self.cancel_button],
                                           layout="horizontal", labels=False), self.status])
         self.run_button.changed.connect(lambda: self.run())
@@ -225,10 +226,10 @@ class TaskWidget(Container):
                                    metadata={RESULT_KEY: self._summary(outcome, request)},
                                    **request.layer_kwargs())
         self._write_plots(name, outcome, result_layer)
-        how = {"auto_stop": f"stopped automatically at iteration {outcome.stop_iteration}",
-               "max_iterations": f"ran all {outcome.iterations} iterations",
-               "cancelled": f"CANCELLED at iteration {outcome.iterations} (partial result)"}
-        self.status.value = f"{how[outcome.stop_reason]}, {outcome.seconds:.1f} s on {outcome.device}"
+        how = {"auto_stop": f"auto stop at iteration {outcome.stop_iteration}",
+               "max_iterations": f"done: {outcome.iterations} iterations",
+               "cancelled": f"CANCELLED at iteration {outcome.iterations}"}
+        self.status.value = f"{how[outcome.stop_reason]} ({outcome.seconds:.0f} s, {outcome.device})"
 
     def _on_aborted(self) -> None:
         """The worker was quit (e.g. from the activity dock): keep the last preview, labelled."""
@@ -261,18 +262,19 @@ class TaskWidget(Container):
                 "config": dataclasses.asdict(result.config)}
 
     def _write_plots(self, name: str, result: RestoreResult, beside) -> None:
-        """FBC and stopping plots as RGB layers to the right of the result, as tall as it."""
+        """FBC and stopping plots as RGB layers, each as tall as the result: the FBC plot to
+        its right, the stopping plot below that."""
         if not result.history:
             return
         stop = None if result.stop_reason == "cancelled" else result.stop_iteration
         (y0, x0), (y1, x1) = (np.asarray(c)[-2:] for c in beside.extent.world)
+        height, gap = y1 - y0, 0.05 * (x1 - x0)
         figures = [(f"{name} FBC", plots.fbc_plot(result.history, stop)),
                    (f"{name} stopping", plots.stopping_plot(result.history, stop))]
-        height = (y1 - y0) / 2
         for row, (title, rgb) in enumerate(figures):
             step = height / rgb.shape[0]
             write_image(self.viewer, title, rgb, rgb=True, scale=(step, step),
-                        translate=(y0 + row * height, x1 + 0.05 * (x1 - x0)),
+                        translate=(y0 + row * (height + gap), x1 + gap),
                         units=tuple(beside.units)[-2:], axis_labels=tuple(beside.axis_labels)[-2:],
                         metadata={PLOT_KEY: True, "finished": result.finished})
 
