@@ -180,7 +180,7 @@ def run_dip(case: Case, method: str, options: dict, settings: Settings, out: Pat
     reference = None if case.task == "enhance" else case.clean
     job = RestorationJob(case.observed, case.task, mask=case.mask, factor=case.factor,
                          reference=reference, profile=profile, normalize="none", **run_opts)
-    replay = StopReplay(config.stop_window, config.stop_epsilon)
+    replay = StopReplay(config.stop_window, config.stop_epsilon, config.metrics_every)
     kept: dict[str, np.ndarray] = {}
 
     def watch(event):

@@ -1,10 +1,10 @@
 """Where the automatic stop WOULD have fired, from a run's logged ratio history.
 
 One run with ``auto_stop=False`` and a fixed budget then gives both numbers: the result at
-the budget and (replaying :class:`WindowedStopRule` over the logged ratios, recorded at the
-same iterations as the solver would record them) the iteration and result of the automatic
-stop. The same object works online, fed from a progress callback, so the image at the stop
-iteration can be kept as well.
+the budget and (replaying :class:`WindowedStopRule` over the logged ratios, at the same
+iterations and with the same ``every`` as the solver) the iteration and result of the
+automatic stop. The same object works online, fed from a progress callback, so the image at
+the stop iteration can be kept as well.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from napari_dip_spectral.core.stopping import WindowedStopRule
 class StopReplay:
     """Feed log entries in order; ``iteration`` is set when the rule first fires (all planes)."""
 
-    def __init__(self, window: int, epsilon: float):
-        self.rule = WindowedStopRule(window, epsilon)
+    def __init__(self, window: int, epsilon: float, every: int = 1):
+        self.rule = WindowedStopRule(window, epsilon, every)
         self.iteration: int | None = None
 
     def feed(self, entry) -> bool:
@@ -35,9 +35,10 @@ class StopReplay:
         return False
 
 
-def replay_stop(history, window: int, epsilon: float) -> int | None:
-    """The iteration at which the stop rule fires over ``history``, or None if it never does."""
-    replay = StopReplay(window, epsilon)
+def replay_stop(history, window: int, epsilon: float, every: int = 1) -> int | None:
+    """The iteration at which the stop rule fires over ``history`` (logged every ``every``
+    iterations, the run's ``metrics_every``), or None if it never does."""
+    replay = StopReplay(window, epsilon, every)
     for entry in history:
         if replay.feed(entry):
             break
