@@ -72,3 +72,19 @@ def test_stop_replay_matches_a_run_with_auto_stop():
     stopped = restore(case.observed, "denoise", auto_stop=True, stop_epsilon=epsilon, **options)
     assert stopped.stop_reason == "auto_stop"
     assert stopped.stop_iteration == expected
+
+
+def test_stop_replay_with_sparse_metrics_matches_a_run_with_auto_stop():
+    case = _case()
+    n, every = 4, 2
+    options = dict(iterations=30, channels=8, device="cpu", profile="paper", normalize="none",
+                   stop_window=n, metrics_every=every)
+    free = restore(case.observed, "denoise", auto_stop=False, **options)
+    ratios = np.array([e.ratio for e in free.history])
+    candidates = np.geomspace(np.ptp(ratios) * 1e-4, np.ptp(ratios), 25)
+    fired = {eps: replay_stop(free.history, n, eps, every) for eps in candidates}
+    later = [eps for eps, t in fired.items() if t is not None and t > 2 * n + every]
+    epsilon = later[-1] if later else max(eps for eps, t in fired.items() if t is not None)
+    stopped = restore(case.observed, "denoise", auto_stop=True, stop_epsilon=epsilon, **options)
+    assert stopped.stop_reason == "auto_stop"
+    assert stopped.stop_iteration == fired[epsilon]
