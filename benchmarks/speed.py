@@ -573,10 +573,14 @@ def section_time_to_result(plan: Plan, device: torch.device, report: Report) -> 
         data["common_ratio"] = paper["common_seconds"] / default["common_seconds"]
     if paper["stop_reason"] == "cancelled":
         emit(f"(paper run capped at {plan.paper_cap_s:.0f} s: its 'final' is the PSNR at the cap)")
-    emit(f"\ntime-to-result ratio paper/default: own target {data.get('own_ratio', 'n/a')}, "
-         f"common target {data.get('common_ratio', 'n/a')}")
-    emit(f"KEY ttr {plan.ttr_size}px: paper {paper['own_seconds']} s, default "
-         f"{default['own_seconds']} s to own final-0.5dB (ratio {data.get('own_ratio', 'n/a')})")
+    def fmt(v):
+        return "n/a" if v is None else f"{v:.2f}"
+
+    emit(f"\ntime-to-result ratio paper/default: own target {fmt(data.get('own_ratio'))}, "
+         f"common target {fmt(data.get('common_ratio'))}")
+    emit(f"KEY ttr {plan.ttr_size}px: paper {fmt(paper['own_seconds'])} s, default "
+         f"{fmt(default['own_seconds'])} s to own final-0.5dB (ratio "
+         f"{fmt(data.get('own_ratio'))})")
     if plan.autostop_iterations:
         auto = runs[2]
         emit(f"KEY auto stop {plan.ttr_size}px: {auto['seconds']:.1f} s, iteration "
