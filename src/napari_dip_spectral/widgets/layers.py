@@ -28,7 +28,8 @@ class Plane:
         return "" if not self.index else " plane " + ",".join(str(i) for i in self.index)
 
 
-def _level0(layer: Layer):
+def full_data(layer: Layer):
+    """The data of ``layer`` (its full-resolution level; a multiscale layer is refused)."""
     if getattr(layer, "multiscale", False):
         raise ValueError(f"layer {layer.name!r} is multiscale; open its full-resolution level "
                          "as a separate layer to restore it")
@@ -38,7 +39,7 @@ def _level0(layer: Layer):
 def current_plane(layer: Image, viewer) -> Plane:
     """The plane of ``layer`` shown in the viewer: Y, X are the layer's last two (non-RGB)
     axes; leading axes (T, Z, C...) are taken at the viewer's current position."""
-    data = _level0(layer)
+    data = full_data(layer)
     lead = layer.ndim - 2
     if lead < 0:
         raise ValueError(f"layer {layer.name!r} has {layer.ndim} dimension(s); need at least Y and X")
@@ -59,7 +60,7 @@ def current_plane(layer: Image, viewer) -> Plane:
 def matching_plane(layer: Layer, like: Image, index: tuple[int, ...], role: str) -> np.ndarray:
     """The plane of ``layer`` (a mask or reference) at ``index``: it must have the image
     layer's dimensionality (then the same plane is used) or be 2-D."""
-    data = _level0(layer)
+    data = full_data(layer)
     spatial_ndim = getattr(layer, "ndim", np.ndim(data))
     if spatial_ndim == 2:
         return np.array(data, copy=True)
@@ -152,3 +153,65 @@ def write_image(viewer, name: str, data: np.ndarray, **kwargs) -> Image:
 def remove_layer(viewer, name: str) -> None:
     if name in viewer.layers:
         viewer.layers.remove(name)
+
+
+# ---------------------------------------------------------------------- whole stacks
+LABEL_LETTERS = {"t": "T", "time": "T", "z": "Z", "depth": "Z", "c": "C", "channel": "C",
+                 "channels": "C", "s": "S", "y": "Y", "x": "X"}
+
+
+def layer_shape(layer: Layer) -> tuple[int, ...]:
+    """The full-resolution shape of ``layer``'s data (no data is read or computed)."""
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    return tuple(int(s) for s in data.shape)
+
+
+def layer_axes(layer: Image) -> str:
+    """Axes letters for ``layer``: from its axis labels when each reads as T/Z/C/Y/X (``"z"``,
+    ``"time"``...; an RGB layer adds ``S``), else :func:`~napari_dip_spectral.stacks.guess_axes`
+    of its shape ("" when neither works)."""
+    from ..stacks import guess_axes, parse_axes
+
+    shape = layer_shape(layer)
+    letters = "".join(LABEL_LETTERS.get(str(label).strip().lower(), "?") for label in layer.axis_labels)
+    try:
+        return parse_axes(letters + ("S" if layer.rgb else ""), shape)
+    except ValueError:
+        pass
+    try:
+        return guess_axes(shape)
+    except ValueError:
+        return ""
+
+
+def stack_geometry(layer: Image, axes: str, factor: int = 1) -> Geometry:
+    """Geometry of a whole restored stack: the input's, with the Y and X pixel size divided
+    by ``factor`` (super-resolution) and their origin moved to cover the same field of view."""
+    scale = np.asarray(layer.scale, dtype=float)
+    translate = np.asarray(layer.translate, dtype=float)
+    if factor > 1:
+        for axis in (axes.index("Y"), axes.index("X")):
+            translate[axis] -= scale[axis] * (1 - 1 / factor) / 2
+            scale[axis] /= factor
+    return Geometry(tuple(scale), tuple(translate), tuple(layer.units), tuple(layer.axis_labels))
+
+
+def observed_stack_mask(mask_layer: Layer, image: Image, axes: str) -> np.ndarray:
+    """The API's mask (True = observed) for a whole stack: 2-D (shared by every plane) from a
+    Shapes layer or a 2-D layer, or one per plane from a layer with the image's shape (for an
+    RGB image, its shape without the colour axis). Labelled / nonzero / inside = missing."""
+    shape = layer_shape(image)
+    spatial = (shape[axes.index("Y")], shape[axes.index("X")])
+    if isinstance(mask_layer, Shapes):
+        return ~shapes_mask(mask_layer, image, spatial)
+    if not isinstance(mask_layer, (Labels, Image)):
+        raise ValueError(f"mask layer {mask_layer.name!r} must be a Labels, Shapes or Image layer")
+    missing = np.asarray(full_data(mask_layer))
+    if isinstance(mask_layer, Image) and mask_layer.rgb:
+        missing = missing.any(-1)
+    if image.rgb and missing.shape == shape[:-1]:
+        missing = np.broadcast_to(missing[..., None], shape)
+    if missing.shape not in (spatial, shape):
+        raise ValueError(f"mask layer {mask_layer.name!r} has shape {missing.shape}; use a 2-D "
+                         f"layer {spatial} or one with the image's shape {shape}")
+    return missing == 0

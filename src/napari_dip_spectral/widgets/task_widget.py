@@ -1,43 +1,62 @@
 """The dock widget of one restoration task: layer choice, parameters, Run / Cancel, results.
 
 The widget only converts layers to arrays (``layers.py``) and events to layer updates; the
-work is ``RestorationJob.run()`` in a napari thread worker (``worker.py``). Scripts drive it
-with ``widget.run(wait=True)`` (see docs/napari.md).
+work is ``RestorationJob.run()`` (the displayed plane) or ``StackJob.run()`` (all planes of a
+stack) in a napari thread worker (``worker.py``). Scripts drive it with
+``widget.run(wait=True)`` (see docs/napari.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, Label, PushButton
+from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton, SpinBox
 from napari.layers import Image, Labels, Shapes
-from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
 
 from .. import plots
 from ..api import RestorationJob, RestoreResult
+from ..stacks import StackJob, make_layout
 from .form import TASK_TITLES, ParameterForm
-from .layers import (Geometry, current_plane, matching_plane, observed_mask, remove_layer,
-                     result_geometry, with_leading_axes, write_image)
+from .layers import (Geometry, current_plane, full_data, layer_axes, layer_shape, matching_plane,
+                     observed_mask, observed_stack_mask, remove_layer, result_geometry,
+                     stack_geometry, with_leading_axes, write_image)
+from .progress_bars import RunProgress
+from .stack_run import StackPreview, plane_account, plane_list
 from .worker import RunFailure, restoration_worker, wait_until
 
 PLOT_KEY = "dip_spectral_plot"      # metadata flag of plot layers (kept out of the input lists)
 RESULT_KEY = "dip_spectral"         # metadata of result layers: settings and how the run ended
+DISPLAYED, ALL_PLANES = "displayed plane only", "all planes"
+STACK_PLOTS = " (mean over planes)"  # plot layers of a stack show the mean over its planes
 
 
 @dataclass
 class RunRequest:
     """Everything a started run needs to turn its events and result into layers."""
 
-    job: RestorationJob
     base: str                       # "<input> [<task>]" (+ " plane i,j" for a stack plane)
     source: str
     index: tuple[int, ...]
     geometry: Geometry
     rgb: bool
     contrast_limits: tuple | None
+    job: RestorationJob | StackJob | None = None
+    build: Callable[[], StackJob] | None = None     # all planes: builds the job in the worker
+    n_planes: int = 0                                # all planes: how many
+
+    @property
+    def stack(self) -> bool:
+        return self.build is not None
+
+    def make_job(self) -> RestorationJob | StackJob:
+        """The job to run (an all-planes job is built here, in the worker thread)."""
+        if self.build is not None:
+            self.job = self.build()
+        return self.job
 
     def layer_kwargs(self) -> dict:
         kwargs = dict(self.geometry.as_kwargs(), rgb=self.rgb)
@@ -55,9 +74,24 @@ class TaskWidget(Container):
         super().__init__(labels=True)
         self.viewer = napari_viewer
         self.image = ComboBox(label="image", choices=self._image_choices, tooltip=(
-            "Image layer to restore: 2-D grey or RGB. For stacks (T, Z, C... before Y, X) the "
-            "plane shown in the viewer is restored. The layer itself is never modified."))
-        self.extend([Label(value=f"<b>{TASK_TITLES[self.task]}</b> (spectral-bias DIP)"), self.image])
+            "Image layer to restore: 2-D grey or RGB, or a stack (T, Z, C... before Y, X). "
+            "The layer itself is never modified."))
+        self.planes = ComboBox(label="planes", choices=[DISPLAYED, ALL_PLANES], value=DISPLAYED,
+                               tooltip=(
+            "For a stack: restore only the plane shown in the viewer, or every plane (one "
+            "output layer with the input's shape; planes are fitted in batches)."))
+        self.axes = LineEdit(label="axes", tooltip=(
+            "One letter per dimension of the layer: T (time), Z (depth), C (channel), "
+            "S (RGB samples), Y, X; e.g. ZYX, TCYX. Filled in from the layer's axis labels, "
+            "else guessed from its shape. Used when restoring all planes."))
+        self.batch_size = SpinBox(label="planes per batch", min=0, max=1024, value=0, tooltip=(
+            "All planes: how many planes are fitted together as one grouped network "
+            "(0 = as many as memory allows). Results depend on it (keep it to reproduce a run)."))
+        self.stack_fields = Container(widgets=[self.planes, self.axes, self.batch_size], labels=True)
+        self.extend([Label(value=f"<b>{TASK_TITLES[self.task]}</b> (spectral-bias DIP)"), self.image,
+                     self.stack_fields])
+        self.image.changed.connect(self._layer_chosen)
+        self.planes.changed.connect(self._planes_chosen)
         self.mask = None
         if self.task == "inpaint":
             self.mask = ComboBox(label="missing pixels", choices=self._mask_choices, nullable=True,
@@ -85,13 +119,27 @@ class TaskWidget(Container):
         self.last_result: RestoreResult | None = None
         self.running = False
         self._request: RunRequest | None = None
-        self._progress: progress | None = None
-        self._last_iteration = 0
+        self._progress: RunProgress | None = None
+        self._preview: StackPreview | None = None
+        self._received = None            # the last event the worker sent
         self._newest = None              # newest event not yet shown
         self._newest_preview = None      # newest event with a preview not yet shown
         self._showing = False
         self._accepting = False          # events are shown until the run's outcome arrives
         self._deferred: list = []        # outcome callbacks that arrived while showing an event
+        self._layer_chosen(self.image.value)
+
+    # ----------------------------------------------------------------- stack fields
+    def _layer_chosen(self, layer) -> None:
+        """Show the stack fields for a stack layer and fill in its axes (reads no data)."""
+        stack = layer is not None and layer.ndim > 2
+        self.stack_fields.visible = stack
+        if stack:
+            self.axes.value = layer_axes(layer)
+        self._planes_chosen(self.planes.value)
+
+    def _planes_chosen(self, choice: str) -> None:
+        self.batch_size.visible = choice == ALL_PLANES
 
     # ----------------------------------------------------------------- layer lists
     def _layers(self, kinds) -> list:
@@ -117,19 +165,21 @@ class TaskWidget(Container):
         except ValueError as error:
             self._fail(str(error))
             return None
-        job = self._request.job
-        worker = restoration_worker(job)
+        request = self._request
+        worker = restoration_worker(request.make_job)
         worker.yielded.connect(self._on_event)
         worker.returned.connect(lambda outcome: self._after_showing(self._on_returned, outcome))
         worker.aborted.connect(lambda: self._after_showing(self._on_aborted))
         worker.finished.connect(lambda: self._after_showing(self._on_finished))
         self.last_worker, self.last_result, self.running = worker, None, True
         self._accepting, self._newest, self._newest_preview = True, None, None
-        self._last_iteration = 0
-        self._progress = progress(total=job.config.iterations,
-                                  desc=f"{TASK_TITLES[self.task]}: {self._request.source}")
+        self._preview = self._received = None
+        iterations = int(self.form.iterations.value)
+        self._progress = RunProgress(f"{TASK_TITLES[self.task]}: {request.source}", iterations,
+                                     request.n_planes)
         self.run_button.enabled, self.cancel_button.enabled = False, True
-        self.status.value = f"running on {self._request.source} ({job.config.iterations} iterations max)"
+        what = f"all {request.n_planes} planes of " if request.stack else ""
+        self.status.value = f"running on {what}{request.source} ({iterations} iterations max)"
         worker.start()
         if wait:
             self.wait(timeout)
@@ -149,8 +199,10 @@ class TaskWidget(Container):
         layer = self.image.value
         if layer is None:
             raise ValueError("choose an image layer to restore")
-        plane = current_plane(layer, self.viewer)
         options = self.form.options()
+        if layer.ndim > 2 and self.planes.value == ALL_PLANES:
+            return self._prepare_stack(layer, options)
+        plane = current_plane(layer, self.viewer)
         mask = None
         if self.mask is not None:
             if self.mask.value is None:
@@ -166,13 +218,40 @@ class TaskWidget(Container):
                           index=plane.index, geometry=geometry, rgb=bool(layer.rgb),
                           contrast_limits=limits)
 
+    def _prepare_stack(self, layer: Image, options: dict) -> RunRequest:
+        """An all-planes request: axes, mask and reference are checked here; the layer's data
+        is read (a dask array computed) only in the worker, when the job is built."""
+        if not self.axes.value.strip():
+            raise ValueError("axes: give one letter per dimension of the layer, e.g. ZYX")
+        data = full_data(layer)
+        layout = make_layout(layer_shape(layer), self.axes.value.strip())
+        mask = None
+        if self.mask is not None:
+            if self.mask.value is None:
+                raise ValueError("choose the mask: the layer that marks the missing pixels")
+            mask = observed_stack_mask(self.mask.value, layer, layout.axes)
+        reference = None
+        if self.reference.value is not None:
+            reference = np.asarray(full_data(self.reference.value))
+        batch_size = int(self.batch_size.value) or None
+
+        def build() -> StackJob:
+            return StackJob(np.asarray(data), self.task, axes=layout.axes, mask=mask,
+                            reference=reference, batch_size=batch_size, **options)
+
+        return RunRequest(base=f"{layer.name} [{self.task}]", source=layer.name, index=(),
+                          geometry=stack_geometry(layer, layout.axes, options.get("factor") or 1),
+                          rgb=bool(layer.rgb),
+                          contrast_limits=None if layer.rgb else tuple(layer.contrast_limits),
+                          build=build, n_planes=layout.n_planes)
+
     # ----------------------------------------------------------------- worker callbacks
     def _on_event(self, event) -> None:
         """Show progress and previews. Qt events processed while a layer or the progress bar
         updates can deliver further events re-entrantly: those are queued and only the
         newest progress and newest preview are shown."""
-        self._newest = event
-        if event.preview is not None:
+        self._newest = self._received = event
+        if getattr(event, "event", event).preview is not None:    # a StackEvent wraps the solver's
             self._newest_preview = event
         if self._showing or not self._accepting:
             return
@@ -181,9 +260,7 @@ class TaskWidget(Container):
             while self._newest is not None and self._accepting:
                 newest, self._newest = self._newest, None
                 preview, self._newest_preview = self._newest_preview, None
-                self._last_iteration = newest.iteration
-                self.status.value = f"iteration {newest.iteration} / {newest.total}"
-                self._progress.update(newest.iteration - self._progress.n)
+                self.status.value = self._progress.update(newest)
                 if preview is not None:
                     self._show_preview(preview)
         finally:
@@ -203,9 +280,17 @@ class TaskWidget(Container):
 
     def _show_preview(self, event) -> None:
         request = self._request
-        data = request.job.to_output(event.preview)
-        write_image(self.viewer, f"{request.base} (running)", with_leading_axes(data, request.index),
-                    metadata={RESULT_KEY: {"finished": False, "iteration": event.iteration}},
+        if request.stack:
+            if self._preview is None:
+                self._preview = StackPreview(request.job)
+            if not self._preview.update(event):
+                return
+            data, iteration = self._preview.data, event.event.iteration
+        else:
+            data = with_leading_axes(request.job.to_output(event.preview), request.index)
+            iteration = event.iteration
+        write_image(self.viewer, f"{request.base} (running)", data,
+                    metadata={RESULT_KEY: {"finished": False, "iteration": iteration}},
                     **request.layer_kwargs())
 
     def _on_returned(self, outcome) -> None:
@@ -218,18 +303,30 @@ class TaskWidget(Container):
         finished = outcome.finished
         name = request.base if finished else f"{request.base} (cancelled)"
         if finished:
-            for stale in (f"{request.base} (cancelled)", f"{request.base} (cancelled) FBC",
-                          f"{request.base} (cancelled) stopping"):
+            cancelled = f"{request.base} (cancelled)"
+            for stale in (cancelled, *self._plot_names(cancelled, request.stack)):
                 remove_layer(self.viewer, stale)
-        data = outcome.as_input_dtype(request.job.input_dtype)
-        result_layer = write_image(self.viewer, name, with_leading_axes(data, request.index),
-                                   metadata={RESULT_KEY: self._summary(outcome, request)},
+        summary = self._summary(outcome, request)
+        if request.stack:
+            # a cancelled stack stays float32 so that planes never started stay NaN
+            data = outcome.as_input_dtype(request.job.input_dtype) if finished else outcome.image
+            # the last event received (not necessarily shown) is of the batch a cancel stopped
+            summary["planes"] = plane_account(outcome, getattr(self._received, "planes", ()))
+        else:
+            data = with_leading_axes(outcome.as_input_dtype(request.job.input_dtype), request.index)
+        result_layer = write_image(self.viewer, name, data, metadata={RESULT_KEY: summary},
                                    **request.layer_kwargs())
-        self._write_plots(name, outcome, result_layer)
+        self._write_plots(name, outcome, result_layer, request.stack)
         how = {"auto_stop": f"auto stop at iteration {outcome.stop_iteration}",
                "max_iterations": f"done: {outcome.iterations} iterations",
-               "cancelled": f"CANCELLED at iteration {outcome.iterations}"}
-        self.status.value = f"{how[outcome.stop_reason]} ({outcome.seconds:.0f} s, {outcome.device})"
+               "cancelled": f"CANCELLED at iteration {self._progress.iteration}"}[outcome.stop_reason]
+        if request.stack:
+            planes = summary["planes"]
+            how = (f"{how}; planes finished: {plane_list(planes['finished'])}" if finished else
+                   f"{how}; planes finished: {plane_list(planes['finished'])}, stopped early "
+                   f"(last iterate): {plane_list(planes['interrupted'])}, never started (NaN): "
+                   f"{plane_list(planes['not_started'])}")
+        self.status.value = f"{how} ({outcome.seconds:.0f} s, {outcome.device})"
 
     def _on_aborted(self) -> None:
         """The worker was quit (e.g. from the activity dock): keep the last preview, labelled."""
@@ -242,10 +339,11 @@ class TaskWidget(Container):
                                                "iteration": preview.metadata[RESULT_KEY]["iteration"]}},
                         **request.layer_kwargs())
             remove_layer(self.viewer, running)
-        self.status.value = f"cancelled at iteration {self._last_iteration}"
+        self.status.value = f"cancelled at iteration {self._progress.iteration}"
 
     def _on_finished(self) -> None:
         self._progress.close()
+        self._preview = None
         self.running = False
         self.run_button.enabled, self.cancel_button.enabled = True, False
 
@@ -255,22 +353,40 @@ class TaskWidget(Container):
 
     # ----------------------------------------------------------------- results
     def _summary(self, result: RestoreResult, request: RunRequest) -> dict:
-        return {"task": result.task, "finished": result.finished, "stop_reason": result.stop_reason,
+        summary = {"task": result.task, "finished": result.finished, "stop_reason": result.stop_reason,
                 "iterations": result.iterations, "stop_iteration": result.stop_iteration,
                 "seconds": round(result.seconds, 3), "device": result.device,
                 "source": request.source, "plane": request.index,
                 "config": dataclasses.asdict(result.config)}
+        if request.stack:
+            summary.update(axes=result.extra["axes"], batch_size=result.extra["batch_size"],
+                           tiles_per_plane=result.extra["tiles_per_plane"],
+                           plane_stop_reasons=result.extra["plane_stop_reasons"],
+                           plane_stop_iterations=result.extra["plane_stop_iterations"])
+        return summary
 
-    def _write_plots(self, name: str, result: RestoreResult, beside) -> None:
+    @staticmethod
+    def _plot_names(name: str, stack: bool) -> tuple[str, str]:
+        suffix = STACK_PLOTS if stack else ""
+        return f"{name} FBC{suffix}", f"{name} stopping{suffix}"
+
+    def _write_plots(self, name: str, result: RestoreResult, beside, stack: bool) -> None:
         """FBC and stopping plots as RGB layers, each as tall as the result: the FBC plot to
-        its right, the stopping plot below that."""
+        its right, the stopping plot below that. For a stack they show the mean over its
+        restored planes (said in their names), with the stop marked only when every plane
+        stopped at the same iteration."""
         if not result.history:
             return
         stop = None if result.stop_reason == "cancelled" else result.stop_iteration
+        if stack and len({s for s, r in zip(result.extra["plane_stop_iterations"],
+                                            result.extra["plane_stop_reasons"])
+                          if r != "constant"}) != 1:
+            stop = None
         (y0, x0), (y1, x1) = (np.asarray(c)[-2:] for c in beside.extent.world)
         height, gap = y1 - y0, 0.05 * (x1 - x0)
-        figures = [(f"{name} FBC", plots.fbc_plot(result.history, stop)),
-                   (f"{name} stopping", plots.stopping_plot(result.history, stop))]
+        fbc_name, stopping_name = self._plot_names(name, stack)
+        figures = [(fbc_name, plots.fbc_plot(result.history, stop)),
+                   (stopping_name, plots.stopping_plot(result.history, stop))]
         for row, (title, rgb) in enumerate(figures):
             step = height / rgb.shape[0]
             write_image(self.viewer, title, rgb, rgb=True, scale=(step, step),

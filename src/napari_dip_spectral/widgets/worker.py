@@ -1,7 +1,9 @@
-"""The restoration as a napari thread worker over ``RestorationJob.run()``.
+"""The restoration as a napari thread worker over ``RestorationJob.run()`` or ``StackJob.run()``.
 
-The worker yields the core's ``ProgressEvent`` after every iteration (so ``quit()`` lands
-within one iteration) and returns the ``RestoreResult``, or
+The worker builds the job (so that an all-planes run reads a dask-backed layer in the
+worker thread, not the GUI's), yields the core's ``ProgressEvent`` (a ``StackEvent`` for
+stacks) after every iteration (so ``quit()`` lands within one iteration) and returns the
+``RestoreResult``, or
 a :class:`RunFailure` for the errors a user can fix (bad device, out of memory...). Sending
 ``True`` into the worker (``worker.send(True)``) cancels the job so that it still returns
 its last iterate, marked ``stop_reason == "cancelled"``.
@@ -11,14 +13,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 from napari.qt.threading import GeneratorWorker, create_worker
 from qtpy.QtCore import QEventLoop
 from qtpy.QtWidgets import QApplication
 
-from ..api import RestorationJob
 
 
 @dataclass
@@ -33,14 +34,15 @@ def gui_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
-def run_job(job: RestorationJob, threads: int) -> Generator:
-    """Generator run in the worker thread: forwards events and values sent in both ways."""
+def run_job(make_job: Callable, threads: int) -> Generator:
+    """Generator run in the worker thread: builds the job with ``make_job()``, then forwards
+    events and values sent in both ways."""
     import torch
 
     torch.set_num_threads(threads)
-    steps = job.run()
     message = None
     try:
+        steps = make_job().run()
         while True:
             try:
                 event = steps.send(message)
@@ -51,13 +53,14 @@ def run_job(job: RestorationJob, threads: int) -> Generator:
         return RunFailure(str(error))
 
 
-def restoration_worker(job: RestorationJob) -> GeneratorWorker:
-    """An unstarted worker for ``job`` (registered as a task napari can cancel).
+def restoration_worker(make_job: Callable) -> GeneratorWorker:
+    """An unstarted worker for the job ``make_job()`` builds (a ``RestorationJob`` or a
+    ``StackJob``; registered as a task napari can cancel).
 
     The progress bar is the widget's own ``napari.utils.progress``, not ``create_worker``'s:
     napari's bar processes Qt events on every step, which re-enters the ``yielded`` handlers
     without bound when iterations are faster than the GUI (small images, GPUs)."""
-    return create_worker(run_job, job, gui_threads())
+    return create_worker(run_job, make_job, gui_threads())
 
 
 def wait_until(done, timeout: float | None = None) -> bool:

@@ -1,0 +1,1 @@
+"""Tests of the napari face (real viewer under Xvfb)."""
