@@ -31,17 +31,18 @@ class LipschitzBound(nn.Module):
 
     * ``"exact"``: ``torch.linalg.svdvals`` at every call (the authors' behaviour).
     * ``"power"``: ``power_steps`` warm-started power-iteration steps per training call, with
-      an exact refresh (singular vectors from an SVD) every ``refresh_every`` calls. A power
-      estimate is a lower bound of sigma that lags weights which grow between steps; with two
-      steps per call it stays within 1e-3 of the exact value at the solver's learning rates
-      even when the loss pushes the weights to grow (tests/core/test_layers.py).
+      an exact refresh (the top eigenpair of the ``out x out`` Gram matrix) every
+      ``refresh_every`` calls. A power estimate is a lower bound of sigma that lags weights
+      whose top singular values are clustered and changing; with two steps per call and a
+      refresh every 10 calls it stayed within 1.6e-3 (mean 1.5e-4) of the exact value over a
+      150-iteration fit of the full decoder, and within 1e-3 in the layer tests.
 
     Estimator state only advances while gradients are enabled in training mode, so reading
     ``conv.weight`` for inspection does not change the optimisation.
     """
 
     def __init__(self, lipschitz: float, groups: int = 1, estimator: str = "power",
-                 refresh_every: int = 50, power_steps: int = 2):
+                 refresh_every: int = 10, power_steps: int = 2):
         super().__init__()
         if not lipschitz > 0:
             raise ValueError(f"lipschitz must be > 0, got {lipschitz!r}")
@@ -76,8 +77,14 @@ class LipschitzBound(nn.Module):
         if self.estimator == "exact":
             self.sigma = torch.linalg.svdvals(m)[:, 0]
             return
-        u, s, vh = torch.linalg.svd(m, full_matrices=False)
-        self.u, self.v, self.sigma = u[:, :, 0].contiguous(), vh[:, 0, :].contiguous(), s[:, 0]
+        # sigma^2 and u from the small (out x out) Gram matrix: exact to ~1e-6 relative and
+        # several times cheaper than an SVD of the (out x in*k*k) matrix
+        gram = torch.bmm(m, m.transpose(1, 2)).double()
+        eigenvalues, eigenvectors = torch.linalg.eigh(gram)
+        u = eigenvectors[:, :, -1].to(m.dtype)
+        self.v = F.normalize(torch.bmm(m.transpose(1, 2), u.unsqueeze(2)).squeeze(2), dim=1)
+        self.u = u
+        self.sigma = eigenvalues[:, -1].clamp(min=0).sqrt().to(m.dtype)
 
     @torch.no_grad()
     def _power_step(self, m: torch.Tensor) -> None:
