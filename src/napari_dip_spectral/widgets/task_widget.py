@@ -16,6 +16,7 @@ import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton, SpinBox
 from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_error, show_info
+from qtpy.QtWidgets import QSizePolicy
 
 from .. import plots
 from ..api import RestorationJob, RestoreResult
@@ -111,6 +112,8 @@ class TaskWidget(Container):
             "Stop after the current iteration; the partial result is labelled (cancelled)."))
         self.status = Label(value="ready")
         self.status.native.setWordWrap(True)     # long messages wrap instead of being cut
+        # as wide as the dock (not as the first message), as tall as the wrapped text needs
+        self.status.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
         self.extend([self.form, Container(widgets=[self.run_button, self.cancel_button],
                                           layout="horizontal", labels=False), self.status])
         self.run_button.changed.connect(lambda: self.run())
@@ -289,9 +292,11 @@ class TaskWidget(Container):
         else:
             data = with_leading_axes(request.job.to_output(event.preview), request.index)
             iteration = event.iteration
-        write_image(self.viewer, f"{request.base} (running)", data,
-                    metadata={RESULT_KEY: {"finished": False, "iteration": iteration}},
-                    **request.layer_kwargs())
+        layer = write_image(self.viewer, f"{request.base} (running)", data,
+                            metadata={RESULT_KEY: {"finished": False, "iteration": iteration}},
+                            **request.layer_kwargs())
+        if request.stack:
+            layer.refresh()           # the preview array is updated in place: redraw it
 
     def _on_returned(self, outcome) -> None:
         request = self._request
