@@ -96,6 +96,18 @@ def _check_mask(mask, spatial: tuple[int, int]) -> np.ndarray:
     return m
 
 
+def check_task_options(task: str, factor, gain, signed) -> tuple[int | None, float, bool]:
+    """Validated (factor, gain, signed): a factor only for super-resolution (2, 4 or 8)."""
+    if task == "super_resolution":
+        if factor not in (2, 4, 8):
+            raise ValueError(f"factor must be 2, 4 or 8 for super_resolution, got {factor!r}")
+    elif factor is not None:
+        raise ValueError(f"factor is only used by task 'super_resolution', not {task!r}")
+    if not float(gain) > 0:
+        raise ValueError(f"gain must be > 0, got {gain!r}")
+    return (int(factor) if factor is not None else None), float(gain), bool(signed)
+
+
 def build_config(task: str, profile: str = "default", **options) -> SolverConfig:
     """The task's defaults with the given options (``None`` = keep the default) applied."""
     config = task_defaults(task, profile)
@@ -133,22 +145,13 @@ class RestorationJob:
         self.colour = arr.ndim == 3
         planes = unit[None] if self.colour else unit[None, ..., None]     # (1, Y, X, C)
         self.observation = np.ascontiguousarray(planes.transpose(0, 3, 1, 2))
-        self.factor = None
         self.mask = None
         if task == "inpaint":
             self.mask = _check_mask(mask, arr.shape[:2])
             self.observation = self.observation * self.mask[None, None]
         elif mask is not None:
             raise ValueError(f"mask is only used by task 'inpaint', not {task!r}")
-        if task == "super_resolution":
-            if factor not in (2, 4, 8):
-                raise ValueError(f"factor must be 2, 4 or 8 for super_resolution, got {factor!r}")
-            self.factor = int(factor)
-        elif factor is not None:
-            raise ValueError(f"factor is only used by task 'super_resolution', not {task!r}")
-        self.gain, self.signed = float(gain), bool(signed)
-        if not self.gain > 0:
-            raise ValueError(f"gain must be > 0, got {gain!r}")
+        self.factor, self.gain, self.signed = check_task_options(task, factor, gain, signed)
         self.reference = None
         if reference is not None:
             ref = np.asarray(reference)

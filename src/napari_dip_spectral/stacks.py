@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .anscombe import noise_model
-from .api import RestoreResult, _check_mask, build_config
+from .api import RestoreResult, _check_mask, build_config, check_task_options
 from .core.config import PROFILES, TASKS
 from .core.driving import drive
 from .normalization import METHODS, Normalization, fit_normalization
@@ -281,16 +281,7 @@ class StackJob:
         if self.model is not None and normalize == "none":
             raise ValueError("normalize='none' cannot be combined with anscombe (the transform "
                              "changes the range)")
-        self.factor = None
-        if task == "super_resolution":
-            if factor not in (2, 4, 8):
-                raise ValueError(f"factor must be 2, 4 or 8 for super_resolution, got {factor!r}")
-            self.factor = int(factor)
-        elif factor is not None:
-            raise ValueError(f"factor is only used by task 'super_resolution', not {task!r}")
-        self.gain, self.signed = float(gain), bool(signed)
-        if not self.gain > 0:
-            raise ValueError(f"gain must be > 0, got {gain!r}")
+        self.factor, self.gain, self.signed = check_task_options(task, factor, gain, signed)
         self.batch_size, self.tile_size, self.tile_overlap = batch_size, tile_size, tile_overlap
 
         planes = self.layout.to_planes(arr)
