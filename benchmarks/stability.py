@@ -54,6 +54,15 @@ CONFIGS = {
     "paper + head init + average 0.99": ("paper", {"init_output": "data", "average": 0.99}),
     "gaussian 1.8 + head init + average 0.99": ("paper", {"upsample": "gaussian", "lipschitz": 1.8,
                                                           "init_output": "data", "average": 0.99}),
+    "paper + head init + warm-up 100": ("paper", {"init_output": "data", "warmup": 100}),
+    "gaussian 1.8 + head init": ("paper", {"upsample": "gaussian", "lipschitz": 1.8,
+                                           "init_output": "data"}),
+    "head init, lambda 1.2": ("paper", {"init_output": "data", "lipschitz": 1.2}),
+    "head init, lambda 1.0": ("paper", {"init_output": "data", "lipschitz": 1.0}),
+    "head init + average 0.99, lambda 1.2": ("paper", {"init_output": "data", "lipschitz": 1.2,
+                                                       "average": 0.99}),
+    "head init + average 0.99, lambda 1.0": ("paper", {"init_output": "data", "lipschitz": 1.0,
+                                                       "average": 0.99}),
     "default profile": ("default", {}),
 }
 
@@ -122,6 +131,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "stability")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--sizes", default=None, help="comma-separated sizes")
+    parser.add_argument("--images", default=None, help="comma-separated indices into the image list")
     parser.add_argument("--configs", default=None, help="comma-separated indices into the config list")
     parser.add_argument("--iterations", type=int, default=None)
     parser.add_argument("--channels", type=int, default=128)
@@ -141,6 +151,8 @@ def main(argv=None) -> int:
         args.iterations = args.iterations or 4000
     if args.sizes:
         sizes = [int(s) for s in args.sizes.split(",")]
+    if args.images:
+        names = [IMAGES[int(i)] for i in args.images.split(",")]
     names = [n for n in names if (args.data / "denoising" / n).exists()]
     if not names:
         print(f"no denoising images under {args.data}; nothing to do")

@@ -163,8 +163,25 @@ def test_bad_input_is_refused_with_a_message_naming_the_problem(kwargs, message)
 def test_profiles_differ_only_where_documented():
     paper, ours = task_defaults("denoise", "paper"), task_defaults("denoise")
     assert (paper.lipschitz, paper.upsample, paper.sigma_estimator, paper.learning_rate) == (1.4, "bilinear", "exact", 1e-3)
+    assert (paper.average, paper.init_output, paper.lipschitz_by_size, paper.metrics_every) == (0.0, "default", False, 1)
     assert task_defaults("inpaint", "paper").lipschitz == 1.6
     assert task_defaults("enhance", "paper").iterations == 100
+    assert (ours.average, ours.init_output, ours.lipschitz_by_size, ours.sigma_estimator) == (0.99, "data", True, "power")
+    assert (ours.lipschitz, ours.upsample, ours.learning_rate) == (paper.lipschitz, paper.upsample, paper.learning_rate)
+
+
+def test_lambda_shrinks_for_small_images_and_is_reported():
+    from napari_dip_spectral.core.config import lipschitz_for_size
+
+    assert lipschitz_for_size(1.4, 64) == pytest.approx(1.2)
+    assert lipschitz_for_size(1.4, 32) == pytest.approx(1.2)
+    assert lipschitz_for_size(1.4, 128) == pytest.approx(1.3)
+    assert lipschitz_for_size(1.4, 512) == pytest.approx(1.4)
+    noisy = degrade(smooth_image(32), "denoise", seed=0).image
+    assert restore(noisy, iterations=1, **FAST).extra["lipschitz_used"] == pytest.approx(1.2)
+    assert restore(noisy, iterations=1, profile="paper", **FAST).extra["lipschitz_used"] == 1.4
+    # a lambda the caller sets is used as given
+    assert restore(noisy, iterations=1, lipschitz=2.0, **FAST).extra["lipschitz_used"] == 2.0
 
 
 def test_importing_the_package_loads_neither_napari_qt_nor_torch():

@@ -117,6 +117,8 @@ def build_config(task: str, profile: str = "default", **options) -> SolverConfig
             raise TypeError(f"unknown option {key!r}")
         if value is not None:
             changes[_CONFIG_KEYS[key]] = value
+    if options.get("lipschitz") is not None:
+        changes["lipschitz_by_size"] = False   # a lambda the user chose is used as given
     if "lipschitz" in options and options["lipschitz"] is not None:
         if options["lipschitz"] == float("inf") or options["lipschitz"] is False:
             changes["lipschitz"] = None
@@ -200,7 +202,7 @@ class RestorationJob:
             iterations=outcome.iterations, stop_reason=outcome.stop_reason,
             stop_iteration=outcome.stop_iterations[0], task=self.task, config=self.config,
             seconds=outcome.seconds, device=outcome.device, normalization=self.normalization,
-            parameters=outcome.parameters)
+            parameters=outcome.parameters, extra={"lipschitz_used": outcome.lipschitz})
 
 
 def restore(image, task: str = "denoise", mask=None, factor=None, iterations=None,
