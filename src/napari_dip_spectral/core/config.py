@@ -42,7 +42,8 @@ class SolverConfig:
     stop_epsilon: float = 0.01
     metrics_every: int = 1                 # FBC / ratio / PSNR (and the stop rule) every k iterations
     n_bands: int = 5
-    average: float = 0.0                   # exponential average of outputs (0 = off, e.g. 0.99)
+    average: float = 0.0                   # exponential average of outputs (0 = off, e.g. 0.99;
+                                           # the weight ramps up as min(average, (1+t)/(10+t)))
     lipschitz_by_size: bool = False        # scale lambda down for small images (see lipschitz_for_size)
     preview_every: int = 0                 # 0: no previews
     seed: int = 0

@@ -148,7 +148,10 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
                 schedule.step()
             x = x.detach()
             if config.average > 0:
-                average = x.clone() if average is None else average.lerp_(x, 1 - config.average)
+                # warm-started weight (as TensorFlow's ExponentialMovingAverage with
+                # num_updates): early outputs, far from the fit, fade out quickly
+                decay = min(config.average, (1 + t) / (10 + t))
+                average = x.clone() if average is None else average.lerp_(x, 1 - decay)
             event = ProgressEvent(iteration=t, total=config.iterations)
             if t % config.metrics_every == 0 or t == config.iterations:
                 result = current(x)
