@@ -2,7 +2,7 @@
 noisy camera sample, with the restored image and the FBC / stopping plots beside it.
 
 Run from the repository root (needs a display; headless: ``xvfb-run -a python docs/make_screenshot.py``).
-The run uses the task's default settings (core.config.task_defaults) except 300 iterations at
+The run uses the task's default settings (core.config.task_defaults) except 800 iterations at
 most and 64 channels (the widget fits with one torch thread; a few minutes on a 2-core CPU).
 """
 
@@ -36,7 +36,7 @@ def main() -> None:
     dock, widget = viewer.window.add_plugin_dock_widget("napari-dip-spectral", "Denoise")
     viewer.window._qt_window.resizeDocks([dock], [430], Qt.Orientation.Horizontal)
     widget.image.value = viewer.layers["camera crop (noisy, sigma 25)"]
-    widget.form.iterations.value = 300
+    widget.form.iterations.value = 800
     widget.form.channels.value = 64
     widget.form.preview_every.value = 50
     widget.reference.value = viewer.layers["camera crop (clean)"]
