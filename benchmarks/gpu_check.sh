@@ -41,7 +41,7 @@ else
     CORR_ARGS=()
     SPEED_ARGS=(--gpu --budget-s 130)
     QUAL_ARGS=(--gpu --data "$DATA")
-    STAB_ARGS=(--gpu)
+    STAB_ARGS=(--gpu --budget-s 60)   # starts no new run after 60 s; the step times out at 85
 fi
 
 SUMMARY=()
