@@ -64,6 +64,10 @@ CONFIGS = {
     "head init + average 0.99, lambda 1.0": ("paper", {"init_output": "data", "lipschitz": 1.0,
                                                        "average": 0.99}),
     "default profile": ("default", {}),
+    "head init + average 0.99 + lr decay 500 (lambda 1.4)": ("paper", {"init_output": "data", "average": 0.99,
+                                                                   "lr_decay": 500}),
+    "head init + average 0.99 + lr decay 200 (lambda 1.4)": ("paper", {"init_output": "data", "average": 0.99,
+                                                                   "lr_decay": 200}),
 }
 
 

@@ -144,6 +144,7 @@ BAD_INPUT = [
     (dict(task="super_resolution", factor=3), "factor"),
     (dict(lipschitz=-1.0), "lipschitz"),
     (dict(iterations=0), "iterations"),
+    (dict(lr_decay=-5), "lr_decay"),
     (dict(device="tpu"), "device"),
     (dict(upsample="bicubic"), "upsample"),
     (dict(sigma_estimator="svd"), "sigma_estimator"),

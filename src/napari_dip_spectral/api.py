@@ -23,7 +23,7 @@ _CONFIG_KEYS = {
     "seed": "seed", "device": "device", "learning_rate": "learning_rate", "levels": "levels",
     "metrics_every": "metrics_every", "preview_every": "preview_every", "warmup": "warmup",
     "average": "average", "init_output": "init_output", "n_bands": "n_bands",
-    "stop_window": "stop_window", "stop_epsilon": "stop_epsilon",
+    "stop_window": "stop_window", "stop_epsilon": "stop_epsilon", "lr_decay": "lr_decay",
 }
 
 

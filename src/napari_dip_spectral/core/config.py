@@ -36,6 +36,7 @@ class SolverConfig:
     sigma_estimator: str = "exact"
     learning_rate: float = 1e-3
     warmup: int = 0                        # linear learning-rate warm-up iterations
+    lr_decay: int = 0                      # 0 = constant; else lr / (1 + t / lr_decay)
     init_output: str = "default"           # "default" | "data": head starts at the data's mean level
     auto_stop: bool = True
     stop_window: int = 100
@@ -63,6 +64,8 @@ class SolverConfig:
             raise ValueError(f"channels must be between 1 and 4096, got {self.channels!r}")
         if self.levels < 1 or self.levels > 8:
             raise ValueError(f"levels must be between 1 and 8, got {self.levels!r}")
+        if self.lr_decay < 0 or self.warmup < 0:
+            raise ValueError("lr_decay and warmup must be >= 0")
         if self.metrics_every < 1:
             raise ValueError(f"metrics_every must be >= 1, got {self.metrics_every!r}")
         if not 0 <= self.average < 1:

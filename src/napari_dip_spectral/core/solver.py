@@ -120,9 +120,12 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
 
     optimiser = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
     schedule = None
-    if config.warmup > 0:
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimiser, lambda step: min(1.0, (step + 1) / config.warmup))
+    if config.warmup > 0 or config.lr_decay > 0:
+        def factor(step: int) -> float:
+            ramp = min(1.0, (step + 1) / config.warmup) if config.warmup > 0 else 1.0
+            return ramp / (1 + step / config.lr_decay) if config.lr_decay > 0 else ramp
+
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, factor)
     rule = WindowedStopRule(config.stop_window, config.stop_epsilon, config.metrics_every)
     history: list[LogEntry] = []
     stopped_at = torch.zeros(groups, dtype=torch.long)     # 0 = still running
