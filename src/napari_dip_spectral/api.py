@@ -14,7 +14,7 @@ import numpy as np
 
 from .core.driving import drive
 from .core.config import PROFILES, TASKS, SolverConfig, task_defaults
-from .normalization import Normalization, fit_normalization
+from .normalization import Normalization, cast_output, fit_normalization
 
 # keyword -> SolverConfig field for the options restore() accepts directly
 _CONFIG_KEYS = {
@@ -57,11 +57,7 @@ class RestoreResult:
     def as_input_dtype(self, dtype) -> np.ndarray:
         """The image in an integer dtype (rounded and clipped to its range), or float32."""
         dtype = np.dtype(dtype)
-        if dtype.kind in "ui":
-            info = np.iinfo(dtype)
-            return np.clip(np.rint(self.image), info.min, info.max).astype(dtype)
-        return self.image.astype(np.float32)
-
+        return cast_output(self.image, dtype if dtype.kind in "ui" else np.dtype(np.float32))
 
 def _check_image(image) -> np.ndarray:
     arr = np.asarray(image)
@@ -170,17 +166,12 @@ class RestorationJob:
         return (self.input_shape[0] * f, self.input_shape[1] * f) + tuple(self.input_shape[2:])
 
     def operator(self):
-        from .core import operators
+        import torch
 
-        if self.task == "inpaint":
-            import torch
+        from .core.operators import for_task
 
-            return operators.Inpaint(torch.from_numpy(self.mask[None, None].astype(np.float32)))
-        if self.task == "super_resolution":
-            return operators.SuperResolve(self.factor)
-        if self.task == "enhance":
-            return operators.Enhance(self.gain, self.signed)
-        return operators.Deblock() if self.task == "deblock" else operators.Denoise()
+        mask = None if self.mask is None else torch.from_numpy(self.mask[None, None].astype(np.float32))
+        return for_task(self.task, mask=mask, factor=self.factor, gain=self.gain, signed=self.signed)
 
     def to_output(self, planes: np.ndarray) -> np.ndarray:
         """(1, C, H, W) in [0, 1] -> the input's layout and intensity range, float32."""

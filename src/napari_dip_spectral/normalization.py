@@ -58,3 +58,11 @@ def fit_normalization(image: np.ndarray, method: str = "minmax",
     if not high > low:
         raise ValueError(f"image is constant (all values {low:g}): nothing to restore")
     return Normalization(low, high, method)
+
+
+def cast_output(image: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Round and clip to an integer dtype's range, or cast to a float dtype (never rescale)."""
+    if dtype.kind in "ui":
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(np.nan_to_num(image)), info.min, info.max).astype(dtype)
+    return image.astype(dtype)

@@ -26,7 +26,7 @@ from .anscombe import noise_model
 from .api import RestoreResult, _check_mask, build_config, check_task_options
 from .core.config import PROFILES, TASKS
 from .core.driving import drive
-from .normalization import METHODS, Normalization, fit_normalization
+from .normalization import METHODS, Normalization, cast_output, fit_normalization
 from .tiling import Tile, auto_tile, blend_weights, memory_budget, plan_tiles, unit_bytes
 
 AXIS_LETTERS = "TZCSYX"
@@ -233,14 +233,6 @@ def _check_output_dtype(output_dtype, input_dtype: np.dtype) -> np.dtype:
     return dtype
 
 
-def cast_output(image: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Round and clip to an integer dtype's range, or cast to a float dtype (never rescale)."""
-    if dtype.kind in "ui":
-        info = np.iinfo(dtype)
-        return np.clip(np.rint(np.nan_to_num(image)), info.min, info.max).astype(dtype)
-    return image.astype(dtype)
-
-
 class StackJob:
     """A prepared restoration of an nD image. ``run()`` yields :class:`StackEvent` and
     returns a :class:`~napari_dip_spectral.api.RestoreResult` whose image has the input's
@@ -368,17 +360,12 @@ class StackJob:
         return tuple(s * f if a in "YX" else s for a, s in zip(self.layout.axes, self.input_shape))
 
     def operator(self, masks: np.ndarray | None):
-        from .core import operators
+        import torch
 
-        if self.task == "inpaint":
-            import torch
+        from .core.operators import for_task
 
-            return operators.Inpaint(torch.from_numpy(np.ascontiguousarray(masks)))
-        if self.task == "super_resolution":
-            return operators.SuperResolve(self.factor)
-        if self.task == "enhance":
-            return operators.Enhance(self.gain, self.signed)
-        return operators.Deblock() if self.task == "deblock" else operators.Denoise()
+        mask = None if masks is None else torch.from_numpy(np.ascontiguousarray(masks))
+        return for_task(self.task, mask=mask, factor=self.factor, gain=self.gain, signed=self.signed)
 
     # -- planning ------------------------------------------------------------------------
     def plan(self, device) -> tuple[int | None, int]:

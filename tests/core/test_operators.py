@@ -62,3 +62,15 @@ def test_enhancement_boosts_only_positive_detail_by_default():
     assert torch.allclose(Enhance(gain=2, signed=True).finish(smooth, y), torch.tensor([[[[0.7, 0.3]]]]))
     with pytest.raises(ValueError, match="gain"):
         Enhance(gain=0)
+
+
+def test_operator_for_each_task_name():
+    from napari_dip_spectral.core.operators import Deblock, for_task
+
+    assert isinstance(for_task("denoise"), Denoise)
+    assert isinstance(for_task("deblock"), Deblock)
+    assert for_task("super_resolution", factor=4).scale == 4
+    assert for_task("enhance", gain=2.0).gain == 2.0
+    assert isinstance(for_task("inpaint", mask=torch.ones(1, 1, 4, 4)), Inpaint)
+    with pytest.raises(ValueError, match="task"):
+        for_task("sharpen")

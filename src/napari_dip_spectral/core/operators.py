@@ -123,3 +123,20 @@ class Enhance(ForwardOperator):
     def finish(self, x, y):
         detail = y - x if self.signed else (y - x).clamp(0, 1)
         return (y + self.gain * detail).clamp(0, 1)
+
+
+def for_task(task: str, *, mask: torch.Tensor | None = None, factor: int | None = None,
+             gain: float = 1.0, signed: bool = False) -> ForwardOperator:
+    """The operator of a task name (``mask``: ``(G, 1, H, W)`` with 1 = observed, inpainting;
+    ``factor``: super-resolution; ``gain`` and ``signed``: enhancement)."""
+    if task == "inpaint":
+        return Inpaint(mask)
+    if task == "super_resolution":
+        return SuperResolve(factor)
+    if task == "enhance":
+        return Enhance(gain, signed)
+    if task == "deblock":
+        return Deblock()
+    if task == "denoise":
+        return Denoise()
+    raise ValueError(f"unknown task {task!r}")
