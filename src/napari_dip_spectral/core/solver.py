@@ -129,7 +129,7 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
     rule = WindowedStopRule(config.stop_window, config.stop_epsilon, config.metrics_every)
     history: list[LogEntry] = []
     stopped_at = torch.zeros(groups, dtype=torch.long)     # 0 = still running
-    kept = torch.zeros(groups, channels, out_h, out_w, device=device)
+    kept = None        # each plane's result at its stop, allocated when a rule first fires
     average = None
     n_params = sum(p.numel() for p in net.parameters())
     reason = "max_iterations"
@@ -182,7 +182,9 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
                     if fired is not None:
                         newly = fired.cpu() & (stopped_at == 0)
                         if newly.any():
-                            kept[newly.to(device)] = result[newly.to(device)]
+                            kept = torch.empty_like(result) if kept is None else kept
+                            on_device = newly.to(device)
+                            kept[on_device] = result[on_device]
                             stopped_at[newly] = t
                     event.stopped = int((stopped_at > 0).sum())
             if config.preview_every and t % config.preview_every == 0:
@@ -203,7 +205,7 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
         raise RuntimeError("the solver ran no iteration")
     final = current(x).clone()
     running = stopped_at == 0
-    if (~running).any():
+    if kept is not None:
         final[(~running).to(device)] = kept[(~running).to(device)]
     stop_iterations = torch.where(running, torch.full_like(stopped_at, t), stopped_at).tolist()
     image = operator.finish(final, y).float().cpu().numpy()
