@@ -53,14 +53,13 @@ class LipschitzBound(nn.Module):
         self.refresh_every = int(refresh_every)
         self.power_steps = int(power_steps)
         self.calls = 0
-        self.register_buffer("u", torch.empty(0), persistent=False)
-        self.register_buffer("v", torch.empty(0), persistent=False)
+        self.register_buffer("u", torch.empty(0), persistent=False)   # left singular vector
         self.register_buffer("sigma", torch.empty(0), persistent=False)
 
     def reset(self) -> None:
         """Forget the estimator state: the next call computes sigma exactly."""
         self.calls = 0
-        self.u, self.v, self.sigma = (torch.empty(0, device=self.sigma.device) for _ in range(3))
+        self.u, self.sigma = (torch.empty(0, device=self.sigma.device) for _ in range(2))
 
     def _load_from_state_dict(self, *args, **kwargs):
         # new weights make the warm-start vectors stale
@@ -79,9 +78,7 @@ class LipschitzBound(nn.Module):
         # several times cheaper than an SVD of the (out x in*k*k) matrix
         gram = torch.bmm(m, m.transpose(1, 2)).double()
         eigenvalues, eigenvectors = torch.linalg.eigh(gram)
-        u = eigenvectors[:, :, -1].to(m.dtype)
-        self.v = F.normalize(torch.bmm(m.transpose(1, 2), u.unsqueeze(2)).squeeze(2), dim=1)
-        self.u = u
+        self.u = eigenvectors[:, :, -1].to(m.dtype)
         self.sigma = eigenvalues[:, -1].clamp(min=0).sqrt().to(m.dtype)
 
     @torch.no_grad()
@@ -89,7 +86,7 @@ class LipschitzBound(nn.Module):
         v = F.normalize(torch.bmm(m.transpose(1, 2), self.u.unsqueeze(2)).squeeze(2), dim=1)
         mv = torch.bmm(m, v.unsqueeze(2)).squeeze(2)
         self.sigma = mv.norm(dim=1)
-        self.u, self.v = F.normalize(mv, dim=1), v
+        self.u = F.normalize(mv, dim=1)
 
     def estimate_sigma(self, weight: torch.Tensor) -> torch.Tensor:
         """Current estimate of each group's largest singular value, shape ``(groups,)``."""
