@@ -8,7 +8,7 @@ imported only when a job is built.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -16,15 +16,8 @@ from .core.driving import drive
 from .core.config import PROFILES, TASKS, SolverConfig, task_defaults
 from .normalization import Normalization, cast_output, fit_normalization
 
-# keyword -> SolverConfig field for the options restore() accepts directly
-_CONFIG_KEYS = {
-    "iterations": "iterations", "lipschitz": "lipschitz", "upsample": "upsample",
-    "channels": "channels", "sigma_estimator": "sigma_estimator", "auto_stop": "auto_stop",
-    "seed": "seed", "device": "device", "learning_rate": "learning_rate", "levels": "levels",
-    "metrics_every": "metrics_every", "preview_every": "preview_every", "warmup": "warmup",
-    "average": "average", "init_output": "init_output", "n_bands": "n_bands",
-    "stop_window": "stop_window", "stop_epsilon": "stop_epsilon", "lr_decay": "lr_decay",
-}
+# the SolverConfig fields restore() accepts as keywords (extras is internal)
+_CONFIG_KEYS = frozenset(f.name for f in fields(SolverConfig)) - {"extras"}
 
 
 @dataclass
@@ -112,12 +105,11 @@ def build_config(task: str, profile: str = "default", **options) -> SolverConfig
         if key not in _CONFIG_KEYS:
             raise TypeError(f"unknown option {key!r}")
         if value is not None:
-            changes[_CONFIG_KEYS[key]] = value
+            changes[key] = value
     if options.get("lipschitz") is not None:
         changes["lipschitz_by_size"] = False   # a lambda the user chose is used as given
-    if "lipschitz" in options and options["lipschitz"] is not None:
         if options["lipschitz"] == float("inf") or options["lipschitz"] is False:
-            changes["lipschitz"] = None
+            changes["lipschitz"] = None        # no control
     config = config.replace(**changes)
     config.validate()
     return config
