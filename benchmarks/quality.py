@@ -6,8 +6,8 @@ decoder without Lipschitz control and the paper's digitised numbers, on the pape
     python benchmarks/quality.py --data ../shared/data  # everything, full size (GPU)
 
 Each DIP run uses ``auto_stop=False`` and a fixed budget, logs PSNR against the clean image,
-FBC and the stop ratio, and replays the stopping rule over the logged ratios (see
-stop_replay.py), so one run gives: PSNR at the automatic stop (and its iteration), at the
+FBC and the stop ratio, and notes where the solver's stopping rule fired (the solver
+evaluates it with auto_stop off too), so one run gives: PSNR at the automatic stop (and its iteration), at the
 budget, and the run's peak. Tables go to stdout and ``--out`` (tables.md, results.json,
 per-iteration CSV logs, images). Imports only numpy, scipy, scikit-image, Pillow, torch and
 our package (bm3d if present; no napari, no dask), so it runs on the GPU machine.
@@ -33,7 +33,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baselines import BM3D_AVAILABLE, baselines_for  # noqa: E402
 from datasets import Case, Selection, load_cases  # noqa: E402
 from metrics import psnr, psnr_y, ssim  # noqa: E402
-from stop_replay import StopReplay  # noqa: E402
 
 from napari_dip_spectral.api import RestorationJob, build_config  # noqa: E402
 from napari_dip_spectral.core.driving import drive  # noqa: E402
@@ -50,8 +49,8 @@ VARIANTS = {
 PROTOCOL = ("PSNR/SSIM: float images in [0, 1], data range 1, all channels, no border crop "
             "(the authors' protocol); super-resolution also PSNR-Y: BT.601 studio-range luma, "
             "4-pixel border removed (DIP's SR protocol). DIP rows: PSNR/SSIM at the fixed budget; "
-            "'stop' = where the automatic stop rule fires (replayed over the logged ratios of the "
-            "same run); 'peak' = the best logged PSNR of the run (an oracle).")
+            "'stop' = where the automatic stop rule fires (the solver evaluates it in the same "
+            "run, auto stop off); 'peak' = the best logged PSNR of the run (an oracle).")
 
 # method.md section 8.2, F-1 (digitised from the authors' figure; full-size images, 20k
 # iterations): (ours stop iter, ours PSNR at stop, ours at 20k, DIP peak, DIP peak iter,
@@ -169,7 +168,7 @@ def _enhance_metrics(case: Case, image: np.ndarray) -> dict:
 
 
 def run_dip(case: Case, method: str, options: dict, settings: Settings, out: Path | None) -> Row:
-    """One fixed-budget run with PSNR logging; the stop rule is replayed on the fly."""
+    """One fixed-budget run with PSNR logging; notes where the solver's stop rule fired."""
     run_opts = dict(options, channels=settings.channels, device=settings.device, seed=0,
                     auto_stop=False)
     if case.task != "enhance":
@@ -180,12 +179,16 @@ def run_dip(case: Case, method: str, options: dict, settings: Settings, out: Pat
     reference = None if case.task == "enhance" else case.clean
     job = RestorationJob(case.observed, case.task, mask=case.mask, factor=case.factor,
                          reference=reference, profile=profile, normalize="none", **run_opts)
-    replay = StopReplay(config.stop_window, config.stop_epsilon, config.metrics_every)
     kept: dict[str, np.ndarray] = {}
+    fired: dict[str, int] = {}
 
     def watch(event):
-        if event.log is not None and replay.feed(event.log) and event.preview is not None:
-            kept["stop"] = job.to_output(event.preview)
+        # the solver evaluates its stop rule (the profile's: ratio, or noise level for the
+        # default's denoising) even with auto_stop off; event.stopped says it has fired
+        if event.log is not None and event.stopped and "it" not in fired:
+            fired["it"] = event.iteration
+            if event.preview is not None:
+                kept["stop"] = job.to_output(event.preview)
 
     result = drive(job.run(), watch)
     if not result.finished:
@@ -195,7 +198,7 @@ def run_dip(case: Case, method: str, options: dict, settings: Settings, out: Pat
               extra={"profile": profile, "lambda": config.lipschitz, "channels": config.channels,
                      "metrics_every": config.metrics_every, "stop_window": config.stop_window,
                      "stop_epsilon": config.stop_epsilon, "device": result.device})
-    if replay.iteration is not None and "stop" not in kept:
+    if fired and "stop" not in kept:
         kept["stop"] = result.image                          # fired on the last iteration
     if case.task == "enhance":
         row.extra.update(_enhance_metrics(case, result.image))
@@ -205,7 +208,7 @@ def run_dip(case: Case, method: str, options: dict, settings: Settings, out: Pat
         row.psnr, row.ssim, row.psnr_y = final["psnr"], final["ssim"], final.get("psnr_y")
         logged = [(e.psnr, e.iteration) for e in result.history if e.psnr is not None]
         row.peak_psnr, row.peak_iteration = max(logged)
-        row.stop_iteration = replay.iteration
+        row.stop_iteration = fired.get("it")
         stop = _scores(case, kept["stop"]) if "stop" in kept else final
         row.psnr_stop, row.ssim_stop, row.psnr_y_stop = stop["psnr"], stop["ssim"], stop.get("psnr_y")
     print(f"  {method}: {result.iterations} iterations in {result.seconds:.1f} s on {result.device}",

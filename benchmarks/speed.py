@@ -93,7 +93,8 @@ class Plan:
 
 PLANS = {
     "quick": Plan("quick", sizes=(64, 128), warmup=3, timed=10, block=1, ttr_size=64,
-                  ttr_iterations=400, ttr_channels=32, lever_size=64, lever_timed=10,
+                  ttr_iterations=400, ttr_channels=32, autostop_iterations=2000,
+                  lever_size=64, lever_timed=10,
                   quality_iterations=400, quality_channels=32, planes=4, plane_size=64,
                   plane_timed=6, micro_sizes=(16, 32, 64)),
     "cpu": Plan("cpu", sizes=(64, 128, 256), warmup=3, timed=20, block=1, ttr_size=64,
@@ -106,7 +107,7 @@ PLANS = {
                 quality_channels=128, planes=16, plane_size=256, plane_timed=20,
                 micro_sizes=(64, 128, 256, 512)),
     "tiny": Plan("tiny", sizes=(32, 64), warmup=2, timed=4, block=1, channels=16, ttr_size=32,
-                 ttr_iterations=40, ttr_channels=8, autostop_iterations=0, lever_size=32,
+                 ttr_iterations=40, ttr_channels=8, autostop_iterations=60, lever_size=32,
                  lever_timed=4, quality_iterations=20, quality_channels=8, planes=2,
                  plane_size=32, plane_timed=3, micro_sizes=(16,)),
 }
@@ -535,6 +536,9 @@ def first_reaching(curve, target: float) -> tuple[int | None, float | None]:
 def section_time_to_result(plan: Plan, device: torch.device, report: Report) -> None:
     clean = resized(RGB, plan.ttr_size)
     obs = noisy(clean)
+    for profile in ("paper", "default"):     # one-time costs (kernels, thread pools) first
+        drive(iterate(obs, Denoise(), config_for(profile, device, iterations=3,
+                                                 channels=plan.ttr_channels)))
     runs = []
     for profile in ("paper", "default"):
         if profile == "paper":
@@ -544,14 +548,20 @@ def section_time_to_result(plan: Plan, device: torch.device, report: Report) -> 
         runs.append(run_to_result(profile, obs, clean, cfg,
                                   plan.paper_cap_s if profile == "paper" else 0.0))
         restore_flags()
+    stopped = []
     if plan.autostop_iterations:
-        cfg = config_for("default", device, iterations=plan.autostop_iterations,
-                         channels=plan.ttr_channels, auto_stop=True)
-        runs.append(run_to_result("default, auto stop", obs, clean, cfg))
+        # what a user waits for: each profile with its own automatic stop
+        for profile in ("paper", "default"):
+            if profile == "paper":
+                set_tf32(False)
+            cfg = config_for(profile, device, iterations=plan.autostop_iterations,
+                             channels=plan.ttr_channels, auto_stop=True)
+            stopped.append(run_to_result(f"{profile}, auto stop", obs, clean, cfg))
+            restore_flags()
     paper_final = runs[0]["final_psnr"]
     noisy_psnr = psnr(obs, clean)
     rows = []
-    for run in runs:
+    for run in runs + stopped:
         own_it, own_s = first_reaching(run["curve"], run["final_psnr"] - WITHIN_DB)
         com_it, com_s = first_reaching(run["curve"], paper_final - WITHIN_DB)
         run.update(own_iterations=own_it, own_seconds=own_s, common_iterations=com_it,
@@ -566,7 +576,7 @@ def section_time_to_result(plan: Plan, device: torch.device, report: Report) -> 
            "its to own final-0.5dB", "s", "its to paper final-0.5dB", "s"], rows)
     paper, default = runs[0], runs[1]
     data = dict(size=plan.ttr_size, channels=plan.ttr_channels, noisy_psnr=noisy_psnr,
-                runs=[{k: v for k, v in r.items() if k != "curve"} for r in runs])
+                runs=[{k: v for k, v in r.items() if k != "curve"} for r in runs + stopped])
     if paper["own_seconds"] and default["own_seconds"]:
         data["own_ratio"] = paper["own_seconds"] / default["own_seconds"]
     if paper["common_seconds"] and default["common_seconds"]:
@@ -581,10 +591,18 @@ def section_time_to_result(plan: Plan, device: torch.device, report: Report) -> 
     emit(f"KEY ttr {plan.ttr_size}px: paper {fmt(paper['own_seconds'])} s, default "
          f"{fmt(default['own_seconds'])} s to own final-0.5dB (ratio "
          f"{fmt(data.get('own_ratio'))})")
-    if plan.autostop_iterations:
-        auto = runs[2]
-        emit(f"KEY auto stop {plan.ttr_size}px: {auto['seconds']:.1f} s, iteration "
-             f"{auto['stop_iteration']}, {auto['final_psnr']:.2f} dB")
+    if stopped:
+        p_auto, d_auto = stopped
+        data["autostop_ratio"] = p_auto["seconds"] / d_auto["seconds"]
+        data["autostop_gain_db"] = d_auto["final_psnr"] - p_auto["final_psnr"]
+        emit(f"\nwith the automatic stop: paper {p_auto['seconds']:.1f} s (iteration "
+             f"{p_auto['stop_iteration']}, {p_auto['final_psnr']:.2f} dB), default "
+             f"{d_auto['seconds']:.1f} s (iteration {d_auto['stop_iteration']}, "
+             f"{d_auto['final_psnr']:.2f} dB): {data['autostop_ratio']:.2f}x sooner, "
+             f"{data['autostop_gain_db']:+.2f} dB")
+        emit(f"KEY auto stop {plan.ttr_size}px: paper {p_auto['seconds']:.1f} s "
+             f"{p_auto['final_psnr']:.2f} dB, default {d_auto['seconds']:.1f} s "
+             f"{d_auto['final_psnr']:.2f} dB ({data['autostop_ratio']:.2f}x)")
     report.sections["time_to_result"] = data
 
 
@@ -781,13 +799,16 @@ def check_targets(report: Report, device: torch.device) -> None:
             targets["CPU per iteration at 128 px >= 1.3x"] = (prof[128]["ratio"], 1.3)
         if "own_ratio" in ttr:
             targets["CPU time to within 0.5 dB >= 3x"] = (ttr["own_ratio"], 3.0)
+        if "autostop_ratio" in ttr:
+            targets["CPU time to the automatic stop >= 3x (with PSNR there not lower)"] = (
+                ttr["autostop_ratio"] if ttr["autostop_gain_db"] >= 0 else 0.0, 3.0)
     else:
         if 512 in prof:
             targets["GPU default <= 3 ms/it at 512 px"] = (prof[512]["default_s"] * 1e3, -3.0)
             targets["GPU per iteration vs paper at 512 px >= 50x"] = (prof[512]["ratio"], 50.0)
-        runs = ttr.get("runs", [])
-        if len(runs) > 2:
-            targets["GPU 512 px denoise with auto stop <= 15 s"] = (runs[2]["seconds"], -15.0)
+        auto = [r for r in ttr.get("runs", []) if r["label"] == "default, auto stop"]
+        if auto:
+            targets["GPU 512 px denoise with auto stop <= 15 s"] = (auto[0]["seconds"], -15.0)
         if "planes" in report.sections:
             targets["GPU batched 16x256 >= 4x one-by-one"] = (
                 report.sections["planes"]["speedup"], 4.0)

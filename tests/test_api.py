@@ -110,9 +110,18 @@ def test_callback_sees_every_iteration_and_can_cancel():
 def test_automatic_stop_ends_the_run_and_reports_its_iteration():
     noisy = degrade(smooth_image(32), "denoise", seed=0).image
     result = restore(noisy, "denoise", iterations=400, channels=8, device="cpu", stop_window=20,
-                     stop_epsilon=0.5, metrics_every=1)
+                     stop_epsilon=0.5, metrics_every=1, stop_rule="ratio")
     assert result.stop_reason == "auto_stop"
     assert 41 <= result.stop_iteration == result.iterations < 400
+
+
+def test_default_denoising_stops_at_the_noise_level():
+    noisy = degrade(smooth_image(32), "denoise", seed=0).image
+    result = restore(noisy, "denoise", iterations=400, channels=8, device="cpu", noise_fraction=1.0)
+    assert result.stop_reason == "auto_stop" and result.stop_iteration < 400
+    paper = restore(noisy, "denoise", iterations=result.stop_iteration, channels=8, device="cpu",
+                    profile="paper")
+    assert paper.stop_reason == "max_iterations"     # the paper's ratio rule has not fired yet
 
 
 def test_the_callers_arrays_are_never_modified():
@@ -167,8 +176,10 @@ def test_profiles_differ_only_where_documented():
     assert (paper.average, paper.init_output, paper.lipschitz_by_size, paper.metrics_every) == (0.0, "default", False, 1)
     assert task_defaults("inpaint", "paper").lipschitz == 1.6
     assert task_defaults("enhance", "paper").iterations == 100
-    assert (ours.average, ours.init_output, ours.lipschitz_by_size, ours.sigma_estimator) == (0.99, "data", True, "power")
+    assert (ours.average, ours.init_output, ours.lipschitz_by_size, ours.sigma_estimator) == (0.99, "data", False, "power")
     assert (ours.lipschitz, ours.upsample, ours.learning_rate) == (paper.lipschitz, paper.upsample, paper.learning_rate)
+    assert (ours.stop_rule, ours.settle, paper.stop_rule, paper.settle) == ("noise", 50, "ratio", 0)
+    assert task_defaults("deblock").stop_rule == "ratio" and task_defaults("deblock").settle == 50
 
 
 def test_lambda_shrinks_for_small_images_and_is_reported():
@@ -179,10 +190,12 @@ def test_lambda_shrinks_for_small_images_and_is_reported():
     assert lipschitz_for_size(1.4, 128) == pytest.approx(1.3)
     assert lipschitz_for_size(1.4, 512) == pytest.approx(1.4)
     noisy = degrade(smooth_image(32), "denoise", seed=0).image
-    assert restore(noisy, iterations=1, **FAST).extra["lipschitz_used"] == pytest.approx(1.2)
+    sized = restore(noisy, iterations=1, lipschitz_by_size=True, **FAST)
+    assert sized.extra["lipschitz_used"] == pytest.approx(1.2)
+    assert restore(noisy, iterations=1, **FAST).extra["lipschitz_used"] == 1.4
     assert restore(noisy, iterations=1, profile="paper", **FAST).extra["lipschitz_used"] == 1.4
     # a lambda the caller sets is used as given
-    assert restore(noisy, iterations=1, lipschitz=2.0, **FAST).extra["lipschitz_used"] == 2.0
+    assert restore(noisy, iterations=1, lipschitz=2.0, lipschitz_by_size=True, **FAST).extra["lipschitz_used"] == 2.0
 
 
 def test_importing_the_package_loads_neither_napari_qt_nor_torch():

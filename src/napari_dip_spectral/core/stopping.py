@@ -110,3 +110,23 @@ class WindowedStopRule:
         m1 = torch.stack(first).mean(0)
         m2 = torch.stack(second).mean(0)
         return (m1 - m2).abs() < self.epsilon
+
+
+class NoiseLevelStopRule:
+    """Stop once the result's data term falls to ``fraction`` of the noise variance.
+
+    The discrepancy principle (Morozov): an estimate that fits a noisy observation more
+    closely than the noise allows has started to fit the noise. ``sigma`` is per plane
+    (``(G,)``, e.g. from :func:`core.noise.estimate_noise_sigma`); ``fraction`` absorbs that
+    estimate's bias and the degrees of freedom the fit spends on the signal
+    (:func:`core.config.noise_fraction_for`).
+    """
+
+    def __init__(self, sigma: torch.Tensor, fraction: float):
+        if not fraction > 0:
+            raise ValueError(f"fraction must be > 0, got {fraction!r}")
+        self.threshold = fraction * sigma.detach().float().reshape(-1) ** 2
+
+    def check(self, fit: torch.Tensor) -> torch.Tensor:
+        """Boolean ``(G,)`` tensor: True where the data term ``fit`` is at or below the level."""
+        return fit.reshape(-1) <= self.threshold.to(fit.device)
