@@ -59,12 +59,22 @@ def fbc_figure(history, stop_iteration: int | None = None, title: str = "Frequen
 
 
 def stopping_figure(history, stop_iteration: int | None = None, title: str = "Automatic stopping"):
-    """Blur/sharpness ratio over iterations, PSNR on a second axis when logged."""
+    """The signal of the stop rule over iterations: the data term over the noise level (the
+    "noise" rule; the stop is where it crosses 1) or the blur/sharpness ratio (the paper's
+    rule). PSNR on a second axis when logged."""
     fig = _figure()
     ax = fig.add_subplot()
     its = [h.iteration for h in history]
-    ax.plot(its, [h.ratio for h in history], color="tab:blue", lw=1.5, label="blur / sharpness ratio")
-    ax.set(xlabel="iteration", ylabel="stop ratio", title=title)
+    noise_rule = bool(history) and getattr(history[0], "noise_level_all", None)
+    if noise_rule:
+        rel = [float(np.mean(np.asarray(h.fit_all) / np.asarray(h.noise_level_all))) for h in history]
+        ax.plot(its, rel, color="tab:blue", lw=1.5, label="data term / noise level")
+        ax.axhline(1.0, color="tab:blue", ls=":", lw=1, label="stop level")
+        ax.set_ylim(0.8, min(max(rel), 4.0) * 1.05)
+        ax.set(xlabel="iteration", ylabel="data term / noise level", title=title)
+    else:
+        ax.plot(its, [h.ratio for h in history], color="tab:blue", lw=1.5, label="blur / sharpness ratio")
+        ax.set(xlabel="iteration", ylabel="stop ratio", title=title)
     ax.grid(alpha=0.3)
     handles = ax.get_lines()
     if history and history[0].psnr is not None:

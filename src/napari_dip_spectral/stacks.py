@@ -557,7 +557,10 @@ def _entry_of(entry, g: int):
 
     return LogEntry(iteration=entry.iteration, loss=entry.loss_all[g], fbc=list(entry.fbc_all[g]),
                     ratio=entry.ratio_all[g],
-                    psnr=None if entry.psnr_all is None else entry.psnr_all[g])
+                    psnr=None if entry.psnr_all is None else entry.psnr_all[g],
+                    fit_all=None if entry.fit_all is None else [entry.fit_all[g]],
+                    noise_level_all=None if entry.noise_level_all is None
+                    else [entry.noise_level_all[g]])
 
 
 def _mean_history(histories: list[list]) -> list:
@@ -574,13 +577,16 @@ def _mean_history(histories: list[list]) -> list:
     for it in sorted(by_it):
         es = by_it[it]
         psnr = None if any(e.psnr is None for e in es) else float(np.mean([e.psnr for e in es]))
+        noise = all(e.fit_all and e.noise_level_all for e in es)
         merged.append(LogEntry(
             iteration=it, loss=float(np.mean([e.loss for e in es])),
             fbc=np.mean([e.fbc for e in es], axis=0).tolist(),
             ratio=float(np.mean([e.ratio for e in es])), psnr=psnr,
             loss_all=[e.loss for e in es], fbc_all=[e.fbc for e in es],
             ratio_all=[e.ratio for e in es],
-            psnr_all=None if psnr is None else [e.psnr for e in es]))
+            psnr_all=None if psnr is None else [e.psnr for e in es],
+            fit_all=[v for e in es for v in e.fit_all] if noise else None,
+            noise_level_all=[v for e in es for v in e.noise_level_all] if noise else None))
     return merged
 
 

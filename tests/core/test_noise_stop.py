@@ -100,7 +100,7 @@ def test_the_noise_fraction_grows_with_the_image_side_and_can_be_fixed():
 
     config = SolverConfig()
     assert noise_fraction_for(config, 64, 64) == pytest.approx(0.85)
-    assert noise_fraction_for(config, 128, 128) == pytest.approx(1 - 0.15 / 8 ** 0.5)
+    assert noise_fraction_for(config, 128, 128) == pytest.approx(1 - 0.15 / 2 ** 1.9)
     assert noise_fraction_for(config, 32, 128) == noise_fraction_for(config, 64, 64)
     assert 0.99 < noise_fraction_for(config, 512, 512) < 1
     assert noise_fraction_for(config, 16, 16) == 0.5                # never below half

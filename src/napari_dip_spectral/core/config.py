@@ -99,19 +99,20 @@ class SolverConfig:
 
 def noise_fraction_for(config: SolverConfig, height: int, width: int) -> float:
     """The "noise" rule's fraction of sigma^2: the fixed ``noise_fraction`` if set, else
-    ``1 - 0.15 * (64 / side) ** 1.5`` with ``side = sqrt(height * width)``, at least 0.5
-    (0.85 at 64 px, 0.947 at 128, 0.981 at 256, 0.993 at 512).
+    ``1 - 0.15 * (64 / side) ** 1.9`` with ``side = sqrt(height * width)``, at least 0.5
+    (0.85 at 64 px, 0.960 at 128, 0.989 at 256, 0.997 at 512).
 
     A fit that has used ``dof`` degrees of freedom on ``n`` noisy values leaves a residual of
     about ``(1 - dof / n) sigma^2`` (the discrepancy principle). Measured with the default
     profile (docs/beyond_the_paper.md), the averaged output peaked at 0.78-0.88 of the
-    estimated sigma^2 at 64 px (grey and RGB alike) and at 0.946 at 128 px: the fraction
-    the decoder spends on the signal shrinks with the image's side, not with its channels.
+    estimated sigma^2 at 64 px (grey and RGB alike) and at 0.946-0.970 at 128 px: the
+    fraction the decoder spends on the signal shrinks with the image's side, not with its
+    channels.
     """
     if config.noise_fraction is not None:
         return float(config.noise_fraction)
     side = max(height * width, 1) ** 0.5
-    return max(0.5, 1.0 - 0.15 * (64.0 / side) ** 1.5)
+    return max(0.5, 1.0 - 0.15 * (64.0 / side) ** 1.9)
 
 
 def lipschitz_for_size(lipschitz: float, size: int) -> float:

@@ -45,6 +45,7 @@ class LogEntry:
     spread: float | None = None         # running variance of the iterates about their average
     spread_all: list[float] | None = None
     fit_all: list[float] | None = None  # data term of the result (the average when averaging)
+    noise_level_all: list[float] | None = None  # the "noise" rule's threshold for fit_all
 
 
 @dataclass
@@ -221,7 +222,9 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
                                  psnr_all=None if psnr_v is None else psnr_v.tolist(),
                                  spread=None if spread_v is None else float(spread_v.mean()),
                                  spread_all=None if spread_v is None else spread_v.tolist(),
-                                 fit_all=fit_v.tolist())
+                                 fit_all=fit_v.tolist(),
+                                 noise_level_all=None if noise_rule is None
+                                 else noise_rule.threshold.tolist())
                 history.append(entry)
                 event.log = entry
                 rule.record(t, ratio)
