@@ -83,7 +83,7 @@ def test_settling_freezes_a_fired_plane_while_the_other_plane_keeps_learning():
     assert frozen < 1e-3 < moving
     # without settling, the fired plane keeps changing as before
     free_short, free_long = run(60, 0), run(120, 0)
-    assert np.abs(free_long.image[0] - free_short.image[0]).max() > 10 * frozen
+    assert np.abs(free_long.image[0] - free_short.image[0]).max() > 1e-3
 
 
 def test_bad_stop_settings_are_refused():
@@ -99,9 +99,9 @@ def test_the_noise_fraction_grows_with_the_image_side_and_can_be_fixed():
     from napari_dip_spectral.core.config import noise_fraction_for
 
     config = SolverConfig()
-    assert noise_fraction_for(config, 64, 64) == pytest.approx(0.85)
-    assert noise_fraction_for(config, 128, 128) == pytest.approx(1 - 0.15 / 2 ** 1.9)
+    assert noise_fraction_for(config, 64, 64) == pytest.approx(0.90)
+    assert noise_fraction_for(config, 128, 128) == pytest.approx(0.97, abs=1e-3)
     assert noise_fraction_for(config, 32, 128) == noise_fraction_for(config, 64, 64)
     assert 0.99 < noise_fraction_for(config, 512, 512) < 1
-    assert noise_fraction_for(config, 16, 16) == 0.5                # never below half
+    assert noise_fraction_for(config, 8, 8) == 0.5                  # never below half
     assert noise_fraction_for(config.replace(noise_fraction=0.9), 16, 16) == 0.9

@@ -74,3 +74,12 @@ def test_operator_for_each_task_name():
     assert isinstance(for_task("inpaint", mask=torch.ones(1, 1, 4, 4)), Inpaint)
     with pytest.raises(ValueError, match="task"):
         for_task("sharpen")
+
+
+def test_the_data_level_of_an_inpainting_observation_ignores_the_missing_pixels():
+    y = torch.full((1, 3, 8, 8), 0.6)
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[..., ::2, :] = 1
+    observed = y * mask
+    assert torch.allclose(Inpaint(mask).data_level(observed), torch.full((3,), 0.6))
+    assert torch.allclose(Denoise().data_level(observed), torch.full((3,), 0.3))

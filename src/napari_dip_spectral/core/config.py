@@ -48,9 +48,10 @@ class SolverConfig:
     noise_sigma: float | None = None       # the noise sigma in [0, 1] units; None: estimated
     noise_fraction: float | None = None    # "noise" rule: stop at fit <= fraction * sigma^2;
                                            # None: from the image size (noise_fraction_for)
-    settle: int = 0                        # after a plane's rule fires, its learning rate and
-                                           # averaging weight decay as exp(-(t - t_stop) / settle)
-                                           # (0 = off), so a run that goes on keeps that result
+    settle: int = 0                        # after a plane's rule fires, its learning rate
+                                           # decays as exp(-(t - t_stop) / settle) and its average
+                                           # of outputs is kept as it is (0 = off), so a run
+                                           # that goes on keeps the stopped result
     metrics_every: int = 1                 # FBC / ratio / PSNR (and the stop rule) every k iterations
     n_bands: int = 5
     average: float = 0.0                   # exponential average of outputs (0 = off, e.g. 0.99;
@@ -99,20 +100,21 @@ class SolverConfig:
 
 def noise_fraction_for(config: SolverConfig, height: int, width: int) -> float:
     """The "noise" rule's fraction of sigma^2: the fixed ``noise_fraction`` if set, else
-    ``1 - 0.15 * (64 / side) ** 1.9`` with ``side = sqrt(height * width)``, at least 0.5
-    (0.85 at 64 px, 0.960 at 128, 0.989 at 256, 0.997 at 512).
+    ``1 - 0.10 * (64 / side) ** 1.74`` with ``side = sqrt(height * width)``, at least 0.5
+    (0.90 at 64 px, 0.970 at 128, 0.991 at 256, 0.997 at 512).
 
     A fit that has used ``dof`` degrees of freedom on ``n`` noisy values leaves a residual of
     about ``(1 - dof / n) sigma^2`` (the discrepancy principle). Measured with the default
-    profile (docs/beyond_the_paper.md), the averaged output peaked at 0.78-0.88 of the
+    profile (docs/beyond_the_paper.md), the averaged output peaked at 0.78-0.92 of the
     estimated sigma^2 at 64 px (grey and RGB alike) and at 0.946-0.970 at 128 px: the
     fraction the decoder spends on the signal shrinks with the image's side, not with its
-    channels.
+    channels. A stop a little before the peak costs less than one after it, so the
+    fraction sits at the upper end of the measured range.
     """
     if config.noise_fraction is not None:
         return float(config.noise_fraction)
     side = max(height * width, 1) ** 0.5
-    return max(0.5, 1.0 - 0.15 * (64.0 / side) ** 1.9)
+    return max(0.5, 1.0 - 0.10 * (64.0 / side) ** 1.74)
 
 
 def lipschitz_for_size(lipschitz: float, size: int) -> float:

@@ -37,6 +37,11 @@ class ForwardOperator:
         """(output, reference) for the FBC measure; the reference is the observation."""
         return x, y
 
+    def data_level(self, y: torch.Tensor) -> torch.Tensor:
+        """The mean level of the image behind ``y`` per plane and channel, shape ``(G * C,)``
+        (where the output head starts with ``init_output="data"``)."""
+        return y.mean(dim=(2, 3)).reshape(-1)
+
     def finish(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Turn the fitted output into the task's result (identity except for enhancement)."""
         return x
@@ -65,6 +70,11 @@ class Inpaint(ForwardOperator):
 
     def forward(self, x):
         return x * self.mask
+
+    def data_level(self, y):
+        # the missing pixels are zeros in y: average the observed ones only
+        mask = self.mask.expand_as(y)
+        return ((y * mask).sum(dim=(2, 3)) / mask.sum(dim=(2, 3)).clamp(min=1)).reshape(-1)
 
 
 def lanczos2_kernel(factor: int) -> torch.Tensor:

@@ -121,7 +121,7 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
         ref = None if reference is None else reference.to(device=device, dtype=torch.float32)
         operator = operator.to(device)
         if config.init_output == "data":
-            level = y.mean(dim=(2, 3)).reshape(-1)
+            level = operator.data_level(y)
             net.set_output_level(level)
     except torch.cuda.OutOfMemoryError as error:  # pragma: no cover - needs a GPU
         raise DeviceMemoryError(
@@ -172,10 +172,12 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
             settle = None
             if config.settle > 0 and bool((stopped_at > 0).any()):
                 # planes whose rule fired move less and less: their step is scaled per plane
-                # (all parameters are group-major, so a plane is a slice of every tensor)
+                # (all parameters are group-major, so a plane is a slice of every tensor),
+                # and their average of outputs (the result) takes in no more outputs
                 age = (t - stopped_at).clamp(min=0).float()
                 settle = torch.where(stopped_at > 0, torch.exp(-age / config.settle),
                                      torch.ones(groups)).to(device)
+                taking = (stopped_at == 0).float().to(device)
                 before = [p.detach().clone() for p in params]
             optimiser.step()
             if settle is not None:
@@ -194,7 +196,10 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
                     average = x.clone()
                     spread = torch.zeros(groups, device=x.device)
                 else:
-                    weight = (1 - decay) if settle is None else (1 - decay) * settle
+                    # after a stop (with settling) the raw output, which runs ahead of the
+                    # average into the noise, would pull the average after it: 0.2-0.3 dB at
+                    # 64 px within 100 iterations (docs/beyond_the_paper.md)
+                    weight = (1 - decay) if settle is None else (1 - decay) * taking
                     spread.lerp_((x - average).pow(2).flatten(1).mean(1), weight)
                     average.lerp_(x, weight if settle is None else weight.view(-1, 1, 1, 1))
             event = ProgressEvent(iteration=t, total=config.iterations)
