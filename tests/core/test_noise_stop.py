@@ -99,9 +99,10 @@ def test_the_noise_fraction_grows_with_the_image_side_and_can_be_fixed():
     from napari_dip_spectral.core.config import noise_fraction_for
 
     config = SolverConfig()
-    assert noise_fraction_for(config, 64, 64) == pytest.approx(0.90)
-    assert noise_fraction_for(config, 128, 128) == pytest.approx(0.97, abs=1e-3)
-    assert noise_fraction_for(config, 32, 128) == noise_fraction_for(config, 64, 64)
-    assert 0.99 < noise_fraction_for(config, 512, 512) < 1
-    assert noise_fraction_for(config, 8, 8) == 0.5                  # never below half
+    assert noise_fraction_for(config, 64, 64, 3) == pytest.approx(0.90, abs=2e-3)
+    assert noise_fraction_for(config, 64, 64, 1) == pytest.approx(0.85)
+    assert noise_fraction_for(config, 128, 128, 3) == pytest.approx(0.97, abs=1e-3)
+    assert noise_fraction_for(config, 32, 128, 1) == noise_fraction_for(config, 64, 64, 1)
+    assert 0.99 < noise_fraction_for(config, 512, 512, 1) < 1
+    assert noise_fraction_for(config, 8, 8, 1) == 0.5                  # never below half
     assert noise_fraction_for(config.replace(noise_fraction=0.9), 16, 16) == 0.9

@@ -98,23 +98,24 @@ class SolverConfig:
         return dataclasses.replace(self, **changes)
 
 
-def noise_fraction_for(config: SolverConfig, height: int, width: int) -> float:
+def noise_fraction_for(config: SolverConfig, height: int, width: int, channels: int = 3) -> float:
     """The "noise" rule's fraction of sigma^2: the fixed ``noise_fraction`` if set, else
-    ``1 - 0.10 * (64 / side) ** 1.74`` with ``side = sqrt(height * width)``, at least 0.5
-    (0.90 at 64 px, 0.970 at 128, 0.991 at 256, 0.997 at 512).
+    ``1 - 0.15 * (64 / side) ** 1.74 / channels ** 0.37`` with ``side = sqrt(height * width)``,
+    at least 0.5. RGB: 0.90 at 64 px, 0.970 at 128, 0.991 at 256; grey: 0.85 at 64 px,
+    0.955 at 128, 0.986 at 256.
 
     A fit that has used ``dof`` degrees of freedom on ``n`` noisy values leaves a residual of
     about ``(1 - dof / n) sigma^2`` (the discrepancy principle). Measured with the default
-    profile (docs/beyond_the_paper.md), the averaged output peaked at 0.78-0.92 of the
-    estimated sigma^2 at 64 px (grey and RGB alike) and at 0.946-0.970 at 128 px: the
-    fraction the decoder spends on the signal shrinks with the image's side, not with its
-    channels. A stop a little before the peak costs less than one after it, so the
-    fraction sits at the upper end of the measured range.
+    profile (docs/beyond_the_paper.md), the averaged output peaked at 0.77-0.97 (median
+    0.87) of the estimated sigma^2 on RGB images at 64 px, 0.78-0.86 on grey ones, and at
+    0.946-0.970 on RGB at 128 px: the fraction the decoder spends on the signal shrinks with
+    the image's side and grows less than in proportion with its channels. A stop a little
+    before the peak costs less than one after it, so the fraction sits above the median.
     """
     if config.noise_fraction is not None:
         return float(config.noise_fraction)
     side = max(height * width, 1) ** 0.5
-    return max(0.5, 1.0 - 0.10 * (64.0 / side) ** 1.74)
+    return max(0.5, 1.0 - 0.15 * (64.0 / side) ** 1.74 / max(channels, 1) ** 0.37)
 
 
 def lipschitz_for_size(lipschitz: float, size: int) -> float:

@@ -144,7 +144,7 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
     if config.stop_rule == "noise":
         sigma = (torch.full((groups,), float(config.noise_sigma)) if config.noise_sigma
                  else estimate_noise_sigma(y).cpu())
-        noise_rule = NoiseLevelStopRule(sigma, noise_fraction_for(config, out_h, out_w))
+        noise_rule = NoiseLevelStopRule(sigma, noise_fraction_for(config, out_h, out_w, channels))
         # the ratio rule fired 2.4 dB before the peak on House at 256 px
         # (docs/beyond_the_paper.md); it only stands in where there is no measurable noise
         ratio_planes = sigma < NO_NOISE
