@@ -39,8 +39,9 @@ class ParameterForm(Container):
             "How the decoder doubles resolution between levels. 'gaussian' damps high "
             "frequencies most; 'bilinear' is the authors' released setting."))
         self.auto_stop = CheckBox(text="automatic stop", tooltip=(
-            "Stop when the blur/sharpness ratio stops changing (the paper's stopping rule) "
-            "instead of running every iteration."))
+            "Stop automatically instead of running every iteration: for denoising when the "
+            "result fits the image to its estimated noise level, otherwise when the "
+            "blur/sharpness ratio stops changing (the paper's rule; 'paper' profile: always)."))
         self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, tooltip=(
             "Seed of the network's random initialisation and input: the same seed and settings "
             "give the same result."))
