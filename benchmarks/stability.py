@@ -199,7 +199,6 @@ def main(argv=None) -> int:
                                             psnr=[h.psnr_all for h in history],
                                             ratio=[h.ratio_all for h in history],
                                             fbc=[h.fbc_all for h in history],
-                                            spread=[h.spread_all for h in history],
                                             fit=[h.fit_all for h in history],
                                             loss=[h.loss_all for h in history])
             (args.out / "stability.json").write_text(json.dumps(results))   # partial results survive

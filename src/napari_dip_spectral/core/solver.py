@@ -42,8 +42,6 @@ class LogEntry:
     fbc_all: list[list[float]] = field(default_factory=list)
     ratio_all: list[float] = field(default_factory=list)
     psnr_all: list[float] | None = None
-    spread: float | None = None         # running variance of the iterates about their average
-    spread_all: list[float] | None = None
     fit_all: list[float] | None = None  # data term of the result (the average when averaging)
     noise_level_all: list[float] | None = None  # the "noise" rule's threshold for fit_all
 
@@ -153,7 +151,6 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
     stopped_at = torch.zeros(groups, dtype=torch.long)     # where a rule fired; 0 = not yet
     kept = None        # each plane's result at its stop, allocated when a rule first fires
     average = None
-    spread = None      # per plane: exponential average of mean((x - average)^2)
     n_params = sum(p.numel() for p in net.parameters())
     reason = "max_iterations"
     t = 0
@@ -194,13 +191,11 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
                 decay = min(config.average, (1 + t) / (10 + t))
                 if average is None:
                     average = x.clone()
-                    spread = torch.zeros(groups, device=x.device)
                 else:
                     # after a stop (with settling) the raw output, which runs ahead of the
                     # average into the noise, would pull the average after it: 0.2-0.3 dB at
                     # 64 px within 100 iterations (docs/beyond_the_paper.md)
                     weight = (1 - decay) if settle is None else (1 - decay) * taking
-                    spread.lerp_((x - average).pow(2).flatten(1).mean(1), weight)
                     average.lerp_(x, weight if settle is None else weight.view(-1, 1, 1, 1))
             event = ProgressEvent(iteration=t, total=config.iterations)
             if t % config.metrics_every == 0 or t == config.iterations:
@@ -211,13 +206,11 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
                 ratio = stop_ratio(result)
                 psnr = _psnr(result, ref) if ref is not None else None
                 fit = operator.loss_per_group(result, y) if average is not None else loss.detach()
-                rows = [loss.detach(), ratio, fit] + ([psnr] if psnr is not None else []) + (
-                    [spread] if spread is not None else [])
+                rows = [loss.detach(), ratio, fit] + ([psnr] if psnr is not None else [])
                 stacked = torch.cat([torch.stack(rows, 1), fbc], 1).cpu().numpy().astype(float)
                 loss_v, ratio_v = stacked[:, 0], stacked[:, 1]
                 fit_v = stacked[:, 2]
                 psnr_v = stacked[:, 3] if psnr is not None else None
-                spread_v = stacked[:, len(rows) - 1] if spread is not None else None
                 fbc_v = stacked[:, -config.n_bands:]
                 entry = LogEntry(iteration=t, loss=float(loss_v.mean()),
                                  fbc=fbc_v.mean(0).tolist(), ratio=float(ratio_v.mean()),
@@ -225,8 +218,6 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
                                  loss_all=loss_v.tolist(), fbc_all=fbc_v.tolist(),
                                  ratio_all=ratio_v.tolist(),
                                  psnr_all=None if psnr_v is None else psnr_v.tolist(),
-                                 spread=None if spread_v is None else float(spread_v.mean()),
-                                 spread_all=None if spread_v is None else spread_v.tolist(),
                                  fit_all=fit_v.tolist(),
                                  noise_level_all=None if noise_rule is None
                                  else noise_rule.threshold.tolist())
