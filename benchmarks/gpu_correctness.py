@@ -143,7 +143,8 @@ def check_denoise(device, size: int, channels: int, iterations: int) -> str:
 
 def check_grouped(device, size: int, channels: int, planes: int = 3, steps: int = 10) -> str:
     """Plane 0 of a grouped network, given the weights of a single network, computes the same
-    output and gradients, and follows the same Adam trajectory up to rounding (plain fp32)."""
+    output and gradients, and follows the same Adam trajectory up to rounding (plain fp32): no
+    further from it than a copy of the single network whose weights differ at rounding level."""
     cfg = task_defaults("denoise", "default").replace(channels=channels)
     single, z1 = build_network(cfg, 1, 1, (size, size), 0)
     grouped, zg = build_network(cfg, 1, planes, (size, size), 1)
@@ -152,7 +153,17 @@ def check_grouped(device, size: int, channels: int, planes: int = 3, steps: int 
         for name, p in sp.items():
             gp[name].view(planes, -1)[0].copy_(p.reshape(-1))
         zg.view(planes, -1, *zg.shape[-2:])[0].copy_(z1[0])
-    single, grouped = single.to(device), grouped.to(device)
+    # Adam's first steps are close to sign(gradient) * lr, so rounding-level differences grow
+    # to a sizeable part of the movement within a few steps. Yardstick: a copy of the single
+    # network with its weights perturbed by 1e-6 (relative; an initial output difference of
+    # ~1e-7, like the grouped network's rounding). On the CPU (2026-11-27) such a copy drifted
+    # 3.5e-3 (power) / 9.7e-3 (exact) from the original in 10 steps of 3.1e-2 movement.
+    twin, _ = build_network(cfg, 1, 1, (size, size), 0)
+    with torch.no_grad():
+        g_twin = torch.Generator().manual_seed(7)
+        for p in twin.parameters():
+            p.mul_(1 + 1e-6 * torch.randn(p.shape, generator=g_twin))
+    single, grouped, twin = single.to(device), grouped.to(device), twin.to(device)
     z1, zg = z1.to(device), zg.to(device)
     g = torch.Generator().manual_seed(3)
     y = torch.rand(planes, 1, size, size, generator=g).to(device)
@@ -161,12 +172,14 @@ def check_grouped(device, size: int, channels: int, planes: int = 3, steps: int 
     try:
         opt_s = torch.optim.Adam(single.parameters(), lr=1e-3)
         opt_g = torch.optim.Adam(grouped.parameters(), lr=1e-3)
+        opt_t = torch.optim.Adam(twin.parameters(), lr=1e-3)
         with torch.no_grad():
             start = single(z1)[0].clone()
         d_out = d_grad = 0.0
         for step in range(steps):
             outs = []
-            for net, z, opt, target in ((single, z1, opt_s, y[:1]), (grouped, zg, opt_g, y)):
+            for net, z, opt, target in ((single, z1, opt_s, y[:1]), (grouped, zg, opt_g, y),
+                                        (twin, z1, opt_t, y[:1])):
                 opt.zero_grad(set_to_none=True)
                 out = net(z).view(-1, 1, size, size)
                 (out - target).pow(2).flatten(1).mean(1).sum().backward()
@@ -178,17 +191,20 @@ def check_grouped(device, size: int, channels: int, planes: int = 3, steps: int 
                 d_grad = float((gs - gg).abs().max() / gs.abs().max())
             opt_s.step()
             opt_g.step()
+            opt_t.step()
         with torch.no_grad():
             now = single(z1)[0]
             moved = float((now - start).abs().max())
             diff = float((now - grouped(zg).view(planes, 1, size, size)[0]).abs().max())
+            drift = float((now - twin(z1)[0]).abs().max())
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = flags
     assert d_out < 1e-5, f"initial outputs differ by {d_out:.2e}"
     assert d_grad < 1e-3, f"initial head gradients differ by {d_grad:.2e} (relative)"
-    assert diff < 0.1 * moved, f"after {steps} steps plane 0 differs by {diff:.2e} (moved {moved:.2e})"
+    assert diff < 5 * drift + 1e-4, (f"after {steps} steps plane 0 differs by {diff:.2e}, more than "
+                                     f"5x a 1e-6-perturbed copy ({drift:.2e}; moved {moved:.2e})")
     return (f"output diff {d_out:.1e}, head-gradient rel diff {d_grad:.1e}; after {steps} Adam "
-            f"steps diff {diff:.1e} vs change {moved:.1e}")
+            f"steps diff {diff:.1e}, perturbed copy {drift:.1e}, change {moved:.1e}")
 
 
 def check_reproducible(device, size: int, channels: int) -> str:
