@@ -174,7 +174,7 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
                 age = (t - stopped_at).clamp(min=0).float()
                 settle = torch.where(stopped_at > 0, torch.exp(-age / config.settle),
                                      torch.ones(groups)).to(device)
-                taking = (stopped_at == 0).float().to(device)
+                taking = (stopped_at == 0).float().to(device).view(-1, 1, 1, 1)
                 before = [p.detach().clone() for p in params]
             optimiser.step()
             if settle is not None:
@@ -195,8 +195,7 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
                     # after a stop (with settling) the raw output, which runs ahead of the
                     # average into the noise, would pull the average after it: 0.2-0.3 dB at
                     # 64 px within 100 iterations (docs/beyond_the_paper.md)
-                    weight = (1 - decay) if settle is None else (1 - decay) * taking
-                    average.lerp_(x, weight if settle is None else weight.view(-1, 1, 1, 1))
+                    average.lerp_(x, (1 - decay) if settle is None else (1 - decay) * taking)
             event = ProgressEvent(iteration=t, total=config.iterations)
             if t % config.metrics_every == 0 or t == config.iterations:
                 result = current(x)
