@@ -14,6 +14,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import parametrize
 
+from .convolution import Conv2d
+
 SIGMA_ESTIMATORS = ("exact", "power")
 
 
@@ -113,9 +115,10 @@ class LipschitzBound(nn.Module):
 
 def lipschitz_conv(in_channels: int, out_channels: int, kernel_size: int, *, groups: int = 1,
                    lipschitz: float | None = None, sigma_estimator: str = "power") -> nn.Conv2d:
-    """A grouped conv (reflection padding, kaiming-uniform init) with an optional
-    Lipschitz bound registered as a parametrization of its weight."""
-    conv = nn.Conv2d(in_channels * groups, out_channels * groups, kernel_size,
+    """A grouped conv (reflection padding, kaiming-uniform init; :class:`.convolution.Conv2d`,
+    whose CPU backward is faster) with an optional Lipschitz bound registered as a
+    parametrization of its weight."""
+    conv = Conv2d(in_channels * groups, out_channels * groups, kernel_size,
                      padding=kernel_size // 2, padding_mode="reflect", groups=groups)
     nn.init.kaiming_uniform_(conv.weight, a=0, mode="fan_in")
     if lipschitz is not None:

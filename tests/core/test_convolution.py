@@ -1,0 +1,52 @@
+"""The decoder's convolution must compute exactly what torch's own convolution computes, forward
+and backward, whichever path its CPU backward takes."""
+
+import pytest
+import torch
+from torch import nn
+
+from napari_dip_spectral.core import convolution
+from napari_dip_spectral.core.convolution import Conv2d
+
+
+def gradients(conv, x, grad_out):
+    y = conv(x)
+    return (y, *torch.autograd.grad(y, (x, conv.weight, conv.bias), grad_out))
+
+
+@pytest.mark.parametrize("batch,groups,cin,cout,kernel,mode", [
+    (1, 1, 6, 10, 3, "reflect"),      # the decoder's block
+    (1, 4, 3, 5, 3, "reflect"),       # a grouped decoder (planes of a stack)
+    (2, 3, 2, 4, 3, "zeros"),         # a batch is summed over in the weight gradient
+    (1, 2, 4, 3, 1, "zeros"),         # the 1x1 head
+    (3, 1, 2, 2, 5, "circular"),
+])
+def test_matches_torch_convolution_forward_and_backward(batch, groups, cin, cout, kernel, mode):
+    torch.manual_seed(0)
+    ours = Conv2d(cin * groups, cout * groups, kernel, padding=kernel // 2, padding_mode=mode,
+                  groups=groups).double()
+    reference = nn.Conv2d(cin * groups, cout * groups, kernel, padding=kernel // 2,
+                          padding_mode=mode, groups=groups).double()
+    reference.load_state_dict(ours.state_dict())
+    x = torch.randn(batch, cin * groups, 9, 11, dtype=torch.double, requires_grad=True)
+    grad_out = torch.randn(batch, cout * groups, 9, 11, dtype=torch.double)
+    for a, b in zip(gradients(ours, x, grad_out), gradients(reference, x, grad_out)):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_the_fast_path_is_taken_on_the_cpu_and_can_be_switched_off(monkeypatch):
+    conv = Conv2d(2, 2, 3, padding=1, padding_mode="reflect")
+    x = torch.randn(1, 2, 6, 6, requires_grad=True)
+    assert "ForwardKernelBackward" in type(conv(x).grad_fn).__name__
+    monkeypatch.setattr(convolution, "FAST_CPU_BACKWARD", False)
+    assert "ForwardKernelBackward" not in type(conv(x).grad_fn).__name__
+
+
+def test_strided_convolutions_use_torchs_own_path():
+    torch.manual_seed(0)
+    conv = Conv2d(2, 3, 3, stride=2, padding=1)
+    x = torch.randn(1, 2, 8, 8, requires_grad=True)
+    y = conv(x)
+    assert "ForwardKernelBackward" not in type(y.grad_fn).__name__
+    torch.testing.assert_close(y, nn.functional.conv2d(x, conv.weight, conv.bias, stride=2,
+                                                       padding=1))
