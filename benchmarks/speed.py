@@ -21,7 +21,7 @@ Sections (each prints a markdown table as soon as it is done):
 * ``levers``: each speed lever against the same configuration without it: sigma estimator,
   ``metrics_every``, a host synchronisation every iteration, channels-last, TF32 / bf16
   autocast (GPU), ``torch.compile`` (GPU, or ``--compile``), a dense 5x5 Gaussian upsampler
-  against the core's separable one, and G planes as one grouped network against one by one.
+  against a separable one, and G planes as one grouped network against one by one.
   Levers that change the arithmetic also get a PSNR check (``|dPSNR| <= 0.05 dB`` passes).
 
 Levers not in core yet (channels-last, autocast, compile) are implemented here, in
@@ -49,11 +49,12 @@ import torch
 from torch.nn import functional as F
 from torch.nn.utils import parametrize
 
+from napari_dip_spectral.core import convolution
 from napari_dip_spectral.core.config import SolverConfig, task_defaults
 from napari_dip_spectral.core.driving import drive
 from napari_dip_spectral.core.layers import GaussianUpsample
 from napari_dip_spectral.core.operators import Denoise
-from napari_dip_spectral.core.solver import build_network, iterate
+from napari_dip_spectral.core.solver import build_network, iterate, make_optimiser
 from napari_dip_spectral.core.spectral import fbc_bands
 from napari_dip_spectral.core.stopping import stop_ratio
 
@@ -235,21 +236,46 @@ class SolverStepper(Stepper):
         self.finish()
 
 
-def dense_gaussian(module: GaussianUpsample) -> torch.nn.Module:
-    """The same upsampler as one 5x5 depthwise transposed convolution (the paper's form)."""
+class FlagStepper(Stepper):
+    """Another stepper with ``core.convolution.FAST_CPU_BACKWARD`` set while it steps."""
 
-    class DenseGaussianUpsample(torch.nn.Module):
+    def __init__(self, inner: SolverStepper, fast_backward: bool):
+        self.inner, self.fast = inner, fast_backward
+        self.label, self.precision = inner.label, inner.precision
+
+    def step(self) -> None:
+        before = convolution.FAST_CPU_BACKWARD
+        convolution.FAST_CPU_BACKWARD = self.fast
+        try:
+            self.inner.step()
+        finally:
+            convolution.FAST_CPU_BACKWARD = before
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def separable_gaussian(module: GaussianUpsample) -> torch.nn.Module:
+    """The same upsampler as two 1-D depthwise transposed convolutions (rows, then columns);
+    core uses the dense 5x5 form."""
+
+    class SeparableGaussianUpsample(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            ky, kx = module.kernel_y[:, :, :, 0], module.kernel_x[:, :, 0, :]
-            self.register_buffer("kernel", (ky[:, :, :, None] * kx[:, :, None, :]).contiguous())
-            self.channels = module.channels
+            taps = module.kernel[0, 0].sum(1)           # the 2-D kernel is an outer product
+            taps = taps / taps.sum() * module.kernel[0, 0].sum().sqrt()
+            c = module.channels
+            self.register_buffer("rows", taps.view(1, 1, 5, 1).repeat(c, 1, 1, 1))
+            self.register_buffer("cols", taps.view(1, 1, 1, 5).repeat(c, 1, 1, 1))
+            self.channels = c
 
         def forward(self, x):
-            return F.conv_transpose2d(x, self.kernel, stride=2, padding=2, output_padding=1,
-                                      groups=self.channels)
+            x = F.conv_transpose2d(x, self.rows, stride=(2, 1), padding=(2, 0),
+                                   output_padding=(1, 0), groups=self.channels)
+            return F.conv_transpose2d(x, self.cols, stride=(1, 2), padding=(0, 2),
+                                      output_padding=(0, 1), groups=self.channels)
 
-    return DenseGaussianUpsample()
+    return SeparableGaussianUpsample()
 
 
 def compiled_body(net: torch.nn.Module):
@@ -284,15 +310,15 @@ class LoopStepper(Stepper):
 
     def __init__(self, label: str, obs: torch.Tensor, config: SolverConfig, device: torch.device,
                  *, channels_last: bool = False, autocast: torch.dtype | None = None,
-                 compiled: bool = False, sync_every: bool = False, dense_upsampler: bool = False,
+                 compiled: bool = False, sync_every: bool = False, separable_upsampler: bool = False,
                  precision: str = "default", reference: torch.Tensor | None = None):
         self.label, self.precision, self.device = label, precision, device
         g, c, h, w = obs.shape
         net, z = build_network(config, c, g, (h, w), config.seed)
-        if dense_upsampler:
+        if separable_upsampler:
             for i, layer in enumerate(net.body):
                 if isinstance(layer, GaussianUpsample):
-                    net.body[i] = dense_gaussian(layer)
+                    net.body[i] = separable_gaussian(layer)
         self.hp, self.wp = z.shape[-2] * net.spec.multiple, z.shape[-1] * net.spec.multiple
         self.top, self.left = (self.hp - h) // 2, (self.wp - w) // 2
         self.shape = (g, c, h, w)
@@ -304,7 +330,7 @@ class LoopStepper(Stepper):
             self.z = self.z.contiguous(memory_format=torch.channels_last)
         if config.init_output == "data":
             self.net.set_output_level(self.y.mean(dim=(2, 3)).reshape(-1))
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=config.learning_rate)
+        self.opt = make_optimiser(list(self.net.parameters()), config.learning_rate)
         self.schedule = None
         if config.warmup > 0:
             self.schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -654,6 +680,17 @@ def section_levers(plan: Plan, device: torch.device, report: Report, compile_: b
         verdict = "ok" if abs(d) <= QUALITY_TOLERANCE_DB else "CHANGES QUALITY"
         return f"{q0:.2f} -> {q1:.2f} dB ({d:+.3f}, {verdict})"
 
+    # 0. CPU convolution backward: torch's kernel vs oneDNN forward kernels (core.convolution).
+    if device.type == "cpu":
+        torchs = FlagStepper(SolverStepper("torch's conv backward", obs, base), False)
+        ours = FlagStepper(SolverStepper("forward-kernel backward", obs, base), True)
+        res = lever_timing("CPU conv backward: torch's -> forward kernels", [torchs, ours],
+                           plan, device)
+        a, b = torchs.inner.finish(), ours.inner.finish()
+        diff = float(np.abs(a.image - b.image).max())
+        record(res, f"same sums, other kernels: max |diff| of the iterates after "
+                    f"{a.iterations} its {diff:.1e}")
+
     # 1. sigma estimator: exact SVD every step vs warm-started power iteration.
     exact = SolverStepper("exact", obs, base.replace(sigma_estimator="exact"))
     power = SolverStepper("power", obs, base.replace(sigma_estimator="power"))
@@ -706,12 +743,12 @@ def section_levers(plan: Plan, device: torch.device, report: Report, compile_: b
                                                {"precision": "tf32", "channels_last": True,
                                                 "autocast": torch.bfloat16})))
 
-    # 6. Gaussian upsampler: separable (core) vs dense 5x5 transposed conv, micro and in-network.
+    # 6. Gaussian upsampler: dense 5x5 transposed conv (core) vs separable, micro and in-network.
     micro_rows = []
     for s in plan.micro_sizes:
         x = torch.randn(1, plan.channels, s, s, device=device, requires_grad=True)
-        sep = GaussianUpsample(plan.channels, 0.5).to(device)
-        dense = dense_gaussian(sep).to(device)
+        dense = GaussianUpsample(plan.channels, 0.5).to(device)
+        sep = separable_gaussian(dense).to(device)
         with torch.no_grad():
             diff = float((sep(x) - dense(x)).abs().max())
         times = []
@@ -731,8 +768,8 @@ def section_levers(plan: Plan, device: torch.device, report: Report, compile_: b
           ["input -> output px", "dense 5x5 ms", "separable ms", "separable speed-up",
            "max |diff|"], micro_rows)
     gbase = base.replace(upsample="gaussian")
-    dense_net = LoopStepper("dense 5x5 upsampler", obs, gbase, device, dense_upsampler=True)
-    sep_net = LoopStepper("separable upsampler", obs, gbase, device)
+    dense_net = LoopStepper("dense 5x5 upsampler", obs, gbase, device)
+    sep_net = LoopStepper("separable upsampler", obs, gbase, device, separable_upsampler=True)
     record(lever_timing("Gaussian upsampler dense 5x5 -> separable (in the decoder)",
                         [dense_net, sep_net], plan, device),
            f"same linear map (max |diff| {max(float(r[-1]) for r in micro_rows):.1e})")

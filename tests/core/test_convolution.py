@@ -21,7 +21,9 @@ def gradients(conv, x, grad_out):
     (1, 2, 4, 3, 1, "zeros"),         # the 1x1 head
     (3, 1, 2, 2, 5, "circular"),
 ])
-def test_matches_torch_convolution_forward_and_backward(batch, groups, cin, cout, kernel, mode):
+def test_matches_torch_convolution_forward_and_backward(batch, groups, cin, cout, kernel, mode,
+                                                        monkeypatch):
+    monkeypatch.setattr(convolution, "FAST_MIN_INPUT_VALUES", 0)   # small shapes, our path
     torch.manual_seed(0)
     ours = Conv2d(cin * groups, cout * groups, kernel, padding=kernel // 2, padding_mode=mode,
                   groups=groups).double()
@@ -34,9 +36,12 @@ def test_matches_torch_convolution_forward_and_backward(batch, groups, cin, cout
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
-def test_the_fast_path_is_taken_on_the_cpu_and_can_be_switched_off(monkeypatch):
+def test_the_fast_path_is_taken_for_large_inputs_and_can_be_switched_off(monkeypatch):
     conv = Conv2d(2, 2, 3, padding=1, padding_mode="reflect")
-    x = torch.randn(1, 2, 6, 6, requires_grad=True)
+    small = torch.randn(1, 2, 6, 6, requires_grad=True)
+    assert "ForwardKernelBackward" not in type(conv(small).grad_fn).__name__
+    x = torch.randn(1, 2, 224, 224, requires_grad=True)
+    assert x[0].numel() >= convolution.FAST_MIN_INPUT_VALUES
     assert "ForwardKernelBackward" in type(conv(x).grad_fn).__name__
     monkeypatch.setattr(convolution, "FAST_CPU_BACKWARD", False)
     assert "ForwardKernelBackward" not in type(conv(x).grad_fn).__name__

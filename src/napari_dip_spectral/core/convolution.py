@@ -1,17 +1,19 @@
 """The decoder's convolution: ``nn.Conv2d`` whose backward pass, on the CPU, runs on oneDNN's
 forward kernels.
 
-On the CPU, torch's convolution backward (oneDNN, fp32, NCHW) computed the weight gradient
-about 2x slower than the same numbers obtained as a forward convolution of the input with the
-output gradient, channels and batch swapped (docs/speed.md, "CPU convolution backward"). The
-input gradient is the transposed convolution of the output gradient with the weight. Both are
-the same sums as torch's own backward, in a different kernel; the results agree to rounding.
+On this project's CPU (AVX2, torch 2.13), torch's convolution backward (oneDNN, fp32, NCHW)
+took 110 ms for the weight gradient of a 128-channel 3x3 layer at 128 px; the same numbers
+obtained as a forward convolution of the input with the output gradient, channels and batch
+swapped, took 54 ms. The input gradient is the transposed convolution of the output gradient
+with the weight, and a one-pixel reflection pad's gradient is folded back in place. Same sums
+as torch's own backward in other kernels; results agree to rounding. A whole iteration of the
+128-channel decoder: 1.04-1.12x faster (docs/speed.md).
 
 Only plain convolutions take this path: CPU tensors, stride 1, dilation 1, any groups, any
-padding mode (non-zero padding is applied before the convolution, as ``nn.Conv2d`` does).
-Everything else (CUDA, where cuDNN's backward is the fast one; strided or dilated kernels)
-runs through ``torch.nn.functional.conv2d`` unchanged. Set ``FAST_CPU_BACKWARD = False`` to
-measure or rule out the difference.
+padding mode, inputs of at least ``FAST_MIN_INPUT_VALUES`` values. Everything else (CUDA,
+where cuDNN's backward is the fast one; strided or dilated kernels; small layers) runs through
+``torch.nn.functional.conv2d`` unchanged. Set ``FAST_CPU_BACKWARD = False`` to measure or
+rule out the difference.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from torch import nn
 from torch.nn import functional as F
 
 FAST_CPU_BACKWARD = True
+# Below this many input values (channels x height x width) a Python-level autograd function
+# costs more than it saves: measured 0.4-0.9x torch's time for 16-128 channels at 4-16 px,
+# 1.03-1.23x from 32 px up with >= 64 channels (docs/speed.md).
+FAST_MIN_INPUT_VALUES = 100_000
 
 
 class _ForwardKernelBackward(torch.autograd.Function):
@@ -28,9 +34,11 @@ class _ForwardKernelBackward(torch.autograd.Function):
     are computed with forward-direction convolutions."""
 
     @staticmethod
-    def forward(ctx, x, w, b, groups):
+    def forward(ctx, x, w, b, groups, reflect):
+        if reflect:                     # 3x3 kernel: reflection padding by one pixel
+            x = F.pad(x, (1, 1, 1, 1), mode="reflect")
         ctx.save_for_backward(x, w)
-        ctx.groups = groups
+        ctx.groups, ctx.reflect = groups, reflect
         ctx.has_bias = b is not None
         return F.conv2d(x, w, b, groups=groups)
 
@@ -42,6 +50,8 @@ class _ForwardKernelBackward(torch.autograd.Function):
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
             grad_x = F.conv_transpose2d(grad, w, groups=g)
+            if ctx.reflect:
+                grad_x = _fold_reflection(grad_x)
         if ctx.needs_input_grad[1]:
             n, cin_all, hp, wp = x.shape
             cin, cout = cin_all // g, w.shape[0] // g
@@ -53,7 +63,22 @@ class _ForwardKernelBackward(torch.autograd.Function):
             grad_w = F.conv2d(xs, ks, groups=g).transpose(0, 1).reshape(w.shape)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad.sum(dim=(0, 2, 3))
-        return grad_x, grad_w, grad_b, None
+        return grad_x, grad_w, grad_b, None, None
+
+
+def _fold_reflection(grad_padded: torch.Tensor) -> torch.Tensor:
+    """The gradient of a one-pixel reflection pad: the padded border rows and columns are
+    reflections of rows / columns 1 and -2, so their gradients add there. One copy of the
+    interior and four strip additions (torch's reflection_pad2d_backward, a zero fill and a
+    scatter, measured ~15 % slower for the whole input-gradient step at 64-128 px)."""
+    grad = grad_padded[..., 1:-1, 1:-1].clone()
+    for border, target in ((0, 1), (-1, -2)):
+        row = grad_padded[..., border, :]
+        grad[..., target, :] += row[..., 1:-1]
+        grad[..., target, 1] += row[..., 0]
+        grad[..., target, -2] += row[..., -1]
+        grad[..., :, target] += grad_padded[..., 1:-1, border]
+    return grad
 
 
 class Conv2d(nn.Conv2d):
@@ -64,10 +89,12 @@ class Conv2d(nn.Conv2d):
         plain = (self.stride == (1, 1) and self.dilation == (1, 1)
                  and isinstance(self.padding, tuple))
         if not (FAST_CPU_BACKWARD and plain and input.device.type == "cpu"
-                and torch.is_grad_enabled() and input.dim() == 4):
+                and torch.is_grad_enabled() and input.dim() == 4
+                and input[0].numel() >= FAST_MIN_INPUT_VALUES):
             return super()._conv_forward(input, weight, bias)
-        if self.padding_mode != "zeros":
-            input = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
-        elif any(self.padding):
-            input = F.pad(input, self._reversed_padding_repeated_twice)
-        return _ForwardKernelBackward.apply(input, weight, bias, self.groups)
+        if self.padding_mode == "reflect" and self.padding == (1, 1):
+            return _ForwardKernelBackward.apply(input, weight, bias, self.groups, True)
+        if any(self.padding):           # (a zero-width reflection pad would still copy)
+            mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
+            input = F.pad(input, self._reversed_padding_repeated_twice, mode=mode)
+        return _ForwardKernelBackward.apply(input, weight, bias, self.groups, False)

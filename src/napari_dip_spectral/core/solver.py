@@ -97,6 +97,15 @@ def build_network(config: SolverConfig, out_channels: int, groups: int, out_hw: 
     return net, z
 
 
+def make_optimiser(params: list[torch.nn.Parameter], learning_rate: float) -> torch.optim.Adam:
+    """Adam, fused (one kernel over all parameters) where this torch and device support it:
+    3 % of an iteration at 128 px on the CPU (docs/speed.md), the same update formula."""
+    try:
+        return torch.optim.Adam(params, lr=learning_rate, fused=True)
+    except (RuntimeError, TypeError):     # older torch: fused Adam is CUDA-only
+        return torch.optim.Adam(params, lr=learning_rate)
+
+
 def iterate(observation: torch.Tensor, operator: ForwardOperator, config: SolverConfig,
             reference: torch.Tensor | None = None
             ) -> Generator[ProgressEvent, object, SolveOutcome]:
@@ -126,7 +135,7 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
             f"out of memory on {device} for {groups} plane(s) of {out_h}x{out_w}; "
             "use smaller tiles or fewer planes per batch") from error
 
-    optimiser = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
+    optimiser = make_optimiser(list(net.parameters()), config.learning_rate)
     schedule = None
     if config.warmup > 0 or config.lr_decay > 0:
         def factor(step: int) -> float:
