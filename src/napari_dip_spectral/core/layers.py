@@ -160,6 +160,26 @@ class GaussianUpsample(nn.Module):
                                   groups=self.channels)
 
 
+class _MeanOnlyNormFunction(torch.autograd.Function):
+    """``x - mean_hw(x) + bias`` with its gradient written out: ``g - mean_hw(g)`` for
+    ``x`` and ``sum(g)`` for the bias. Autograd's own graph for the expression takes two
+    more passes over the activations each way (a negation, a second reduction, an
+    accumulation); nothing is saved for backward, so the next layer may work in place."""
+
+    @staticmethod
+    def forward(ctx, x, bias):
+        return x - (x.mean(dim=(2, 3), keepdim=True) - bias.view(1, -1, 1, 1))
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad_x = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_x = grad - grad.mean(dim=(2, 3), keepdim=True)
+        if ctx.needs_input_grad[1]:
+            grad_bias = grad.sum(dim=(0, 2, 3))
+        return grad_x, grad_bias
+
+
 class MeanOnlyNorm(nn.Module):
     """Subtract each channel's spatial mean, add a learnable per-channel bias (init 0).
     No variance scaling and no running statistics: train and eval behave the same."""
@@ -169,4 +189,4 @@ class MeanOnlyNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x - x.mean(dim=(2, 3), keepdim=True) + self.bias.view(1, -1, 1, 1)
+        return _MeanOnlyNormFunction.apply(x, self.bias)

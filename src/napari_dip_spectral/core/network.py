@@ -55,9 +55,9 @@ def padded_size(size: int, multiple: int) -> int:
 class Decoder(nn.Module):
     """Stem of two conv blocks, ``levels`` x [upsample, two conv blocks], 1x1 head, sigmoid.
 
-    A conv block is [3x3 reflection-padded conv, mean-only norm, LeakyReLU]. Every 3x3 conv
-    carries the Lipschitz bound; the head and the deconv layers do not (as in the paper's
-    code). With ``groups = G`` the module is G independent decoders computed as one grouped
+    A conv block is [3x3 reflection-padded conv (no bias), mean-only norm, LeakyReLU]. Every
+    3x3 conv carries the Lipschitz bound; the head and the deconv layers do not (as in the
+    paper's code). With ``groups = G`` the module is G independent decoders computed as one grouped
     network: input ``(1, G * input_channels, h, w)``, output ``(1, G * out_channels, H, W)``.
     """
 
@@ -67,9 +67,14 @@ class Decoder(nn.Module):
         g, c = spec.groups, spec.channels
 
         def block(cin: int, cout: int) -> list[nn.Module]:
-            return [lipschitz_conv(cin, cout, 3, groups=g, lipschitz=spec.lipschitz,
-                                   sigma_estimator=spec.sigma_estimator),
-                    MeanOnlyNorm(cout * g), nn.LeakyReLU(spec.negative_slope)]
+            conv = lipschitz_conv(cin, cout, 3, groups=g, lipschitz=spec.lipschitz,
+                                  sigma_estimator=spec.sigma_estimator)
+            # the norm subtracts each channel's mean, so a conv bias before it cancels out
+            # exactly (its gradient is rounding noise); dropped after initialisation, which
+            # keeps the random stream and so the initial network as it was
+            conv.register_parameter("bias", None)
+            return [conv, MeanOnlyNorm(cout * g),
+                    nn.LeakyReLU(spec.negative_slope, inplace=True)]
 
         layers: list[nn.Module] = [*block(spec.input_channels, c), *block(c, c)]
         for level in range(spec.levels):
