@@ -93,8 +93,8 @@ class Plan:
 
 
 PLANS = {
-    "quick": Plan("quick", sizes=(64, 128), warmup=3, timed=10, block=1, ttr_size=64,
-                  ttr_iterations=400, ttr_channels=32, autostop_iterations=2000,
+    "quick": Plan("quick", sizes=(64, 128), warmup=3, timed=20, block=1, ttr_size=64,
+                  ttr_iterations=400, ttr_channels=128, autostop_iterations=1000,
                   lever_size=64, lever_timed=10,
                   quality_iterations=400, quality_channels=32, planes=4, plane_size=64,
                   plane_timed=6, micro_sizes=(16, 32, 64)),
@@ -585,21 +585,28 @@ def section_time_to_result(plan: Plan, device: torch.device, report: Report) -> 
             stopped.append(run_to_result(f"{profile}, auto stop", obs, clean, cfg))
             restore_flags()
     paper_final = runs[0]["final_psnr"]
+    # a common bar: 0.5 dB below the best result any compared run returned
+    good = max(r["final_psnr"] for r in runs + stopped) - WITHIN_DB
     noisy_psnr = psnr(obs, clean)
     rows = []
     for run in runs + stopped:
         own_it, own_s = first_reaching(run["curve"], run["final_psnr"] - WITHIN_DB)
         com_it, com_s = first_reaching(run["curve"], paper_final - WITHIN_DB)
+        good_it, good_s = first_reaching(run["curve"], good)
         run.update(own_iterations=own_it, own_seconds=own_s, common_iterations=com_it,
-                   common_seconds=com_s)
+                   common_seconds=com_s, good_iterations=good_it, good_seconds=good_s)
+
+        def its(i, sec):
+            return "never" if i is None else f"{i} ({sec:.1f} s)"
+
         rows.append([run["label"], run["iterations"], run["stop_reason"], f"{run['seconds']:.1f}",
                      f"{run['final_psnr']:.2f}", f"{run['best_psnr']:.2f}",
-                     own_it, "-" if own_s is None else f"{own_s:.1f}",
-                     com_it, "-" if com_s is None else f"{com_s:.1f}"])
+                     its(own_it, own_s), its(com_it, com_s), its(good_it, good_s)])
     table(f"Time to result: denoising sigma=25, {plan.ttr_size} px, channels="
           f"{plan.ttr_channels}, noisy input {noisy_psnr:.2f} dB",
-          ["run", "iterations", "stop", "seconds", "final PSNR", "best PSNR",
-           "its to own final-0.5dB", "s", "its to paper final-0.5dB", "s"], rows)
+          ["run", "iterations", "stop", "seconds", "final PSNR", "best PSNR (logged)",
+           "its to own final-0.5dB", "its to fixed-budget paper final-0.5dB",
+           f"its to best returned-0.5dB ({good:.2f} dB)"], rows)
     paper, default = runs[0], runs[1]
     data = dict(size=plan.ttr_size, channels=plan.ttr_channels, noisy_psnr=noisy_psnr,
                 runs=[{k: v for k, v in r.items() if k != "curve"} for r in runs + stopped])
@@ -621,6 +628,22 @@ def section_time_to_result(plan: Plan, device: torch.device, report: Report) -> 
         p_auto, d_auto = stopped
         data["autostop_ratio"] = p_auto["seconds"] / d_auto["seconds"]
         data["autostop_gain_db"] = d_auto["final_psnr"] - p_auto["final_psnr"]
+        if p_auto["own_seconds"] and d_auto["own_seconds"]:
+            data["autostop_own_ratio"] = p_auto["own_seconds"] / d_auto["own_seconds"]
+        if d_auto["good_seconds"]:
+            if p_auto["good_seconds"]:
+                data["autostop_good_ratio"] = p_auto["good_seconds"] / d_auto["good_seconds"]
+                bound = ""
+            else:      # the paper run never got there: its whole run is a lower bound
+                data["autostop_good_ratio"] = p_auto["seconds"] / d_auto["good_seconds"]
+                bound = ">= "
+            emit(f"time to the best returned PSNR - 0.5 dB, both with automatic stop: paper "
+                 f"{fmt(p_auto['good_seconds']) + ' s' if p_auto['good_seconds'] else 'never'}, "
+                 f"default {fmt(d_auto['good_seconds'])} s (ratio {bound}"
+                 f"{data['autostop_good_ratio']:.2f})")
+        emit(f"time to within 0.5 dB of the run's own final PSNR, both with automatic stop: "
+             f"paper {fmt(p_auto['own_seconds'])} s, default {fmt(d_auto['own_seconds'])} s "
+             f"(ratio {fmt(data.get('autostop_own_ratio'))})")
         emit(f"\nwith the automatic stop: paper {p_auto['seconds']:.1f} s (iteration "
              f"{p_auto['stop_iteration']}, {p_auto['final_psnr']:.2f} dB), default "
              f"{d_auto['seconds']:.1f} s (iteration {d_auto['stop_iteration']}, "
@@ -834,8 +857,12 @@ def check_targets(report: Report, device: torch.device) -> None:
     if device.type == "cpu":
         if 128 in prof:
             targets["CPU per iteration at 128 px >= 1.3x"] = (prof[128]["ratio"], 1.3)
+        if "autostop_own_ratio" in ttr:
+            targets["CPU time to within 0.5 dB of own final >= 3x (both auto stop)"] = (
+                ttr["autostop_own_ratio"], 3.0)
         if "own_ratio" in ttr:
-            targets["CPU time to within 0.5 dB >= 3x"] = (ttr["own_ratio"], 3.0)
+            targets["CPU time to within 0.5 dB of own final >= 3x (fixed budget)"] = (
+                ttr["own_ratio"], 3.0)
         if "autostop_ratio" in ttr:
             targets["CPU time to the automatic stop >= 3x (with PSNR there not lower)"] = (
                 ttr["autostop_ratio"] if ttr["autostop_gain_db"] >= 0 else 0.0, 3.0)
