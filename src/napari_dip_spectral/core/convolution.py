@@ -1,13 +1,13 @@
-"""The decoder's convolution: ``nn.Conv2d`` whose backward pass, on the CPU, runs on oneDNN's
-forward kernels.
+"""The decoder's convolution: ``nn.Conv2d`` whose weight gradient, on the CPU, is computed
+by a forward convolution.
 
-On this project's CPU (AVX2, torch 2.13), torch's convolution backward (oneDNN, fp32, NCHW)
-took 110 ms for the weight gradient of a 128-channel 3x3 layer at 128 px; the same numbers
+On this project's CPU (AVX2, torch 2.13, oneDNN, fp32, NCHW), torch's convolution backward
+took 83 ms for the weight gradient of a 128-channel 3x3 layer at 128 px; the same numbers
 obtained as a forward convolution of the input with the output gradient, channels and batch
-swapped, took 54 ms. The input gradient is the transposed convolution of the output gradient
-with the weight, and a one-pixel reflection pad's gradient is folded back in place. Same sums
-as torch's own backward in other kernels; results agree to rounding. A whole iteration of the
-128-channel decoder: 1.04-1.12x faster (docs/speed.md).
+swapped, took 62 ms (1.35x; 1.43x on two threads; ``benchmarks/cpu_kernels.py``). The input
+gradient stays torch's own kernel, and a one-pixel reflection pad's gradient is folded back
+in place instead of going through torch's zero-fill-and-scatter backward. Same sums in other
+kernels: results agree to rounding.
 
 Only plain convolutions take this path: CPU tensors, stride 1, dilation 1, any groups, any
 padding mode, inputs of at least ``FAST_MIN_INPUT_VALUES`` values. Everything else (CUDA,
@@ -30,8 +30,8 @@ FAST_MIN_INPUT_VALUES = 100_000
 
 
 class _ForwardKernelBackward(torch.autograd.Function):
-    """``conv2d(x, w, b, groups=g)`` with stride 1, dilation 1, no padding; its gradients
-    are computed with forward-direction convolutions."""
+    """``conv2d(x, w, b, groups=g)`` with stride 1 and dilation 1, after an optional one-pixel
+    reflection pad; the weight gradient is a forward convolution."""
 
     @staticmethod
     def forward(ctx, x, w, b, groups, reflect):
@@ -49,7 +49,8 @@ class _ForwardKernelBackward(torch.autograd.Function):
         grad = grad.contiguous()
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_x = F.conv_transpose2d(grad, w, groups=g)
+            # torch's own backward-data kernel: 1.03-1.05x a conv_transpose2d here
+            grad_x = torch.nn.grad.conv2d_input(x.shape, w, grad, groups=g)
             if ctx.reflect:
                 grad_x = _fold_reflection(grad_x)
         if ctx.needs_input_grad[1]:
