@@ -95,9 +95,11 @@ def section_pieces(repeats: int) -> None:
 
 def section_layers(repeats: int, widths, sizes) -> None:
     rows = []
-    before = (convolution.FAST_CPU_BACKWARD, convolution.FAST_MIN_INPUT_VALUES)
+    before = (convolution.FAST_CPU_BACKWARD, convolution.FAST_MIN_INPUT_VALUES,
+              convolution.FAST_MIN_CHANNELS)
     try:
         convolution.FAST_MIN_INPUT_VALUES = 0           # measure the fast path everywhere
+        convolution.FAST_MIN_CHANNELS = 0
         for c in widths:
             for s in sizes:
                 conv = convolution.Conv2d(c, c, 3, padding=1, padding_mode="reflect")
@@ -111,15 +113,16 @@ def section_layers(repeats: int, widths, sizes) -> None:
 
                 n = max(repeats, min(200, int(4e6 / (c * c * s * s))))
                 t_torch, t_fast = alternate([run(False), run(True)], n)
-                gated = x[0].numel() >= before[1]
+                gated = x[0].numel() >= before[1] and c >= before[2]
                 rows.append([c, s, f"{t_torch * 1e3:.3f}", f"{t_fast * 1e3:.3f}",
                              f"{t_torch / t_fast:.2f}x", "fast" if gated else "torch's"])
     finally:
-        convolution.FAST_CPU_BACKWARD, convolution.FAST_MIN_INPUT_VALUES = before
+        (convolution.FAST_CPU_BACKWARD, convolution.FAST_MIN_INPUT_VALUES,
+         convolution.FAST_MIN_CHANNELS) = before
     emit_table(f"One reflection-padded 3x3 layer, forward+backward, {torch.get_num_threads()} "
                "thread(s) (ms, median)",
                ["channels", "px", "torch's path", "core.convolution path", "speed-up",
-                f"path taken (gate {before[1]:,} input values)"], rows)
+                f"path taken (gates: {before[1]:,} input values, {before[2]} channels)"], rows)
 
 
 def old_style(net: torch.nn.Module) -> torch.nn.Module:

@@ -24,6 +24,7 @@ def gradients(conv, x, grad_out):
 def test_matches_torch_convolution_forward_and_backward(batch, groups, cin, cout, kernel, mode,
                                                         monkeypatch):
     monkeypatch.setattr(convolution, "FAST_MIN_INPUT_VALUES", 0)   # small shapes, our path
+    monkeypatch.setattr(convolution, "FAST_MIN_CHANNELS", 0)
     torch.manual_seed(0)
     ours = Conv2d(cin * groups, cout * groups, kernel, padding=kernel // 2, padding_mode=mode,
                   groups=groups).double()
@@ -36,13 +37,16 @@ def test_matches_torch_convolution_forward_and_backward(batch, groups, cin, cout
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
-def test_the_fast_path_is_taken_for_large_inputs_and_can_be_switched_off(monkeypatch):
-    conv = Conv2d(2, 2, 3, padding=1, padding_mode="reflect")
-    small = torch.randn(1, 2, 6, 6, requires_grad=True)
+def test_the_fast_path_is_taken_for_large_wide_inputs_and_can_be_switched_off(monkeypatch):
+    conv = Conv2d(32, 2, 3, padding=1, padding_mode="reflect")
+    small = torch.randn(1, 32, 6, 6, requires_grad=True)
     assert "ForwardKernelBackward" not in type(conv(small).grad_fn).__name__
-    x = torch.randn(1, 2, 224, 224, requires_grad=True)
+    x = torch.randn(1, 32, 64, 64, requires_grad=True)
     assert x[0].numel() >= convolution.FAST_MIN_INPUT_VALUES
     assert "ForwardKernelBackward" in type(conv(x).grad_fn).__name__
+    thin = Conv2d(8, 2, 3, padding=1, padding_mode="reflect")
+    assert "ForwardKernelBackward" not in type(
+        thin(torch.randn(1, 8, 128, 128, requires_grad=True)).grad_fn).__name__
     monkeypatch.setattr(convolution, "FAST_CPU_BACKWARD", False)
     assert "ForwardKernelBackward" not in type(conv(x).grad_fn).__name__
 

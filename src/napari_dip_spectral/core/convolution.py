@@ -23,10 +23,12 @@ from torch import nn
 from torch.nn import functional as F
 
 FAST_CPU_BACKWARD = True
-# Below this many input values (channels x height x width) a Python-level autograd function
-# costs more than it saves: measured 0.4-0.9x torch's time for 16-128 channels at 4-16 px,
-# 1.03-1.23x from 32 px up with >= 64 channels (docs/speed.md).
+# Where the path pays (one layer, forward+backward, benchmarks/cpu_kernels.py --sections
+# layers): 1.05-1.07x with 64-128 channels from 32-64 px up; 0.4-0.95x below 1e5 input values
+# (a Python-level autograd function costs more than it saves) and 0.8x with 16 channels
+# even at 128 px (a thin weight-gradient product).
 FAST_MIN_INPUT_VALUES = 100_000
+FAST_MIN_CHANNELS = 32          # input channels per group
 
 
 class _ForwardKernelBackward(torch.autograd.Function):
@@ -91,7 +93,8 @@ class Conv2d(nn.Conv2d):
                  and isinstance(self.padding, tuple))
         if not (FAST_CPU_BACKWARD and plain and input.device.type == "cpu"
                 and torch.is_grad_enabled() and input.dim() == 4
-                and input[0].numel() >= FAST_MIN_INPUT_VALUES):
+                and input[0].numel() >= FAST_MIN_INPUT_VALUES
+                and self.in_channels // self.groups >= FAST_MIN_CHANNELS):
             return super()._conv_forward(input, weight, bias)
         if self.padding_mode == "reflect" and self.padding == (1, 1):
             return _ForwardKernelBackward.apply(input, weight, bias, self.groups, True)
