@@ -18,6 +18,9 @@ Sections (markdown tables):
   (``FAST_CPU_BACKWARD`` on/off), the mean-only norm's written-out gradient with the in-place
   LeakyReLU and no conv bias before the norm (against the plain expression, out-of-place
   activation and the bias), and fused Adam (against the per-parameter loop).
+* ``rounding``: 13 Adam steps of the decoder with torch's and with core's conv backward,
+  next to a copy whose weights differ by 1e-6 (relative): Adam's first steps magnify rounding,
+  so "same sums, other kernels" shows up as a trajectory difference of that size.
 
 Times are medians over alternating repetitions, so a shared machine slows both sides alike.
 """
@@ -177,9 +180,46 @@ def section_network(repeats: int, sizes) -> None:
                ["px", "choice", "before ms/it", "core ms/it", "speed-up"], rows)
 
 
+def section_rounding(size: int = 64, steps: int = 13) -> None:
+    """How far the CPU conv backward moves a short fit, next to a rounding-level perturbation."""
+    cfg = task_defaults("denoise")
+    net, z = build_network(cfg, 3, 1, (size, size), 0)
+    side = z.shape[-1] * net.spec.multiple
+    y = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(1))
+
+    def fit(flag: bool, perturb: float = 0.0) -> torch.Tensor:
+        n = copy.deepcopy(net)
+        if perturb:
+            g = torch.Generator().manual_seed(2)
+            with torch.no_grad():
+                for p in n.parameters():
+                    p.mul_(1 + perturb * torch.randn(p.shape, generator=g))
+        opt = make_optimiser(list(n.parameters()), 1e-3)
+        convolution.FAST_CPU_BACKWARD = flag
+        try:
+            for _ in range(steps):
+                opt.zero_grad(set_to_none=True)
+                ((n(z) - y) ** 2).mean().backward()
+                opt.step()
+            with torch.no_grad():
+                return n(z)
+        finally:
+            convolution.FAST_CPU_BACKWARD = True
+
+    base = fit(False)
+    with torch.no_grad():
+        start = net(z)
+    rows = [["torch's conv backward, weights x (1 + 1e-6 noise)",
+             f"{float((fit(False, 1e-6) - base).abs().max()):.3f}"],
+            ["core.convolution's conv backward", f"{float((fit(True) - base).abs().max()):.3f}"]]
+    emit_table(f"Rounding after {steps} Adam steps, default decoder at {size} px: max |output "
+               f"difference| to torch's path (the fit itself moved the output by "
+               f"{float((base - start).abs().max()):.3f})", ["run", "max |difference|"], rows)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sections", default="pieces,layers,network")
+    parser.add_argument("--sections", default="pieces,layers,network,rounding")
     parser.add_argument("--sizes", default="64,128", help="network section: image sizes")
     parser.add_argument("--repeats", type=int, default=12)
     args = parser.parse_args(argv)
@@ -192,6 +232,8 @@ def main(argv=None) -> int:
         section_layers(args.repeats, widths=(16, 32, 64, 128), sizes=(8, 16, 32, 64, 128))
     if "network" in sections:
         section_network(args.repeats, [int(v) for v in args.sizes.split(",")])
+    if "rounding" in sections:
+        section_rounding()
     return 0
 
 

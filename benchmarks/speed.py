@@ -4,7 +4,7 @@ Everything is measured side by side in one process. On the CPU the compared conf
 are stepped alternately, one iteration each, so the load of a shared machine hits both alike;
 on a GPU they run alternately in blocks of iterations between two synchronisations.
 
-    OMP_NUM_THREADS=2 python benchmarks/speed.py --quick     # 2-core CPU, ~10 minutes
+    OMP_NUM_THREADS=2 python benchmarks/speed.py --quick     # 2-core CPU, ~7 minutes
     python benchmarks/speed.py --gpu --json speed.json      # one GPU, ~3 minutes
     python benchmarks/speed.py --tiny                       # seconds: checks the script runs
 
@@ -15,10 +15,12 @@ Sections (each prints a markdown table as soon as it is done):
   (``core.solver.iterate``), the FLOPs of one forward+backward (``FlopCounterMode``; SVD and
   metric FLOPs are not counted), the achieved TFLOP/s and fraction of ``--peak-tflops``, and
   the memory peak (GPU: ``max_memory_allocated``; CPU: peak RSS of a child process).
-* ``time_to_result``: a seeded denoising run with a reference per profile; the iterations and
-  seconds to come within 0.5 dB of the run's own final PSNR and of the paper run's final PSNR,
-  and (GPU) the default profile with automatic stopping.
-* ``levers``: each speed lever against the same configuration without it: sigma estimator,
+* ``time_to_result``: a seeded denoising run with a reference per profile, for a fixed budget
+  and with each profile's automatic stop; the iterations and seconds to come within 0.5 dB of
+  the run's own final PSNR, of the fixed-budget paper run's final PSNR, and of the best PSNR
+  any of the runs returned.
+* ``levers``: each speed lever against the same configuration without it: the CPU
+  convolution backward of ``core.convolution`` (CPU only), sigma estimator,
   ``metrics_every``, a host synchronisation every iteration, channels-last, TF32 / bf16
   autocast (GPU), ``torch.compile`` (GPU, or ``--compile``), a dense 5x5 Gaussian upsampler
   against a separable one, and G planes as one grouped network against one by one.
