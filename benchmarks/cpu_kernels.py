@@ -6,10 +6,9 @@
 Sections (markdown tables):
 
 * ``pieces``: one 128-channel 3x3 layer at 128 px: torch's ``convolution_backward`` for the
-  input and the weight gradient, against the forward-direction kernels that
-  ``core.convolution`` uses (``conv_transpose2d`` for the input gradient; a forward
-  convolution with channels and batch swapped for the weight gradient), and their max
-  difference.
+  weight gradient against the forward convolution ``core.convolution`` uses (channels and
+  batch swapped), and for the input gradient against ``conv_transpose2d`` (an alternative
+  that was tried; core keeps torch's kernel for the input gradient), with max differences.
 * ``layers``: forward+backward of one reflection-padded 3x3 layer, torch's path against
   ``core.convolution.Conv2d``'s, over widths and sizes (where the fast path pays; it is
   gated by ``FAST_MIN_INPUT_VALUES``).
@@ -88,11 +87,11 @@ def section_pieces(repeats: int) -> None:
     d_w = float((weight_grad() - ref[1]).abs().max() / ref[1].abs().max())
     emit_table(f"One {c}-channel 3x3 layer at {s} px, {torch.get_num_threads()} thread(s): "
                "backward pieces (ms, median)",
-               ["gradient", "torch convolution_backward", "forward-direction kernel", "speed-up",
+               ["gradient", "torch convolution_backward", "alternative", "speed-up",
                 "max difference"],
-               [["input", f"{t[0] * 1e3:.1f}", f"{t[1] * 1e3:.1f}", f"{t[0] / t[1]:.2f}x",
+               [["input (alternative conv_transpose2d: tried, not used)", f"{t[0] * 1e3:.1f}", f"{t[1] * 1e3:.1f}", f"{t[0] / t[1]:.2f}x",
                  f"{d_in:.1e} (absolute)"],
-                ["weight", f"{t[2] * 1e3:.1f}", f"{t[3] * 1e3:.1f}", f"{t[2] / t[3]:.2f}x",
+                ["weight (alternative forward conv: core's)", f"{t[2] * 1e3:.1f}", f"{t[3] * 1e3:.1f}", f"{t[2] / t[3]:.2f}x",
                  f"{d_w:.1e} (relative to max)"]])
 
 

@@ -11,30 +11,54 @@ from napari_dip_spectral.core.convolution import Conv2d
 
 def gradients(conv, x, grad_out):
     y = conv(x)
-    return (y, *torch.autograd.grad(y, (x, conv.weight, conv.bias), grad_out))
+    wrt = (x, conv.weight) + (() if conv.bias is None else (conv.bias,))
+    return (y, *torch.autograd.grad(y, wrt, grad_out))
 
 
-@pytest.mark.parametrize("batch,groups,cin,cout,kernel,mode", [
-    (1, 1, 6, 10, 3, "reflect"),      # the decoder's block
-    (1, 4, 3, 5, 3, "reflect"),       # a grouped decoder (planes of a stack)
-    (2, 3, 2, 4, 3, "zeros"),         # a batch is summed over in the weight gradient
-    (1, 2, 4, 3, 1, "zeros"),         # the 1x1 head
-    (3, 1, 2, 2, 5, "circular"),
+@pytest.mark.parametrize("batch,groups,cin,cout,kernel,mode,bias,size", [
+    (1, 1, 6, 10, 3, "reflect", False, (9, 11)),   # the decoder's block (no bias)
+    (1, 1, 6, 10, 3, "reflect", True, (2, 2)),     # the coarsest grid reflection allows
+    (1, 4, 3, 5, 3, "reflect", False, (9, 11)),    # a grouped decoder (planes of a stack)
+    (2, 3, 2, 4, 3, "zeros", True, (9, 11)),       # a batch is summed in the weight gradient
+    (1, 2, 4, 3, 1, "zeros", True, (9, 11)),       # the 1x1 head
+    (3, 1, 2, 2, 5, "circular", True, (9, 11)),
 ])
 def test_matches_torch_convolution_forward_and_backward(batch, groups, cin, cout, kernel, mode,
-                                                        monkeypatch):
+                                                        bias, size, monkeypatch):
     monkeypatch.setattr(convolution, "FAST_MIN_INPUT_VALUES", 0)   # small shapes, our path
     monkeypatch.setattr(convolution, "FAST_MIN_CHANNELS", 0)
     torch.manual_seed(0)
     ours = Conv2d(cin * groups, cout * groups, kernel, padding=kernel // 2, padding_mode=mode,
-                  groups=groups).double()
+                  groups=groups, bias=bias).double()
     reference = nn.Conv2d(cin * groups, cout * groups, kernel, padding=kernel // 2,
-                          padding_mode=mode, groups=groups).double()
+                          padding_mode=mode, groups=groups, bias=bias).double()
     reference.load_state_dict(ours.state_dict())
-    x = torch.randn(batch, cin * groups, 9, 11, dtype=torch.double, requires_grad=True)
-    grad_out = torch.randn(batch, cout * groups, 9, 11, dtype=torch.double)
+    x = torch.randn(batch, cin * groups, *size, dtype=torch.double, requires_grad=True)
+    grad_out = torch.randn(batch, cout * groups, *size, dtype=torch.double)
     for a, b in zip(gradients(ours, x, grad_out), gradients(reference, x, grad_out)):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_second_derivatives_are_refused_not_wrong(monkeypatch):
+    monkeypatch.setattr(convolution, "FAST_MIN_INPUT_VALUES", 0)
+    monkeypatch.setattr(convolution, "FAST_MIN_CHANNELS", 0)
+    conv = Conv2d(2, 2, 3, padding=1, padding_mode="reflect").double()
+    x = torch.randn(1, 2, 5, 5, dtype=torch.double, requires_grad=True)
+    (grad_x,) = torch.autograd.grad(conv(x).pow(2).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError):
+        grad_x.sum().backward()
+
+
+def test_cpu_autocast_takes_torchs_path(monkeypatch):
+    monkeypatch.setattr(convolution, "FAST_MIN_INPUT_VALUES", 0)
+    monkeypatch.setattr(convolution, "FAST_MIN_CHANNELS", 0)
+    conv = Conv2d(2, 2, 3, padding=1, padding_mode="reflect")
+    x = torch.randn(1, 2, 8, 8, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = conv(x)
+    assert "ForwardKernelBackward" not in type(y.grad_fn).__name__
+    y.float().sum().backward()
+    assert x.grad is not None and conv.weight.grad is not None
 
 
 def test_the_fast_path_is_taken_for_large_wide_inputs_and_can_be_switched_off(monkeypatch):

@@ -45,7 +45,8 @@ class _ForwardKernelBackward(torch.autograd.Function):
         return F.conv2d(x, w, b, groups=groups)
 
     @staticmethod
-    def backward(ctx, grad):
+    @torch.autograd.function.once_differentiable   # the pad inside forward hides x from a
+    def backward(ctx, grad):                        # second derivative: refuse, never zeros
         x, w = ctx.saved_tensors
         g = ctx.groups
         grad = grad.contiguous()
@@ -84,6 +85,15 @@ def _fold_reflection(grad_padded: torch.Tensor) -> torch.Tensor:
     return grad
 
 
+def _cpu_autocast() -> bool:
+    """Whether CPU autocast is on (its casts happen outside this function's forward, so the
+    saved tensors and the incoming gradient would disagree in dtype)."""
+    try:
+        return torch.is_autocast_enabled("cpu")
+    except TypeError:                   # torch < 2.4
+        return torch.is_autocast_cpu_enabled()
+
+
 class Conv2d(nn.Conv2d):
     """``nn.Conv2d`` (same arguments, same parameters, same results) with the faster CPU
     backward described in the module docstring."""
@@ -92,7 +102,7 @@ class Conv2d(nn.Conv2d):
         plain = (self.stride == (1, 1) and self.dilation == (1, 1)
                  and isinstance(self.padding, tuple))
         if not (FAST_CPU_BACKWARD and plain and input.device.type == "cpu"
-                and torch.is_grad_enabled() and input.dim() == 4
+                and torch.is_grad_enabled() and input.dim() == 4 and not _cpu_autocast()
                 and input[0].numel() >= FAST_MIN_INPUT_VALUES
                 and self.in_channels // self.groups >= FAST_MIN_CHANNELS):
             return super()._conv_forward(input, weight, bias)

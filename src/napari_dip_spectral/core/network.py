@@ -40,6 +40,8 @@ class DecoderSpec:
             raise ValueError("gaussian_sigmas needs one sigma per level")
         if self.channels < 1 or self.levels < 1 or self.out_channels < 1 or self.groups < 1:
             raise ValueError("channels, levels, out_channels and groups must be >= 1")
+        if not self.negative_slope >= 0:      # (the in-place LeakyReLU needs it, too)
+            raise ValueError(f"negative_slope must be >= 0, got {self.negative_slope!r}")
 
     @property
     def multiple(self) -> int:
