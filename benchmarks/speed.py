@@ -75,7 +75,7 @@ class Plan:
 
     name: str
     sizes: tuple[int, ...]
-    warmup: int
+    warmup: int                     # untimed iterations first (>= the estimator's exact start, 25)
     timed: int
     block: int                      # iterations between synchronisations (1 = alternate steps)
     channels: int = 128             # decoder width of the per-iteration comparisons
@@ -95,16 +95,16 @@ class Plan:
 
 
 PLANS = {
-    "quick": Plan("quick", sizes=(64, 128), warmup=3, timed=20, block=1, ttr_size=64,
+    "quick": Plan("quick", sizes=(64, 128), warmup=30, timed=20, block=1, ttr_size=64,
                   ttr_iterations=400, ttr_channels=128, autostop_iterations=1000,
                   lever_size=64, lever_timed=10,
                   quality_iterations=400, quality_channels=32, planes=4, plane_size=64,
                   plane_timed=6, micro_sizes=(16, 32, 64)),
-    "cpu": Plan("cpu", sizes=(64, 128, 256), warmup=3, timed=20, block=1, ttr_size=64,
+    "cpu": Plan("cpu", sizes=(64, 128, 256), warmup=30, timed=20, block=1, ttr_size=64,
                 ttr_iterations=400, ttr_channels=128, lever_size=128, lever_timed=20,
                 quality_iterations=300, quality_channels=64, planes=4, plane_size=64,
                 plane_timed=10, micro_sizes=(32, 64, 128)),
-    "gpu": Plan("gpu", sizes=(256, 512, 1024), warmup=5, timed=30, block=10, ttr_size=512,
+    "gpu": Plan("gpu", sizes=(256, 512, 1024), warmup=30, timed=30, block=10, ttr_size=512,
                 ttr_iterations=3000, ttr_channels=128, autostop_iterations=3000,
                 paper_cap_s=15.0, lever_size=512, lever_timed=30, quality_iterations=150,
                 quality_channels=128, planes=16, plane_size=256, plane_timed=20,
