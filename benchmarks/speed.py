@@ -724,8 +724,8 @@ def section_levers(plan: Plan, device: torch.device, report: Report, compile_: b
     # 1. sigma estimator: exact SVD every step vs warm-started power iteration.
     exact = SolverStepper("exact", obs, base.replace(sigma_estimator="exact"))
     power = SolverStepper("power", obs, base.replace(sigma_estimator="power"))
-    res = lever_timing("sigma estimator exact -> power (4 vectors, exact every 10 calls)", [exact, power],
-                       plan, device)
+    res = lever_timing("sigma estimator exact -> power (4 vectors, exact every 10 calls)",
+                       [exact, power], plan, device)
     # quality: power (the config's) as base, exact as variant; reported exact -> power
     q0, q1 = quality_pair(plan, device, {}, {}, {"sigma_estimator": "exact"})
     record(res, quality_text(q1, q0) + " (exact -> power)")
