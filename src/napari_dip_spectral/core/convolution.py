@@ -24,8 +24,8 @@ from torch.nn import functional as F
 
 FAST_CPU_BACKWARD = True
 # Where the path pays (one layer, forward+backward, benchmarks/cpu_kernels.py --sections
-# layers): 1.05-1.07x with 64-128 channels from 32-64 px up; 0.4-0.95x below 1e5 input values
-# (a Python-level autograd function costs more than it saves) and 0.8x with 16 channels
+# layers): 1.06-1.16x with 32-128 channels from 32-64 px up; 0.4-0.95x below 1e5 input values
+# (a Python-level autograd function costs more than it saves); 0.8-1.06x with 16 channels
 # even at 128 px (a thin weight-gradient product).
 FAST_MIN_INPUT_VALUES = 100_000
 FAST_MIN_CHANNELS = 32          # input channels per group
@@ -52,7 +52,7 @@ class _ForwardKernelBackward(torch.autograd.Function):
         grad = grad.contiguous()
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            # torch's own backward-data kernel: 1.03-1.05x a conv_transpose2d here
+            # torch's own backward-data kernel: 1.2x faster than conv_transpose2d here
             grad_x = torch.nn.grad.conv2d_input(x.shape, w, grad, groups=g)
             if ctx.reflect:
                 grad_x = _fold_reflection(grad_x)
@@ -73,8 +73,8 @@ class _ForwardKernelBackward(torch.autograd.Function):
 def _fold_reflection(grad_padded: torch.Tensor) -> torch.Tensor:
     """The gradient of a one-pixel reflection pad: the padded border rows and columns are
     reflections of rows / columns 1 and -2, so their gradients add there. One copy of the
-    interior and four strip additions (torch's reflection_pad2d_backward, a zero fill and a
-    scatter, measured ~15 % slower for the whole input-gradient step at 64-128 px)."""
+    interior and four strip additions, where torch's reflection_pad2d_backward zero-fills
+    and scatters."""
     grad = grad_padded[..., 1:-1, 1:-1].clone()
     for border, target in ((0, 1), (-1, -2)):
         row = grad_padded[..., border, :]
