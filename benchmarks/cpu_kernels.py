@@ -147,6 +147,7 @@ def old_style(net: torch.nn.Module) -> torch.nn.Module:
 
 def section_network(repeats: int, sizes) -> None:
     rows = []
+    saved = convolution.FAST_CPU_BACKWARD
     cfg = task_defaults("denoise")
     for s in sizes:
         net, z = build_network(cfg, 3, 1, (s, s), 0)
@@ -173,7 +174,7 @@ def section_network(repeats: int, sizes) -> None:
         for name, a, b in pairs:
             t_a, t_b = alternate([a, b], repeats)
             rows.append([s, name, f"{t_a * 1e3:.1f}", f"{t_b * 1e3:.1f}", f"{t_a / t_b:.3f}x"])
-        convolution.FAST_CPU_BACKWARD = True
+        convolution.FAST_CPU_BACKWARD = saved
     emit_table(f"Whole iterations of the default decoder (128 channels, Adam step included), "
                f"{torch.get_num_threads()} thread(s) (ms, median of {repeats})",
                ["px", "choice", "before ms/it", "core ms/it", "speed-up"], rows)
@@ -203,8 +204,9 @@ def section_rounding(size: int = 64, steps: int = 13) -> None:
             with torch.no_grad():
                 return n(z)
         finally:
-            convolution.FAST_CPU_BACKWARD = True
+            convolution.FAST_CPU_BACKWARD = saved
 
+    saved = convolution.FAST_CPU_BACKWARD
     base = fit(False)
     with torch.no_grad():
         start = net(z)

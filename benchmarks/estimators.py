@@ -47,6 +47,7 @@ def timing(args) -> None:
     for size in (int(s) for s in args.sizes.split(",")):
         obs = torch.rand(1, 3, size, size)
         gens = []
+        saved = layers.POWER_BLOCK
         for _, estimator, block in TIMING_VARIANTS:
             config = task_defaults("denoise").replace(
                 sigma_estimator=estimator, auto_stop=False, device=args.device,
@@ -55,7 +56,7 @@ def timing(args) -> None:
             gen = iterate(obs, Denoise(), config)
             next(gen)                   # builds the network with this block size
             gens.append(gen)
-        layers.POWER_BLOCK = 4
+        layers.POWER_BLOCK = saved
         times = [[] for _ in gens]
         for step in range(args.warmup + args.iterations):
             for i, gen in enumerate(gens):

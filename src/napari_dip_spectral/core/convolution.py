@@ -2,15 +2,16 @@
 by a forward convolution.
 
 On this project's CPU (AVX2, torch 2.13, oneDNN, fp32, NCHW), torch's convolution backward
-took 83 ms for the weight gradient of a 128-channel 3x3 layer at 128 px; the same numbers
+took 102 ms for the weight gradient of a 128-channel 3x3 layer at 128 px; the same numbers
 obtained as a forward convolution of the input with the output gradient, channels and batch
-swapped, took 62 ms (1.35x; 1.43x on two threads; ``benchmarks/cpu_kernels.py``). The input
+swapped, took 64 ms (1.60x; 1.75x on two threads; ``benchmarks/cpu_kernels.py``). The input
 gradient stays torch's own kernel, and a one-pixel reflection pad's gradient is folded back
 in place instead of going through torch's zero-fill-and-scatter backward. Same sums in other
 kernels: results agree to rounding.
 
 Only plain convolutions take this path: CPU tensors, stride 1, dilation 1, any groups, any
-padding mode, inputs of at least ``FAST_MIN_INPUT_VALUES`` values. Everything else (CUDA,
+padding mode, inputs of at least ``FAST_MIN_INPUT_VALUES`` values and
+``FAST_MIN_CHANNELS`` channels per group. Everything else (CUDA,
 where cuDNN's backward is the fast one; strided or dilated kernels; small layers) runs through
 ``torch.nn.functional.conv2d`` unchanged. Set ``FAST_CPU_BACKWARD = False`` to measure or
 rule out the difference.

@@ -145,7 +145,7 @@ def lipschitz_conv(in_channels: int, out_channels: int, kernel_size: int, *, gro
     whose CPU backward is faster) with an optional Lipschitz bound registered as a
     parametrization of its weight."""
     conv = Conv2d(in_channels * groups, out_channels * groups, kernel_size,
-                     padding=kernel_size // 2, padding_mode="reflect", groups=groups)
+                  padding=kernel_size // 2, padding_mode="reflect", groups=groups)
     nn.init.kaiming_uniform_(conv.weight, a=0, mode="fan_in")
     if lipschitz is not None:
         bound = LipschitzBound(lipschitz, groups, sigma_estimator)

@@ -59,8 +59,9 @@ class Decoder(nn.Module):
 
     A conv block is [3x3 reflection-padded conv (no bias), mean-only norm, LeakyReLU]. Every
     3x3 conv carries the Lipschitz bound; the head and the deconv layers do not (as in the
-    paper's code). With ``groups = G`` the module is G independent decoders computed as one grouped
-    network: input ``(1, G * input_channels, h, w)``, output ``(1, G * out_channels, H, W)``.
+    paper's code). With ``groups = G`` the module is G independent decoders computed as one
+    grouped network: input ``(1, G * input_channels, h, w)``, output
+    ``(1, G * out_channels, H, W)``.
     """
 
     def __init__(self, spec: DecoderSpec):

@@ -99,7 +99,7 @@ def build_network(config: SolverConfig, out_channels: int, groups: int, out_hw: 
 
 def make_optimiser(params: list[torch.nn.Parameter], learning_rate: float) -> torch.optim.Adam:
     """Adam, fused (one kernel over all parameters) where this torch and device support it:
-    3 % of an iteration at 128 px on the CPU (docs/speed.md), the same update formula."""
+    the same update formula, 0-4 % of an iteration on the CPU (docs/speed.md)."""
     try:
         return torch.optim.Adam(params, lr=learning_rate, fused=True)
     except (RuntimeError, TypeError):     # older torch: fused Adam is CUDA-only
