@@ -102,3 +102,28 @@ def test_demo_writes_everything(tmp_path, capsys):
         assert (tmp_path / name).exists()
     record = json.loads((tmp_path / "demo_record.json").read_text())
     assert record["psnr_noisy"] > 0 and record["iterations"] == 5
+
+
+def test_noise_model_estimated_by_default_and_recorded(tmp_path, capsys):
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(3)
+    scene = gaussian_filter(rng.random((96, 96)), 3)
+    scene = (scene - scene.min()) / (scene.max() - scene.min())
+    counts = 100 + 20 * rng.poisson(30 * scene) + rng.normal(0, 5, scene.shape)
+    path = tmp_path / "counts.tif"
+    tifffile.imwrite(path, np.round(counts).astype(np.uint16))
+    assert main(["denoise", str(path), "-o", str(tmp_path / "auto"), *FAST]) == 0
+    record = json.loads((tmp_path / "auto" / "counts_denoise.json").read_text())
+    noise = record["noise_model"]
+    assert noise["source"] == "estimated" and noise["estimate"]["signal_dependent"]
+    assert noise["transform"]["gain"] == pytest.approx(20, rel=0.3)
+    assert "Anscombe transform used" in capsys.readouterr().err
+    assert main(["denoise", str(path), "-o", str(tmp_path / "off"), "--no-anscombe", *FAST]) == 0
+    assert json.loads((tmp_path / "off" / "counts_denoise.json").read_text())["noise_model"] is None
+    assert main(["denoise", str(path), "-o", str(tmp_path / "given"), "--anscombe",
+                 "--anscombe-gain", "20", "--anscombe-offset", "100", *FAST]) == 0
+    given = json.loads((tmp_path / "given" / "counts_denoise.json").read_text())["noise_model"]
+    assert given["source"] == "given" and given["transform"]["gain"] == 20
+    assert main(["denoise", str(path), "-o", str(tmp_path / "x"), "--anscombe",
+                 "--no-anscombe"]) == 2      # one or the other

@@ -14,6 +14,7 @@ import numpy as np
 
 from .core.driving import drive
 from .core.config import PROFILES, TASKS, SolverConfig, task_defaults
+from .noise_fit import resolve_anscombe
 from .normalization import Normalization, cast_output, fit_normalization
 
 # the SolverConfig fields restore() accepts as keywords (extras is internal)
@@ -122,7 +123,7 @@ class RestorationJob:
 
     def __init__(self, image, task: str = "denoise", *, mask=None, factor=None, reference=None,
                  profile: str = "default", normalize: str = "minmax", gain: float = 1.0,
-                 signed: bool = False, **options):
+                 signed: bool = False, anscombe="auto", **options):
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
         if profile not in PROFILES:
@@ -130,8 +131,9 @@ class RestorationJob:
         arr = _check_image(image)
         self.task, self.input_shape, self.input_dtype = task, arr.shape, arr.dtype
         self.config = build_config(task, profile, **options)
-        self.normalization = fit_normalization(arr, normalize)
-        unit = self.normalization.forward(arr)
+        self.model, self.noise_estimate = resolve_anscombe(anscombe, arr, task, (0, 1))
+        self.normalization = self._fit_normalization(arr, normalize)
+        unit = self.normalization.forward(self._forward(arr))
         self.colour = arr.ndim == 3
         planes = unit[None] if self.colour else unit[None, ..., None]     # (1, Y, X, C)
         self.observation = np.ascontiguousarray(planes.transpose(0, 3, 1, 2))
@@ -148,9 +150,25 @@ class RestorationJob:
             expected = self.output_shape
             if ref.shape != expected:
                 raise ValueError(f"reference shape {ref.shape} does not match the output shape {expected}")
-            ref_unit = np.clip(self.normalization.forward(ref), 0, 1)
+            ref_unit = np.clip(self.normalization.forward(self._forward(ref)), 0, 1)
             ref_planes = ref_unit[None] if self.colour else ref_unit[None, ..., None]
             self.reference = np.ascontiguousarray(ref_planes.transpose(0, 3, 1, 2))
+
+    def _forward(self, values: np.ndarray) -> np.ndarray:
+        """The variance-stabilised values (unchanged without a noise model)."""
+        return values if self.model is None else self.model.forward(np.asarray(values))
+
+    def _fit_normalization(self, arr: np.ndarray, method: str) -> Normalization:
+        if self.model is None:
+            return fit_normalization(arr, method)
+        if method == "none":
+            raise ValueError("normalize='none' cannot be combined with anscombe (the transform "
+                             "changes the range)")
+        if method == "dtype":     # the dtype's range, carried through the transform
+            base = fit_normalization(arr, method)
+            low, high = (float(self.model.forward(np.float32(v))) for v in (base.low, base.high))
+            return Normalization(low, high, method)
+        return fit_normalization(self.model.forward(arr), method)
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -170,7 +188,10 @@ class RestorationJob:
         img = planes[0].transpose(1, 2, 0)
         if not self.colour:
             img = img[..., 0]
-        return self.normalization.inverse(img).astype(np.float32)
+        values = self.normalization.inverse(img)
+        if self.model is not None:
+            values = self.model.inverse_transform(values)
+        return values.astype(np.float32)
 
     def run(self) -> Generator:
         import torch
@@ -185,7 +206,9 @@ class RestorationJob:
             iterations=outcome.iterations, stop_reason=outcome.stop_reason,
             stop_iteration=outcome.stop_iterations[0], task=self.task, config=self.config,
             seconds=outcome.seconds, device=outcome.device, normalization=self.normalization,
-            parameters=outcome.parameters, extra={"lipschitz_used": outcome.lipschitz})
+            parameters=outcome.parameters,
+            extra={"lipschitz_used": outcome.lipschitz, "anscombe": self.model,
+                   "noise_estimate": self.noise_estimate})
 
 
 def restore(image, task: str = "denoise", mask=None, factor=None, iterations=None,
@@ -194,7 +217,7 @@ def restore(image, task: str = "denoise", mask=None, factor=None, iterations=Non
             callback: Callable | None = None, *, profile: str = "default",
             normalize: str = "minmax", gain: float = 1.0, signed: bool = False,
             axes: str | None = None, batch_size: int | None = None,
-            normalize_per: str = "stack", tile_size: int | None = None, anscombe=False,
+            normalize_per: str = "stack", tile_size: int | None = None, anscombe="auto",
             output_dtype="float32", channel_mode: str = "auto",
             **options) -> RestoreResult:
     """Restore a 2-D grey ``(Y, X)`` or colour ``(Y, X, 3)`` image, or every plane of an nD
@@ -229,7 +252,8 @@ def restore(image, task: str = "denoise", mask=None, factor=None, iterations=Non
         try:
             return _restore_image(image, task, mask, factor, iterations, lipschitz, upsample,
                                   channels, sigma_estimator, auto_stop, seed, device, reference,
-                                  callback, profile, normalize, gain, signed, **options)
+                                  callback, profile, normalize, gain, signed, anscombe=anscombe,
+                                  **options)
         except DeviceMemoryError:       # the whole plane does not fit: restore it in tiles
             stack_options["tile_size"] = stacks.half_tile(np.shape(image))
     return stacks.restore_stack(image, task, callback, mask=mask, factor=factor,

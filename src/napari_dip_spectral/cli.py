@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .core.config import PROFILES, TASKS
+from .noise_fit import describe_noise, noise_summary
 from .normalization import METHODS
 from .stacks import CHANNEL_MODES, NORMALIZE_PER
 
@@ -78,8 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="planes fitted together (default: from memory)")
     p.add_argument("--tile-size", type=int, help="tile side in pixels (default: tiles only "
                                                  "when a plane does not fit the memory budget)")
-    p.add_argument("--anscombe", action="store_true",
-                   help="generalised Anscombe transform for Poisson-Gaussian (photon) noise")
+    noise = p.add_mutually_exclusive_group()
+    noise.add_argument("--anscombe", action="store_true",
+                       help="generalised Anscombe transform with the parameters given below "
+                            "(default for denoising: the noise model is estimated from each "
+                            "image and the transform used when the noise grows with the signal)")
+    noise.add_argument("--no-anscombe", action="store_true",
+                       help="no noise model and no transform (signal-independent noise)")
     p.add_argument("--anscombe-gain", type=float, default=1.0,
                    help="camera gain, data units per photo-electron (default 1)")
     p.add_argument("--anscombe-offset", type=float, default=0.0,
@@ -96,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _options(args) -> dict:
-    anscombe = False
+    anscombe = False if args.no_anscombe else "auto"
     if args.anscombe:
         anscombe = {"gain": args.anscombe_gain, "offset": args.anscombe_offset,
                     "read_noise": args.anscombe_read_noise}
@@ -154,6 +160,8 @@ def run_record(args, path: Path, out: Path, image, result, seconds: float) -> di
         stop_reason=result.stop_reason, stop_iteration=result.stop_iteration,
         iterations=result.iterations, parameters=result.parameters,
         normalization=dataclasses.asdict(result.normalization),
+        noise_model=noise_summary(result.extra.get("anscombe"),
+                                  result.extra.get("noise_estimate")),
         history=_history(result.history))
     if "plane_histories" in result.extra and len(result.extra["plane_histories"]) > 1:
         record["planes"] = [
@@ -164,8 +172,9 @@ def run_record(args, path: Path, out: Path, image, result, seconds: float) -> di
     return record
 
 
-def process(args, path: Path, mask, client) -> Path:
-    """Restore one file; returns the output path. Raises on any failure."""
+def process(args, path: Path, mask, client) -> tuple[Path, str | None]:
+    """Restore one file; returns the output path and a line on the noise model used.
+    Raises on any failure."""
     from .api import restore
     from .files import read_image, write_atomic, write_tiff
     from .plots import save_plots
@@ -196,7 +205,8 @@ def process(args, path: Path, mask, client) -> Path:
                  lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1, default=str)))
     if result is not None and result.history:
         save_plots(result.history, args.output_dir, out.stem, result.stop_iteration)
-    return out
+    return out, (None if result is None else describe_noise(result.extra.get("anscombe"),
+                                                              result.extra.get("noise_estimate")))
 
 
 def _progress(paths):
@@ -251,8 +261,8 @@ def main(argv: list[str] | None = None) -> int:
             if bar is None:
                 print(f"[{i}/{len(paths)}] {path.name}", file=sys.stderr)
             try:
-                out = process(args, path, mask, client)
-                message = f"{path.name} -> {out}"
+                out, note = process(args, path, mask, client)
+                message = f"{path.name} -> {out}" + (f" ({note})" if note else "")
             except Exception as error:      # one bad file never stops the others
                 failed += 1
                 message = f"FAILED {path}: {type(error).__name__}: {error}"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .anscombe import noise_model
+from .noise_fit import resolve_anscombe, sample_planes
 from .stacks import StackJob, _check_output_dtype, make_layout, stack_ranges
 
 
@@ -34,7 +34,7 @@ def _restore_block(block: np.ndarray, *masks, axes: str, ranges, channel_axis, t
 
 def restore_dask(image, task: str = "denoise", *, axes=None, mask=None, reference=None,
                  callback=None, batch_size=None, normalize="minmax", normalize_per="stack",
-                 anscombe=False, output_dtype="float32", channel_mode="auto", factor=None,
+                 anscombe="auto", output_dtype="float32", channel_mode="auto", factor=None,
                  **kwargs):
     """A lazy dask array of the restored image (same axes; Y, X times ``factor`` for
     super-resolution). ``reference`` and ``callback`` are not supported here."""
@@ -55,9 +55,13 @@ def restore_dask(image, task: str = "denoise", *, axes=None, mask=None, referenc
         else:
             chunks[i] = (batch_size or 1) if loop and a == loop[-1] else 1
     x = image.rechunk(chunks)
+    # one noise model for every chunk: "auto" is estimated here, on a sample of planes
+    yx = (layout.axes.index("Y"), layout.axes.index("X"))
+    sample = sample_planes(x, yx) if isinstance(anscombe, str) else None
+    model, _ = resolve_anscombe(anscombe, sample, task)
+    anscombe = model if model is not None else False
     ranges = channel_axis = None
     if normalize_per == "stack":
-        model = noise_model(anscombe)
         source = x if model is None or normalize == "dtype" else model.forward(x)
         ranges = stack_ranges(source, layout, normalize)
         if model is not None and normalize == "dtype":

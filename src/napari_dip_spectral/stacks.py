@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .anscombe import noise_model
+from .noise_fit import resolve_anscombe
 from .api import RestoreResult, _check_mask, build_config, check_task_options
 from .core.config import PROFILES, TASKS
 from .core.driving import drive
@@ -246,7 +246,7 @@ class StackJob:
                  factor=None, reference=None, profile: str = "default", normalize: str = "minmax",
                  normalize_per: str = "stack", channel_mode: str = "auto", gain: float = 1.0,
                  signed: bool = False, batch_size: int | None = None, tile_size: int | None = None,
-                 tile_overlap: int | None = None, anscombe=False, output_dtype="float32",
+                 tile_overlap: int | None = None, anscombe="auto", output_dtype="float32",
                  ranges: tuple | None = None, **options):
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
@@ -269,7 +269,8 @@ class StackJob:
         self.task, self.input_shape, self.input_dtype = task, arr.shape, arr.dtype
         self.output_dtype = _check_output_dtype(output_dtype, arr.dtype)
         self.config = build_config(task, profile, **options)
-        self.model = noise_model(anscombe)
+        yx = (self.layout.axes.index("Y"), self.layout.axes.index("X"))
+        self.model, self.noise_estimate = resolve_anscombe(anscombe, arr, task, yx)
         if self.model is not None and normalize == "none":
             raise ValueError("normalize='none' cannot be combined with anscombe (the transform "
                              "changes the range)")
@@ -545,7 +546,7 @@ class StackJob:
                    "plane_stop_reasons": plane_reason, "normalizations": self.normalizations,
                    "batch_size": s["batch_size"], "tile_size": s["tile"],
                    "tiles_per_plane": len(s["tiles"]), "planes_done": planes_done,
-                   "anscombe": self.model})
+                   "anscombe": self.model, "noise_estimate": self.noise_estimate})
 
     def restore(self, callback=None):
         """Run to the end; ``callback(StackEvent)`` returning False cancels."""
@@ -592,7 +593,7 @@ def _mean_history(histories: list[list]) -> list:
 
 def needs_stack_path(image, task: str, *, factor=None, channels=None, device="auto",
                      levels=None, axes=None, batch_size=None, normalize_per="stack",
-                     tile_size=None, anscombe=False, output_dtype="float32",
+                     tile_size=None, anscombe="auto", output_dtype="float32",
                      channel_mode="auto") -> bool:
     """False when ``restore()`` can take the plain single-image path: a 2-D or ``(Y, X, 3)``
     image, no nD option set, and a plane that fits the device's memory budget."""
@@ -603,7 +604,7 @@ def needs_stack_path(image, task: str, *, factor=None, channels=None, device="au
         return True
     simple_dtype = isinstance(output_dtype, str) and output_dtype == "float32"
     if (axes is not None or batch_size is not None or tile_size is not None
-            or anscombe not in (False, None) or not simple_dtype or channel_mode != "auto"):
+            or not simple_dtype or channel_mode != "auto"):
         return True
     if min(shape[:2]) < 8:
         return False                    # the plain path explains the size limit

@@ -180,3 +180,34 @@ def test_stack_in_3d_view_is_refused_with_a_notification(make_napari_viewer, qtb
     before = len(notification_manager.records)
     assert widget.run() is None
     assert "2-D display" in errors_since(before)[0]
+
+
+def photon_counts(size: int = 96, seed: int = 0) -> np.ndarray:
+    """uint16 camera counts of a smooth scene: gain 12, offset 100, read noise 4."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    scene = gaussian_filter(rng.random((size, size)), 3)
+    scene = (scene - scene.min()) / (scene.max() - scene.min())
+    counts = 100 + 12 * rng.poisson(40 * scene) + rng.normal(0, 4, scene.shape)
+    return np.round(counts).astype(np.uint16)
+
+
+@pytest.mark.parametrize("choice", ["estimated", "off"])
+def test_denoise_shows_the_noise_model_it_used(make_napari_viewer, qtbot, choice):
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(photon_counts(), name="counts")
+    widget = dock(viewer, "denoise", iterations=4)
+    widget.image.value = layer
+    assert widget.form.noise_model.value == "estimated"        # the default
+    widget.form.noise_model.value = choice
+    widget.run()
+    finish(qtbot, widget)
+    summary = viewer.layers["counts [denoise]"].metadata["dip_spectral"]
+    if choice == "estimated":
+        assert summary["noise_model"]["source"] == "estimated"
+        assert summary["noise_model"]["transform"]["gain"] == pytest.approx(12, rel=0.3)
+        assert "Anscombe transform used" in widget.status.value
+    else:
+        assert summary["noise_model"] is None
+        assert "noise model: none" in widget.status.value

@@ -10,6 +10,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label,
 
 from ..core.config import PROFILES, SolverConfig, task_defaults
 
+NOISE_MODELS = ("estimated", "off")
 TASK_TITLES = {"denoise": "Denoise", "deblock": "JPEG deblock", "inpaint": "Inpaint",
                "super_resolution": "Super-resolution", "enhance": "Enhance details"}
 
@@ -74,8 +75,19 @@ class ParameterForm(Container):
         self.profile = ComboBox(label="profile", choices=PROFILES, value="default", tooltip=(
             "'default': this plugin's tuned settings; 'paper': the authors' released "
             "configuration. Changing it reloads every parameter's default."))
-        self.advanced = Container(widgets=[self.profile, self.learning_rate, self.channels,
-                                           self.metrics_every, self.preview_every], labels=True)
+        advanced = [self.profile, self.learning_rate, self.channels, self.metrics_every,
+                    self.preview_every]
+        self.noise_model = None
+        if task == "denoise":
+            self.noise_model = ComboBox(label="noise model", choices=NOISE_MODELS,
+                                        value=NOISE_MODELS[0], tooltip=(
+                "'estimated': fit the Poisson-Gaussian noise (gain, dark level, read noise) "
+                "from the image and, where the noise grows with the signal (fluorescence, low "
+                "light), fit in the variance-stabilised (Anscombe) domain. 'off': assume "
+                "signal-independent noise. The estimate is shown after the run and kept in "
+                "the result layer's metadata."))
+            advanced.insert(1, self.noise_model)
+        self.advanced = Container(widgets=advanced, labels=True)
         self.show_advanced = CheckBox(text="advanced settings", value=False,
                                       tooltip="Show the learning rate, network width and reporting settings.")
         self.advanced.visible = False
@@ -110,6 +122,8 @@ class ParameterForm(Container):
         # images under 256 px); a changed value is used exactly as typed
         if self.lipschitz.value != (task_defaults(self.task, self.profile.value).lipschitz or 0.0):
             options["lipschitz"] = self.lipschitz.value if self.lipschitz.value > 0 else float("inf")
+        if self.noise_model is not None:
+            options["anscombe"] = "auto" if self.noise_model.value == NOISE_MODELS[0] else False
         if self.factor is not None:
             options["factor"] = int(self.factor.value)
         if self.gain is not None:

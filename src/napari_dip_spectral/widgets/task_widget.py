@@ -20,6 +20,7 @@ from qtpy.QtWidgets import QSizePolicy
 
 from .. import plots
 from ..api import RestorationJob, RestoreResult
+from ..noise_fit import describe_noise, noise_summary
 from ..stacks import StackJob, make_layout
 from .form import TASK_TITLES, ParameterForm
 from .layers import (Geometry, current_plane, full_data, layer_axes, layer_shape, matching_plane,
@@ -331,7 +332,11 @@ class TaskWidget(Container):
                    f"{how}; planes finished: {plane_list(planes['finished'])}, stopped early "
                    f"(last iterate): {plane_list(planes['interrupted'])}, never started (NaN): "
                    f"{plane_list(planes['not_started'])}")
-        self.status.value = f"{how} ({outcome.seconds:.0f} s, {outcome.device})"
+        noise = ""
+        if outcome.task == "denoise":
+            noise = "; " + describe_noise(outcome.extra.get("anscombe"),
+                                          outcome.extra.get("noise_estimate"))
+        self.status.value = f"{how} ({outcome.seconds:.0f} s, {outcome.device}){noise}"
 
     def _on_aborted(self) -> None:
         """The worker was quit (e.g. from the activity dock): keep the last preview, labelled."""
@@ -362,7 +367,9 @@ class TaskWidget(Container):
                 "iterations": result.iterations, "stop_iteration": result.stop_iteration,
                 "seconds": round(result.seconds, 3), "device": result.device,
                 "source": request.source, "plane": request.index,
-                "config": dataclasses.asdict(result.config)}
+                "config": dataclasses.asdict(result.config),
+                "noise_model": noise_summary(result.extra.get("anscombe"),
+                                             result.extra.get("noise_estimate"))}
         if request.stack:
             summary.update(axes=result.extra["axes"], batch_size=result.extra["batch_size"],
                            tiles_per_plane=result.extra["tiles_per_plane"],

@@ -1,0 +1,289 @@
+"""The Poisson-Gaussian noise model of an image, estimated from the image itself.
+
+Camera data of a photon-limited sample (fluorescence, low light) follow
+``z = gain * p + n`` with ``p ~ Poisson`` and ``n ~ N(offset, read_noise^2)``, so the noise
+variance grows linearly with the expected value: ``var(z) = gain * E[z] + floor`` with
+``floor = read_noise^2 - gain * offset``. This module fits that line from a single image or
+stack, in the spirit of Foi et al. (2008), "Practical Poissonian-Gaussian noise modeling and
+fitting for single-image raw-data":
+
+1. every plane is split into a local level (7 x 7 mean) and a residual that carries the noise
+   and (almost) no signal: Immerkaer's 3 x 3 mask, which cancels flat areas, ramps and edges
+   along the axes, scaled so that its response to white noise has the noise's variance;
+2. pixels next to clipped values (a pile-up at the data's minimum or maximum) are left out,
+   and so are level groups within two noise deviations of such a clipping level;
+3. the remaining pixels are grouped by level, and each group's noise variance is a robust
+   one (median absolute deviation), so that the few pixels where structure leaks through
+   do not count;
+4. a weighted least-squares line ``variance = gain * level + floor`` through the groups,
+   refitted once without the groups that lie far from it.
+
+The generalised Anscombe transform needs only ``gain`` and ``floor``. The split of ``floor``
+into a dark level and a read noise is reported under one stated assumption: the darkest
+level seen in the image holds no photons (``offset`` = that level). Explicit parameters
+given by the user always override the estimate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+from scipy.ndimage import convolve, maximum_filter, minimum_filter, uniform_filter
+
+from .anscombe import PoissonGaussian, noise_model
+
+# Immerkaer's mask; its squared entries sum to 36, so response / 6 has the noise's variance.
+_MASK = np.array([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]]) / 6.0
+_MAD_TO_SIGMA = 1.4826
+_MAX_SAMPLES = 2_000_000
+_MIN_GROUP = 64
+# Below this many usable pixels (a 64 x 64 plane) the slope is too uncertain to act on.
+MIN_SAMPLES = 3600
+# The level of a pixel is the mean of this window: a 3 x 3 mean is so noisy at a few photons
+# per pixel that grouping by it flattens the fitted line (regression dilution).
+_LEVEL_WINDOW = 7
+# A model whose variance changes by less than this factor across the image's levels is
+# treated as signal-independent: the transform would be nearly linear there.
+SIGNAL_DEPENDENT_RATIO = 1.5
+# Noise whose standard deviation stays under this fraction of the data's range even at the
+# brightest level (about 40 000 photons) is too weak to be worth a transform; it also keeps
+# the structure that leaks into the residual of a noise-free image from being taken for noise.
+MIN_NOISE_FRACTION = 0.005
+
+
+@dataclass(frozen=True)
+class NoiseEstimate:
+    """What :func:`estimate_noise` found, in the data's units.
+
+    ``gain``: variance added per unit of level (data units per photo-electron);
+    ``floor``: the variance the line predicts at level 0; ``offset`` and ``read_noise``: the
+    dark level and read noise under the assumption that the darkest level holds no photons;
+    ``levels`` / ``variances``: the groups the line was fitted to; ``signal_dependent``:
+    whether the variance grows enough across the image's levels that the Anscombe transform
+    should be used.
+    """
+
+    gain: float
+    floor: float
+    offset: float
+    read_noise: float
+    signal_dependent: bool
+    levels: tuple[float, ...]
+    variances: tuple[float, ...]
+
+    def variance(self, level) -> np.ndarray:
+        """The model's noise variance at ``level`` (data units), at least 0."""
+        return np.maximum(self.gain * np.asarray(level, dtype=np.float64) + self.floor, 0.0)
+
+    def model(self) -> PoissonGaussian | None:
+        """The transform's parameters, or None when the noise is signal-independent."""
+        if not self.signal_dependent:
+            return None
+        return PoissonGaussian(gain=self.gain, offset=self.offset, read_noise=self.read_noise)
+
+    def as_dict(self) -> dict:
+        """JSON-ready summary (the groups are left out)."""
+        out = asdict(self)
+        out.pop("levels")
+        out.pop("variances")
+        return {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in out.items()}
+
+
+def _clipped(data: np.ndarray) -> tuple[float | None, float | None]:
+    """The levels at which the data pile up (clipping or saturation), or None."""
+    lo, hi = float(data.min()), float(data.max())
+    n = data.size
+    piled = 0.002 * n
+    low = lo if np.count_nonzero(data == lo) > piled else None
+    high = hi if np.count_nonzero(data == hi) > piled else None
+    return low, high
+
+
+def _samples(planes: np.ndarray, low, high) -> tuple[np.ndarray, np.ndarray]:
+    """(level, residual) pairs of every usable interior pixel of every plane."""
+    levels, residuals = [], []
+    for plane in planes:
+        x = plane.astype(np.float64)
+        level = uniform_filter(x, _LEVEL_WINDOW, mode="reflect")[1:-1, 1:-1]
+        resid = convolve(x, _MASK, mode="reflect")[1:-1, 1:-1]
+        keep = np.ones(level.shape, dtype=bool)
+        if low is not None:
+            keep &= minimum_filter(x, 3)[1:-1, 1:-1] > low
+        if high is not None:
+            keep &= maximum_filter(x, 3)[1:-1, 1:-1] < high
+        levels.append(level[keep])
+        residuals.append(resid[keep])
+    level, resid = np.concatenate(levels), np.concatenate(residuals)
+    if level.size > _MAX_SAMPLES:       # a fixed, even subsample keeps big stacks quick
+        step = int(np.ceil(level.size / _MAX_SAMPLES))
+        level, resid = level[::step], resid[::step]
+    return level, resid
+
+
+def _groups(level: np.ndarray, resid: np.ndarray, n_groups: int):
+    """Per level group: mean level, robust variance and pixel count."""
+    order = np.argsort(level, kind="stable")
+    level, resid = level[order], resid[order]
+    lo, hi = level[int(0.001 * (level.size - 1))], level[int(0.999 * (level.size - 1))]
+    edges = np.linspace(lo, hi, n_groups + 1)
+    index = np.searchsorted(level, edges)
+    means, variances, counts = [], [], []
+    start = index[0]
+    for stop in index[1:]:
+        if stop - start < _MIN_GROUP:       # merge a sparse group into the next one
+            continue
+        r = resid[start:stop]
+        mad = np.median(np.abs(r - np.median(r)))
+        means.append(level[start:stop].mean())
+        variances.append((_MAD_TO_SIGMA * mad) ** 2)
+        counts.append(stop - start)
+        start = stop
+    return np.array(means), np.array(variances), np.array(counts, dtype=np.float64)
+
+
+def _fit_line(x, y, weights) -> tuple[float, float]:
+    w = weights / weights.sum()
+    xm, ym = (w * x).sum(), (w * y).sum()
+    sxx = (w * (x - xm) ** 2).sum()
+    slope = 0.0 if sxx <= 0 else (w * (x - xm) * (y - ym)).sum() / sxx
+    return float(slope), float(ym - slope * xm)
+
+
+def estimate_noise(image, plane_axes: tuple[int, int] = (-2, -1),
+                   n_groups: int = 40) -> NoiseEstimate:
+    """Fit ``variance = gain * level + floor`` to ``image`` (2-D or any stack of planes whose
+    spatial axes are ``plane_axes``); see the module docstring for how.
+
+    Raises ``ValueError`` when the image is too small or too flat to measure noise on.
+    """
+    data = np.asarray(image)
+    if data.dtype == bool or data.dtype.kind not in "uif":
+        raise ValueError(f"noise estimation needs a numeric image, got dtype {data.dtype}")
+    if data.ndim < 2:
+        raise ValueError(f"noise estimation needs at least 2 dimensions, got shape {data.shape}")
+    planes = np.moveaxis(data, plane_axes, (-2, -1))
+    if min(planes.shape[-2:]) < 8:
+        raise ValueError(f"planes of {planes.shape[-2:]} are too small to estimate noise on")
+    planes = planes.reshape((-1,) + planes.shape[-2:])
+    if not np.isfinite(planes).all():
+        raise ValueError("image contains NaN or inf values")
+    low, high = _clipped(planes)
+    level, resid = _samples(planes, low, high)
+    if level.size < 4 * _MIN_GROUP:
+        raise ValueError("too few unclipped pixels to estimate the noise")
+    means, variances, counts = _groups(level, resid, n_groups)
+    # groups within reach of a clipping level have a truncated, narrower noise distribution
+    near = np.zeros(means.shape, dtype=bool)
+    for clip in (low, high):
+        if clip is not None:
+            near |= np.abs(means - clip) < 2 * np.sqrt(variances)
+    if (~near).sum() >= 2:
+        means, variances, counts = means[~near], variances[~near], counts[~near]
+    if means.size == 0 or not np.any(variances > 0):
+        raise ValueError("the image shows no noise to estimate (constant or quantised flat)")
+    gain, floor, gain_error = _line(means, variances, counts)
+    estimate = _estimate(gain, floor, means, variances, float(planes.max()) - float(planes.min()))
+    if gain < 4 * gain_error or level.size < MIN_SAMPLES:
+        # a slope within noise of flat, or too few pixels to tell: signal-independent
+        estimate = replace(estimate, signal_dependent=False)
+    return estimate
+
+
+def _line(means, variances, counts) -> tuple[float, float, float]:
+    """(gain, floor, standard error of the gain) of the weighted line through the groups."""
+    if means.size < 2:
+        return 0.0, float(variances.mean()), float("inf")
+    # the variance of a MAD-based variance estimate scales as variance^2 / count
+    weights = counts / np.maximum(variances, 1e-30) ** 2
+    gain, floor = _fit_line(means, variances, weights)
+    for _ in range(2):      # reweight by the fitted variance, drop far-off groups, refit
+        fitted = np.maximum(gain * means + floor, 1e-30)
+        spread = fitted * np.sqrt(2.0 / counts) * 1.65     # MAD's efficiency is ~0.37
+        keep = np.abs(variances - fitted) < 3 * spread
+        if keep.sum() < 2:
+            break
+        gain, floor = _fit_line(means[keep], variances[keep], counts[keep] / fitted[keep] ** 2)
+    fitted = np.maximum(gain * means + floor, 1e-30)
+    # a MAD-based variance from n values has a variance of about 5.4 v^2 / n
+    w = counts / (5.4 * fitted ** 2)
+    spread = (w * (means - (w * means).sum() / w.sum()) ** 2).sum()
+    return gain, floor, float(np.inf if spread <= 0 else 1 / np.sqrt(spread))
+
+
+def _estimate(gain: float, floor: float, means, variances, data_range: float) -> NoiseEstimate:
+    dark, bright = float(means.min()), float(means.max())
+    gain = max(gain, 0.0)
+    low_var = gain * dark + floor
+    high_var = gain * bright + floor
+    if low_var <= 0:        # the line meets zero inside the data: no Gaussian floor there
+        signal_dependent = gain > 0
+    else:
+        signal_dependent = gain > 0 and high_var / low_var >= SIGNAL_DEPENDENT_RATIO
+    if high_var <= (MIN_NOISE_FRACTION * data_range) ** 2:
+        signal_dependent = False
+    if gain > 0:
+        offset = dark
+        read2 = floor + gain * offset
+        if read2 < 0:           # the line says the dark level is higher; keep the same floor
+            offset, read2 = -floor / gain, 0.0
+    else:
+        offset, read2 = 0.0, max(floor, 0.0)
+    return NoiseEstimate(gain=float(gain), floor=float(floor), offset=float(offset),
+                         read_noise=float(np.sqrt(read2)), signal_dependent=bool(signal_dependent),
+                         levels=tuple(float(m) for m in means),
+                         variances=tuple(float(v) for v in variances))
+
+
+def resolve_anscombe(anscombe, image, task: str,
+                     plane_axes: tuple[int, int] = (-2, -1)) -> tuple[PoissonGaussian | None,
+                                                                       NoiseEstimate | None]:
+    """The transform a run uses, and the estimate behind it (None when nothing was estimated).
+
+    ``anscombe="auto"`` (the default of ``restore()``): for denoising, estimate the noise
+    model from ``image`` and use the transform when the noise is signal-dependent; for the
+    other tasks, no transform. ``False`` / ``None``: off. ``True``, a dict or a
+    :class:`PoissonGaussian`: the given parameters (see :func:`~.anscombe.noise_model`).
+    """
+    if isinstance(anscombe, str):
+        if anscombe != "auto":
+            raise ValueError(f"anscombe must be 'auto', True/False, a dict or a PoissonGaussian, "
+                             f"got {anscombe!r}")
+        if task != "denoise":
+            return None, None
+        try:
+            estimate = estimate_noise(image, plane_axes)
+        except ValueError:      # nothing to measure (e.g. constant): the job says what is wrong
+            return None, None
+        return estimate.model(), estimate
+    return noise_model(anscombe), None
+
+
+def sample_planes(image, plane_axes: tuple[int, int], limit: int = 16) -> np.ndarray:
+    """Up to ``limit`` evenly spaced planes of a (possibly lazy) stack, as one numpy array
+    ``(n, Y, X)``, for estimating the noise of a stack too large to read whole."""
+    moved = np.moveaxis(image, plane_axes, (-2, -1))     # dask arrays stay lazy here
+    flat = moved.reshape((-1,) + tuple(moved.shape[-2:]))
+    index = np.unique(np.linspace(0, flat.shape[0] - 1, min(limit, flat.shape[0])).round().astype(int))
+    return np.asarray(flat[index])
+
+
+def noise_summary(model: PoissonGaussian | None, estimate: NoiseEstimate | None) -> dict | None:
+    """JSON-ready: the noise model a run used, estimated (with the fit) or given; None when
+    there was none."""
+    if model is None and estimate is None:
+        return None
+    return {"source": "estimated" if estimate is not None else "given",
+            "transform": None if model is None else asdict(model),
+            "estimate": None if estimate is None else estimate.as_dict()}
+
+
+def describe_noise(model: PoissonGaussian | None, estimate: NoiseEstimate | None) -> str:
+    """One line for a status bar or terminal: the noise model a run used."""
+    if model is None:
+        if estimate is None:
+            return "noise model: none (signal-independent noise assumed)"
+        return "noise model: estimated signal-independent, no transform"
+    source = "estimated" if estimate is not None else "given"
+    return (f"noise model ({source}): gain {model.gain:.4g}, offset {model.offset:.4g}, "
+            f"read noise {model.read_noise:.4g}; Anscombe transform used")
