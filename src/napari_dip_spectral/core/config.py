@@ -52,6 +52,9 @@ class SolverConfig:
                                            # decays as exp(-(t - t_stop) / settle) and its average
                                            # of outputs is kept as it is (0 = off), so a run
                                            # that goes on keeps the stopped result
+    tv_weight: float = 0.0                 # total-variation term added to the data term, in units
+                                           # of the plane's noise variance: loss = fit + 2 w sigma^2
+                                           # mean|grad x| (0 = off)
     metrics_every: int = 1                 # FBC / ratio / PSNR (and the stop rule) every k iterations
     n_bands: int = 5
     average: float = 0.0                   # exponential average of outputs (0 = off, e.g. 0.99;
@@ -89,6 +92,8 @@ class SolverConfig:
             raise ValueError(f"noise_sigma must be in (0, 1) (image units), got {self.noise_sigma!r}")
         if self.noise_fraction is not None and not 0 < self.noise_fraction <= 4:
             raise ValueError(f"noise_fraction must be in (0, 4], got {self.noise_fraction!r}")
+        if not 0 <= self.tv_weight < 1e4:
+            raise ValueError(f"tv_weight must be in [0, 1e4), got {self.tv_weight!r}")
         if self.settle < 0:
             raise ValueError(f"settle must be >= 0, got {self.settle!r}")
         if self.n_bands < 1:
