@@ -6,7 +6,7 @@ import pytest
 from napari_dip_spectral import restore
 from napari_dip_spectral.anscombe import PoissonGaussian
 from napari_dip_spectral.core import solver
-from napari_dip_spectral.stacks import StackEvent, guess_axes, make_layout, parse_axes
+from napari_dip_spectral.stacks import StackEvent, StackJob, guess_axes, make_layout, parse_axes
 from napari_dip_spectral.tiling import blend_weights, plan_tiles, tile_starts
 
 FAST = dict(iterations=5, channels=8)
@@ -45,7 +45,7 @@ def test_zyx_every_plane_restored_input_untouched(rng):
     x = rng.random((3, 32, 32)).astype(np.float32)
     before = x.copy()
     events = []
-    r = restore(x, axes="ZYX", callback=events.append, **FAST)
+    r = restore(x, axes="ZYX", callback=events.append, stack_prior="planes", **FAST)
     assert np.array_equal(x, before)
     assert r.image.shape == x.shape and r.image.dtype == np.float32
     assert np.isfinite(r.image).all()
@@ -120,7 +120,7 @@ def test_normalize_per_plane_vs_stack(rng):
 def test_constant_plane_passes_through(rng):
     x = rng.random((3, 32, 32)).astype(np.float32)
     x[1] = 0.25
-    r = restore(x, axes="ZYX", normalize_per="plane", **FAST)
+    r = restore(x, axes="ZYX", normalize_per="plane", stack_prior="planes", **FAST)
     assert np.all(r.image[1] == np.float32(0.25))
     assert r.extra["plane_stop_reasons"][1] == "constant"
 
@@ -186,7 +186,8 @@ def test_out_of_memory_falls_back(monkeypatch, rng):
 
 def test_cancel_marks_result(rng):
     x = rng.random((3, 32, 32)).astype(np.float32)
-    r = restore(x, axes="ZYX", batch_size=1, callback=lambda e: e.batch < 1, **FAST)
+    r = restore(x, axes="ZYX", batch_size=1, callback=lambda e: e.batch < 1,
+                stack_prior="planes", **FAST)
     assert r.stop_reason == "cancelled" and not r.finished
     assert np.isnan(r.image[2]).all() and 2 not in r.extra["planes_done"]
 
@@ -213,3 +214,29 @@ def test_anscombe_restore(rng):
     assert r.image.dtype == np.uint16 and np.isfinite(r.image.astype(float)).all()
     assert r.extra["anscombe"].read_noise == 1.0
     assert counts.min() <= r.image.mean() <= counts.max()
+
+
+def test_volume_prior_fits_each_zyx_volume_with_one_3d_decoder(rng):
+    x = rng.random((2, 4, 24, 28)).astype(np.float32)        # T, Z, Y, X
+    before = x.copy()
+    r = restore(x, axes="TZYX", stack_prior="volume", anscombe=False, **FAST)
+    assert np.array_equal(x, before)
+    assert r.image.shape == x.shape and np.isfinite(r.image).all()
+    assert r.config.decoder == "volume"
+    assert len(r.extra["plane_histories"]) == 2            # one unit per time point
+    assert r.config.channels == 8                          # as given (default 64 for volumes)
+    planes = restore(x, axes="TZYX", anscombe=False, stack_prior="planes", **FAST)
+    assert len(planes.extra["plane_histories"]) == 8 and planes.config.decoder == "plane"
+    # "auto" (default): denoising a Z stack of >= 3 planes fits volumes; otherwise planes
+    auto = StackJob(x, "denoise", axes="TZYX", anscombe=False)
+    assert auto.config.decoder == "volume" and auto.config.channels == 64
+    assert StackJob(x[:, :2], "denoise", axes="TZYX").config.decoder == "plane"
+    assert StackJob(x[0], "deblock", axes="TYX").config.decoder == "plane"
+    assert StackJob(x, "denoise", axes="TZYX", profile="paper").config.decoder == "plane"
+    with pytest.raises(ValueError, match="needs a Z axis"):
+        restore(x[0, 0], axes="YX", stack_prior="volume", **FAST)
+    with pytest.raises(ValueError, match="stack_prior must be"):
+        restore(x, axes="TZYX", stack_prior="3d", **FAST)
+    with pytest.raises(ValueError, match="channels"):
+        restore(rng.random((3, 4, 16, 16)), axes="CZYX", stack_prior="volume",
+                channel_mode="joint", **FAST)

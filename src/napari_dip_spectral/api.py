@@ -14,7 +14,7 @@ import numpy as np
 
 from .core.driving import drive
 from .core.config import PROFILES, TASKS, SolverConfig, task_defaults
-from .noise_fit import resolve_anscombe
+from .noise_fit import photon_options, resolve_anscombe
 from .normalization import Normalization, cast_output, fit_normalization
 
 # the SolverConfig fields restore() accepts as keywords (extras is internal)
@@ -130,8 +130,8 @@ class RestorationJob:
             raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
         arr = _check_image(image)
         self.task, self.input_shape, self.input_dtype = task, arr.shape, arr.dtype
-        self.config = build_config(task, profile, **options)
         self.model, self.noise_estimate = resolve_anscombe(anscombe, arr, task, (0, 1))
+        self.config = build_config(task, profile, **photon_options(options, self.model, profile))
         self.normalization = self._fit_normalization(arr, normalize)
         unit = self.normalization.forward(self._forward(arr))
         self.colour = arr.ndim == 3
@@ -218,13 +218,14 @@ def restore(image, task: str = "denoise", mask=None, factor=None, iterations=Non
             normalize: str = "minmax", gain: float = 1.0, signed: bool = False,
             axes: str | None = None, batch_size: int | None = None,
             normalize_per: str = "stack", tile_size: int | None = None, anscombe="auto",
-            output_dtype="float32", channel_mode: str = "auto",
+            output_dtype="float32", channel_mode: str = "auto", stack_prior: str = "auto",
             **options) -> RestoreResult:
     """Restore a 2-D grey ``(Y, X)`` or colour ``(Y, X, 3)`` image, or every plane of an nD
     image (``axes`` such as ``"ZYX"``, ``"TCYX"``, ``"YXS"``).
 
     See docs/api.md for every parameter and docs/stacks.md for ``axes``, ``batch_size``,
-    ``normalize_per``, ``tile_size``, ``anscombe``, ``output_dtype`` and ``channel_mode``.
+    ``normalize_per``, ``tile_size``, ``anscombe``, ``output_dtype``, ``channel_mode`` and
+    ``stack_prior``.
     ``callback(event)`` is called after each iteration (a :class:`~.stacks.StackEvent` for
     nD images); returning ``False`` cancels (``stop_reason == "cancelled"``). A dask array
     comes back as a lazy dask array of the restored image.
@@ -237,14 +238,14 @@ def restore(image, task: str = "denoise", mask=None, factor=None, iterations=Non
                             signed=signed, axes=axes, batch_size=batch_size,
                             normalize_per=normalize_per, tile_size=tile_size, anscombe=anscombe,
                             output_dtype=output_dtype, channel_mode=channel_mode,
-                            iterations=iterations, lipschitz=lipschitz, upsample=upsample,
+                            stack_prior=stack_prior, iterations=iterations, lipschitz=lipschitz, upsample=upsample,
                             channels=channels, sigma_estimator=sigma_estimator,
                             auto_stop=auto_stop, seed=seed, device=device, **options)
     from . import stacks
 
     stack_options = dict(axes=axes, batch_size=batch_size, normalize_per=normalize_per,
                          tile_size=tile_size, anscombe=anscombe, output_dtype=output_dtype,
-                         channel_mode=channel_mode)
+                         channel_mode=channel_mode, stack_prior=stack_prior)
     if not stacks.needs_stack_path(image, task, factor=factor, channels=channels,
                                    device=device, levels=options.get("levels"), **stack_options):
         from .core.solver import DeviceMemoryError

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .noise_fit import resolve_anscombe, sample_planes
-from .stacks import StackJob, _check_output_dtype, make_layout, stack_ranges
+from .stacks import StackJob, _check_output_dtype, stack_layout, stack_ranges
 
 
 def _restore_block(block: np.ndarray, *masks, axes: str, ranges, channel_axis, task: str,
@@ -35,7 +35,7 @@ def _restore_block(block: np.ndarray, *masks, axes: str, ranges, channel_axis, t
 def restore_dask(image, task: str = "denoise", *, axes=None, mask=None, reference=None,
                  callback=None, batch_size=None, normalize="minmax", normalize_per="stack",
                  anscombe="auto", output_dtype="float32", channel_mode="auto", factor=None,
-                 **kwargs):
+                 stack_prior="auto", **kwargs):
     """A lazy dask array of the restored image (same axes; Y, X times ``factor`` for
     super-resolution). ``reference`` and ``callback`` are not supported here."""
     import dask.array as da
@@ -45,7 +45,8 @@ def restore_dask(image, task: str = "denoise", *, axes=None, mask=None, referenc
                          "compute the array first or restore chunks yourself")
     if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
         raise ValueError(f"batch_size must be an integer >= 1 or None, got {batch_size!r}")
-    layout = make_layout(image.shape, axes, channel_mode)
+    layout = stack_layout(image.shape, axes, channel_mode, stack_prior, task,
+                          kwargs.get("profile", "default"))
     out_dtype = _check_output_dtype(output_dtype, np.dtype(image.dtype))
     loop = layout.loop_axes
     chunks = {}
@@ -77,7 +78,8 @@ def restore_dask(image, task: str = "denoise", *, axes=None, mask=None, referenc
         mask = None
     options = dict(axes=layout.axes, ranges=ranges, channel_axis=channel_axis, task=task,
                    output_dtype=out_dtype, normalize=normalize, normalize_per=normalize_per,
-                   anscombe=anscombe, channel_mode=channel_mode, factor=factor, **kwargs)
+                   anscombe=anscombe, channel_mode=channel_mode, factor=factor,
+                   stack_prior=stack_prior, **kwargs)
     if mask is not None:
         options["mask"] = np.asarray(mask)
     return da.map_blocks(_restore_block, *args, dtype=out_dtype, chunks=out_chunks,

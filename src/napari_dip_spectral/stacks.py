@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .noise_fit import resolve_anscombe
+from .noise_fit import photon_options, resolve_anscombe
 from .api import RestoreResult, _check_mask, build_config, check_task_options
 from .core.config import PROFILES, TASKS
 from .core.driving import drive
@@ -32,6 +32,11 @@ from .tiling import Tile, auto_tile, blend_weights, memory_budget, plan_tiles, u
 AXIS_LETTERS = "TZCSYX"
 CHANNEL_MODES = ("auto", "independent", "joint")
 NORMALIZE_PER = ("stack", "plane")
+STACK_PRIORS = ("planes", "volume")
+# The 3-D decoder is trained with 64 channels: at 128 its Adam steps diverged (lr 1e-3).
+VOLUME_CHANNELS = 64
+# "auto" fits a Z stack of at least this many planes as one volume (denoising).
+VOLUME_MIN_PLANES = 3
 DEFAULT_OVERLAP = 16
 MAX_AUTO_BATCH = 32
 
@@ -143,10 +148,24 @@ class Layout:
         return moved.reshape(self.n_planes, -1)[:, 0]
 
 
-def make_layout(image_shape: tuple[int, ...], axes: str | None, channel_mode: str = "auto") -> Layout:
+def make_layout(image_shape: tuple[int, ...], axes: str | None, channel_mode: str = "auto",
+                stack_prior: str = "planes") -> Layout:
+    """The layout of an image. ``stack_prior="volume"`` makes each (Z, Y, X) volume one unit
+    (the Z planes become the channels of one 3-D decoder, core/volume.py)."""
     shape = tuple(int(s) for s in image_shape)
     parsed = parse_axes(axes, shape)
-    return Layout(parsed, shape, joint_axis(parsed, shape, channel_mode))
+    if stack_prior not in STACK_PRIORS:
+        raise ValueError(f"stack_prior must be 'auto' or one of {STACK_PRIORS}, "
+                         f"got {stack_prior!r}")
+    joint = joint_axis(parsed, shape, channel_mode)
+    if stack_prior == "volume":
+        if "Z" not in parsed:
+            raise ValueError(f"stack_prior='volume' needs a Z axis; axes are {parsed!r}")
+        if joint is not None:
+            raise ValueError("stack_prior='volume' fits the Z planes jointly; fit the channels "
+                             "independently (channel_mode='independent')")
+        joint = "Z"
+    return Layout(parsed, shape, joint)
 
 
 def stack_ranges(data, layout: Layout, method: str) -> tuple[np.ndarray, np.ndarray]:
@@ -191,6 +210,20 @@ def dask_compute(values: list) -> list:
     import dask
 
     return list(dask.compute(*values))
+
+
+def stack_layout(image_shape, axes, channel_mode: str, stack_prior: str, task: str,
+                 profile: str) -> Layout:
+    """The layout a job uses. ``stack_prior="auto"``: denoising with the default profile fits
+    a stack with a Z axis of at least three planes (and no jointly fitted channels) as one
+    volume per (T, C) index (core/volume.py); everything else plane by plane."""
+    if stack_prior == "auto":
+        layout = make_layout(image_shape, axes, channel_mode)
+        z = layout.shape[layout.axes.index("Z")] if "Z" in layout.axes else 0
+        volume = (task == "denoise" and profile == "default" and layout.joint is None
+                  and z >= VOLUME_MIN_PLANES)
+        return make_layout(image_shape, layout.axes, channel_mode, "volume") if volume else layout
+    return make_layout(image_shape, axes, channel_mode, stack_prior)
 
 
 @dataclass
@@ -247,7 +280,7 @@ class StackJob:
                  normalize_per: str = "stack", channel_mode: str = "auto", gain: float = 1.0,
                  signed: bool = False, batch_size: int | None = None, tile_size: int | None = None,
                  tile_overlap: int | None = None, anscombe="auto", output_dtype="float32",
-                 ranges: tuple | None = None, **options):
+                 ranges: tuple | None = None, stack_prior: str = "auto", **options):
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
         if profile not in PROFILES:
@@ -257,7 +290,12 @@ class StackJob:
             raise ValueError(f"image must be a numeric array, got dtype {arr.dtype}")
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
             raise ValueError("image contains NaN or inf values")
-        self.layout = make_layout(arr.shape, axes, channel_mode)
+        profile_name = profile if profile in PROFILES else "default"
+        self.layout = stack_layout(arr.shape, axes, channel_mode, stack_prior, task, profile_name)
+        if self.layout.joint == "Z":
+            options["decoder"] = "volume"
+            if options.get("channels") is None:
+                options["channels"] = VOLUME_CHANNELS
         if min(self.layout.spatial) < 8:
             raise ValueError(f"planes are too small {self.layout.spatial}; Y and X must be >= 8")
         if normalize_per not in NORMALIZE_PER:
@@ -268,9 +306,9 @@ class StackJob:
             plan_tiles((64, 64), tile_size, self._overlap(tile_size, tile_overlap))   # validates
         self.task, self.input_shape, self.input_dtype = task, arr.shape, arr.dtype
         self.output_dtype = _check_output_dtype(output_dtype, arr.dtype)
-        self.config = build_config(task, profile, **options)
         yx = (self.layout.axes.index("Y"), self.layout.axes.index("X"))
         self.model, self.noise_estimate = resolve_anscombe(anscombe, arr, task, yx)
+        self.config = build_config(task, profile, **photon_options(options, self.model, profile))
         if self.model is not None and normalize == "none":
             raise ValueError("normalize='none' cannot be combined with anscombe (the transform "
                              "changes the range)")
@@ -383,6 +421,8 @@ class StackJob:
             return tile, int(self.batch_size)
         per_unit = unit_bytes(self.config.channels, self.config.levels, c,
                               side[0] * scale, side[1] * scale)
+        if self.config.decoder == "volume":     # every feature map holds all Z planes
+            per_unit *= c
         return tile, int(max(1, min(MAX_AUTO_BATCH, budget // max(per_unit, 1))))
 
     @staticmethod
@@ -594,7 +634,7 @@ def _mean_history(histories: list[list]) -> list:
 def needs_stack_path(image, task: str, *, factor=None, channels=None, device="auto",
                      levels=None, axes=None, batch_size=None, normalize_per="stack",
                      tile_size=None, anscombe="auto", output_dtype="float32",
-                     channel_mode="auto") -> bool:
+                     channel_mode="auto", stack_prior="auto") -> bool:
     """False when ``restore()`` can take the plain single-image path: a 2-D or ``(Y, X, 3)``
     image, no nD option set, and a plane that fits the device's memory budget."""
     shape = np.shape(image)
@@ -604,7 +644,7 @@ def needs_stack_path(image, task: str, *, factor=None, channels=None, device="au
         return True
     simple_dtype = isinstance(output_dtype, str) and output_dtype == "float32"
     if (axes is not None or batch_size is not None or tile_size is not None
-            or not simple_dtype or channel_mode != "auto"):
+            or not simple_dtype or channel_mode != "auto" or stack_prior == "volume"):
         return True
     if min(shape[:2]) < 8:
         return False                    # the plain path explains the size limit

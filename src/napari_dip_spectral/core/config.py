@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 TASKS = ("denoise", "deblock", "inpaint", "super_resolution", "enhance")
 PROFILES = ("default", "paper")
+DECODERS = ("plane", "volume")
+STOP_RULES = ("ratio", "noise", "holdout")
 
 # lambda per task in the authors' scripts (super-resolution has no released script).
 PAPER_LIPSCHITZ = {"denoise": 1.4, "deblock": 1.4, "inpaint": 1.6,
@@ -32,6 +34,8 @@ class SolverConfig:
     lipschitz: float | None = 1.4          # None: no Lipschitz control (plain decoder)
     upsample: str = "bilinear"
     channels: int = 128
+    decoder: str = "plane"                 # "plane": 2-D decoder per plane; "volume": one 3-D
+                                           # decoder whose output channels are the Z planes
     levels: int = 5
     sigma_estimator: str = "exact"
     learning_rate: float = 1e-3
@@ -44,7 +48,12 @@ class SolverConfig:
     stop_rule: str = "ratio"               # "ratio": the paper's blur/sharpness rule; "noise":
                                            # stop when the result fits the data to the noise
                                            # level (denoising; the ratio rule stands in on planes
-                                           # without measurable noise)
+                                           # without measurable noise); "holdout": stop
+                                           # where the error on held-out pixels was lowest
+                                           # (core/holdout.py; denoising and deblocking)
+    holdout_fraction: float = 0.1          # "holdout" rule: share of pixels left out of the fit
+    holdout_patience: int = 100            # "holdout" rule: stop after this many iterations
+                                           # without a lower error on the held-out pixels
     noise_sigma: float | None = None       # the noise sigma in [0, 1] units; None: estimated
     noise_fraction: float | None = None    # "noise" rule: stop at fit <= fraction * sigma^2;
                                            # None: from the image size (noise_fraction_for)
@@ -86,14 +95,18 @@ class SolverConfig:
             raise ValueError(f"average must be in [0, 1), got {self.average!r}")
         if self.init_output not in ("default", "data"):
             raise ValueError(f"init_output must be 'default' or 'data', got {self.init_output!r}")
-        if self.stop_rule not in ("ratio", "noise"):
-            raise ValueError(f"stop_rule must be 'ratio' or 'noise', got {self.stop_rule!r}")
+        if self.stop_rule not in STOP_RULES:
+            raise ValueError(f"stop_rule must be one of {STOP_RULES}, got {self.stop_rule!r}")
+        if not 0 < self.holdout_fraction < 0.5 or self.holdout_patience < 1:
+            raise ValueError("holdout_fraction must be in (0, 0.5) and holdout_patience >= 1")
         if self.noise_sigma is not None and not 0 < self.noise_sigma < 1:
             raise ValueError(f"noise_sigma must be in (0, 1) (image units), got {self.noise_sigma!r}")
         if self.noise_fraction is not None and not 0 < self.noise_fraction <= 4:
             raise ValueError(f"noise_fraction must be in (0, 4], got {self.noise_fraction!r}")
         if not 0 <= self.tv_weight < 1e4:
             raise ValueError(f"tv_weight must be in [0, 1e4), got {self.tv_weight!r}")
+        if self.decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
         if self.settle < 0:
             raise ValueError(f"settle must be >= 0, got {self.settle!r}")
         if self.n_bands < 1:

@@ -27,6 +27,8 @@ from .operators import ForwardOperator
 from .spectral import fbc_bands
 from .noise import estimate_noise_sigma
 from .stopping import NoiseLevelStopRule, WindowedStopRule, stop_ratio
+from .volume import VolumeDecoder, volume_input
+from .holdout import HeldOutPixels, HeldOutStopRule
 
 
 @dataclass
@@ -83,7 +85,7 @@ def _psnr(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
 
 
 def build_network(config: SolverConfig, out_channels: int, groups: int, out_hw: tuple[int, int],
-                  generator_seed: int) -> tuple[Decoder, torch.Tensor]:
+                  generator_seed: int) -> tuple[Decoder | VolumeDecoder, torch.Tensor]:
     """The seeded decoder and its fixed input, on the CPU (reproducible on any device)."""
     spec = DecoderSpec(out_channels=out_channels, channels=config.channels, levels=config.levels,
                        upsample=config.upsample, lipschitz=config.lipschitz,
@@ -92,8 +94,12 @@ def build_network(config: SolverConfig, out_channels: int, groups: int, out_hw: 
     hp, wp = (padded_size(s, spec.multiple) for s in out_hw)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(generator_seed)
-        net = Decoder(spec)
-        z = fourier_input(spec, hp, wp)
+        if config.decoder == "volume":
+            net = VolumeDecoder(spec, depth=out_channels)
+            z = volume_input(spec, out_channels, hp, wp)
+        else:
+            net = Decoder(spec)
+            z = fourier_input(spec, hp, wp)
     return net, z
 
 
@@ -129,6 +135,11 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
     net, z = build_network(config, channels, groups, (out_h, out_w), config.seed)
     hp, wp = z.shape[-2] * net.spec.multiple, z.shape[-1] * net.spec.multiple
     top, left = (hp - out_h) // 2, (wp - out_w) // 2
+    holdout = None
+    if config.stop_rule == "holdout":
+        operator = HeldOutPixels(operator, tuple(observation.shape), config.holdout_fraction,
+                                 config.seed)
+        holdout = HeldOutStopRule(groups, config.holdout_patience)
     try:
         net, z = net.to(device), z.to(device)
         y = observation.to(device=device, dtype=torch.float32)
@@ -154,7 +165,8 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
     # the rules are always evaluated (cheap, on metric iterations): with auto_stop off they only
     # report where they fired (SolveOutcome.rule_iterations) and start settling, if enabled
     noise_rule = None
-    ratio_planes = torch.ones(groups, dtype=torch.bool)    # planes the ratio rule may stop
+    # planes the ratio rule may stop (none when the held-out pixels decide)
+    ratio_planes = torch.full((groups,), holdout is None, dtype=torch.bool)
     sigma = None
     if config.stop_rule == "noise" or config.tv_weight > 0:
         sigma = (torch.full((groups,), float(config.noise_sigma)) if config.noise_sigma
@@ -171,6 +183,7 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
     history: list[LogEntry] = []
     stopped_at = torch.zeros(groups, dtype=torch.long)     # where a rule fired; 0 = not yet
     kept = None        # each plane's result at its stop, allocated when a rule first fires
+    best = None        # "holdout": each plane's result where its held-out error was lowest
     average = None
     n_params = sum(p.numel() for p in net.parameters())
     reason = "max_iterations"
@@ -253,13 +266,21 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
                     newly |= fired.cpu() & ratio_planes
                 if noise_rule is not None:
                     newly |= noise_rule.check(fit).cpu()
+                snapshot, at = result, torch.full((groups,), t, dtype=torch.long)
+                if holdout is not None:
+                    improved = holdout.record(t, operator.heldout_error(result, y))
+                    if improved.any():
+                        best = result.clone() if best is None else best
+                        best[improved.to(device)] = result[improved.to(device)]
+                    newly |= holdout.check(t)
+                    snapshot, at = best, holdout.best_iteration
                 newly &= stopped_at == 0
                 if newly.any():
                     if config.auto_stop:
                         kept = torch.empty_like(result) if kept is None else kept
                         on_device = newly.to(device)
-                        kept[on_device] = result[on_device]
-                    stopped_at[newly] = t
+                        kept[on_device] = snapshot[on_device]
+                    stopped_at[newly] = at[newly].clamp(min=1)
                 event.stopped = int((stopped_at > 0).sum())
             if config.preview_every and t % config.preview_every == 0:
                 event.preview = operator.finish(current(x), y).float().cpu().numpy()

@@ -66,7 +66,8 @@ class ParameterForm(Container):
         self.learning_rate = FloatSpinBox(label="learning rate", min=1e-5, max=1.0, step=1e-5,
                                           tooltip="Adam step size.")
         self.channels = SpinBox(label="channels", min=1, max=1024, tooltip=(
-            "Feature channels per decoder layer: fewer is faster and uses less memory."))
+            "Feature channels per decoder layer: fewer is faster and uses less memory. Left "
+            "at the default, a Z stack restored as one volume uses 64."))
         self.metrics_every = SpinBox(label="metrics every", min=1, max=100_000, tooltip=(
             "Compute FBC, stop ratio and PSNR every N iterations (the stop rule is checked "
             "then too). Larger is faster."))
@@ -115,13 +116,16 @@ class ParameterForm(Container):
                        upsample=self.upsample.value, auto_stop=bool(self.auto_stop.value),
                        seed=int(self.seed.value), device=self.device.value,
                        learning_rate=float(self.learning_rate.value),
-                       channels=int(self.channels.value),
                        metrics_every=int(self.metrics_every.value),
                        preview_every=int(self.preview_every.value))
         # the profile's own lambda is left to the profile (the default profile scales it for
         # images under 256 px); a changed value is used exactly as typed
         if self.lipschitz.value != (task_defaults(self.task, self.profile.value).lipschitz or 0.0):
             options["lipschitz"] = self.lipschitz.value if self.lipschitz.value > 0 else float("inf")
+        # the width is left to the engine unless changed (a Z stack's volume decoder is
+        # narrower than the plane decoder); a changed value is used as typed
+        if self.channels.value != task_defaults(self.task, self.profile.value).channels:
+            options["channels"] = int(self.channels.value)
         if self.noise_model is not None:
             options["anscombe"] = "auto" if self.noise_model.value == NOISE_MODELS[0] else False
         if self.factor is not None:

@@ -240,8 +240,11 @@ class TaskWidget(Container):
         batch_size = int(self.batch_size.value) or None
 
         def build() -> StackJob:
+            # plane by plane: the dock's preview, progress and cancel account per plane
+            # (a volume would be one unit; not wired into the dock yet)
             return StackJob(np.asarray(data), self.task, axes=layout.axes, mask=mask,
-                            reference=reference, batch_size=batch_size, **options)
+                            reference=reference, batch_size=batch_size, stack_prior="planes",
+                            **options)
 
         return RunRequest(base=f"{layer.name} [{self.task}]", source=layer.name, index=(),
                           geometry=stack_geometry(layer, layout.axes, options.get("factor") or 1),
