@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .layout import stack_layout
 from .noise_fit import resolve_anscombe, sample_planes
-from .stacks import StackJob, _check_output_dtype, stack_layout, stack_ranges
+from .stacks import StackJob, _check_output_dtype, stack_ranges
 
 
 def _restore_block(block: np.ndarray, *masks, axes: str, ranges, channel_axis, task: str,
