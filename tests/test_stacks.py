@@ -240,3 +240,11 @@ def test_volume_prior_fits_each_zyx_volume_with_one_3d_decoder(rng):
     with pytest.raises(ValueError, match="channels"):
         restore(rng.random((3, 4, 16, 16)), axes="CZYX", stack_prior="volume",
                 channel_mode="joint", **FAST)
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
+def test_volume_prior_keeps_dtype_and_range(rng, dtype):
+    x = (100 + 900 * rng.random((4, 24, 24))).astype(dtype)
+    r = restore(x, axes="ZYX", stack_prior="volume", output_dtype="input", **FAST)
+    assert r.image.dtype == dtype and r.image.shape == x.shape
+    assert x.min() - 1 <= r.image.min() and r.image.max() <= x.max() + 1
