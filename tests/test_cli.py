@@ -127,3 +127,18 @@ def test_noise_model_estimated_by_default_and_recorded(tmp_path, capsys):
     assert given["source"] == "given" and given["transform"]["gain"] == 20
     assert main(["denoise", str(path), "-o", str(tmp_path / "x"), "--anscombe",
                  "--no-anscombe"]) == 2      # one or the other
+
+
+def test_outputs_get_the_usual_file_mode_not_the_temporary_files(tmp_path):
+    from napari_dip_spectral.files import write_atomic
+
+    old = os.umask(0o022)
+    try:
+        out = write_atomic(tmp_path / "r.json", lambda tmp: open(tmp, "w").write("{}"))
+        assert (out.stat().st_mode & 0o777) == 0o644
+        os.umask(0o027)
+        out = write_atomic(tmp_path / "s.json", lambda tmp: open(tmp, "w").write("{}"))
+        assert (out.stat().st_mode & 0o777) == 0o640
+    finally:
+        os.umask(old)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -131,17 +131,26 @@ def write_tiff(path, data: np.ndarray, axes: str, source: ImageFile, scale: int 
 
 
 def write_atomic(path, write) -> Path:
-    """Call ``write(temporary_path)`` and move the file to ``path`` (same folder)."""
+    """Call ``write(temporary_path)`` and move the file to ``path`` (same folder). The file
+    gets the permissions a plainly created file would (``0o666`` less the umask), not the
+    temporary file's private ``0o600``: colleagues on a shared server can read results."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)      # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
 
 
 def _in_order(axes: str, order: str) -> bool:

@@ -133,7 +133,7 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
         config = config.replace(lipschitz=lipschitz_for_size(config.lipschitz, min(out_h, out_w)),
                                 lipschitz_by_size=False)
     net, z = build_network(config, channels, groups, (out_h, out_w), config.seed)
-    hp, wp = z.shape[-2] * net.spec.multiple, z.shape[-1] * net.spec.multiple
+    hp, wp = (padded_size(s, net.spec.multiple) for s in (out_h, out_w))
     top, left = (hp - out_h) // 2, (wp - out_w) // 2
     holdout = None
     if config.stop_rule == "holdout":
