@@ -25,6 +25,7 @@ def test_all_planes_gives_one_layer_with_the_stack_shape_and_geometry(make_napar
     widget.image.value = layer
     assert not widget.stack_fields.native.isHidden() and widget.axes.value == "ZYX"
     widget.planes.value = "all planes"
+    widget.stack_prior.value = "planes"
     before = len(notification_manager.records)
     assert widget.run() is not None
     finish(qtbot, widget)
@@ -57,6 +58,7 @@ def test_cancel_all_planes_marks_unstarted_planes_nan(make_napari_viewer, qtbot)
     widget.image.value = layer
     widget.planes.value = "all planes"
     widget.batch_size.value = 1                  # one plane per batch: planes 1, 2 never start
+    widget.stack_prior.value = "planes"
     widget.run()
     qtbot.waitUntil(lambda: "stack [denoise] (running)" in viewer.layers, timeout=60_000)
     running = viewer.layers["stack [denoise] (running)"].data
@@ -105,6 +107,29 @@ def no_dask_cache():
     resize_dask_cache(0)
     yield
     resize_dask_cache(size)
+
+
+def test_a_z_stack_is_restored_as_one_volume_by_default(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    stack = small_stack()
+    layer = viewer.add_image(stack, name="stack", scale=(2.0, 0.5, 0.25))
+    widget = dock(viewer, "denoise", iterations=4)
+    widget.image.value = layer
+    widget.planes.value = "all planes"
+    assert widget.stack_prior.value == "auto"
+    before = len(notification_manager.records)
+    widget.run()
+    finish(qtbot, widget)
+    assert not errors_since(before)
+    out = viewer.layers["stack [denoise]"]
+    assert out.data.shape == stack.shape and out.data.dtype == np.uint16
+    np.testing.assert_allclose(out.scale, (2.0, 0.5, 0.25))
+    assert all(not np.array_equal(out.data[z], stack[z]) for z in range(3))
+    meta = out.metadata["dip_spectral"]
+    assert meta["unit"] == "volume" and meta["planes"]["finished"] == [0]
+    assert meta["config"]["decoder"] == "volume"
+    assert "volumes finished: 0" in widget.status.value
+    np.testing.assert_array_equal(layer.data, small_stack())
 
 
 def test_dask_layer_is_read_only_when_a_run_starts(make_napari_viewer, qtbot, no_dask_cache):

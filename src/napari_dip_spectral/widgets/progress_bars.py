@@ -16,9 +16,9 @@ from .stack_run import plane_list
 class RunProgress:
     """The bars of one run; ``update(event)`` moves them and returns the status line."""
 
-    def __init__(self, title: str, iterations: int, n_planes: int = 0):
-        self.title = title
-        self.planes = progress(total=n_planes, desc=f"{title}: planes") if n_planes else None
+    def __init__(self, title: str, iterations: int, n_planes: int = 0, unit: str = "plane"):
+        self.title, self.unit = title, unit
+        self.planes = progress(total=n_planes, desc=f"{title}: {unit}s") if n_planes else None
         self.iterations = progress(total=iterations, desc=f"{title}: iterations")
         self.last: StackEvent | None = None
         self.iteration = 0
@@ -39,7 +39,7 @@ class RunProgress:
         text = f"iteration {step.iteration} / {step.total}"
         if isinstance(event, StackEvent):
             tiles = f", {event.tiles} tiles each" if event.tiles > 1 else ""
-            text = (f"planes {plane_list(list(event.planes))} of {event.n_planes}{tiles} "
+            text = (f"{self.unit}s {plane_list(list(event.planes))} of {event.n_planes}{tiles} "
                     f"(batch {event.batch + 1} / {event.batches}): {text}")
         return text
 

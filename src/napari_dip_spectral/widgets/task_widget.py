@@ -20,7 +20,7 @@ from qtpy.QtWidgets import QSizePolicy
 
 from .. import plots
 from ..api import RestorationJob, RestoreResult
-from ..layout import make_layout
+from ..layout import STACK_PRIORS, stack_layout
 from ..noise_fit import describe_noise, noise_summary
 from ..stacks import StackJob
 from .form import TASK_TITLES, ParameterForm
@@ -44,6 +44,7 @@ from .stack_run import StackPreview, plane_account, plane_list
 from .worker import RunFailure, restoration_worker, wait_until
 
 PLOT_KEY = "dip_spectral_plot"      # metadata flag of plot layers (kept out of the input lists)
+STACK_PRIOR_CHOICES = ("auto", *STACK_PRIORS)
 RESULT_KEY = "dip_spectral"         # metadata of result layers: settings and how the run ended
 DISPLAYED, ALL_PLANES = "displayed plane only", "all planes"
 STACK_PLOTS = " (mean over planes)"  # plot layers of a stack show the mean over its planes
@@ -61,7 +62,8 @@ class RunRequest:
     contrast_limits: tuple | None
     job: RestorationJob | StackJob | None = None
     build: Callable[[], StackJob] | None = None     # all planes: builds the job in the worker
-    n_planes: int = 0                                # all planes: how many
+    n_planes: int = 0                                # all planes: how many units
+    unit: str = "plane"                              # all planes: "plane" or "volume"
 
     @property
     def stack(self) -> bool:
@@ -102,7 +104,16 @@ class TaskWidget(Container):
         self.batch_size = SpinBox(label="planes per batch", min=0, max=1024, value=0, tooltip=(
             "All planes: how many planes are fitted together as one grouped network "
             "(0 = as many as memory allows). Results depend on it (keep it to reproduce a run)."))
-        self.stack_fields = Container(widgets=[self.planes, self.axes, self.batch_size], labels=True)
+        stack_widgets = [self.planes, self.axes, self.batch_size]
+        self.stack_prior = None
+        if self.task == "denoise":
+            self.stack_prior = ComboBox(label="stack prior", choices=STACK_PRIOR_CHOICES,
+                                        value="auto", tooltip=(
+                "All planes: 'volume' fits each Z stack with one 3-D decoder, so every plane "
+                "sees its neighbours; 'planes' fits each plane on its own; 'auto' uses a "
+                "volume for a Z axis of at least 3 planes."))
+            stack_widgets.append(self.stack_prior)
+        self.stack_fields = Container(widgets=stack_widgets, labels=True)
         self.extend([Label(value=f"<b>{TASK_TITLES[self.task]}</b> (spectral-bias DIP)"), self.image,
                      self.stack_fields])
         self.image.changed.connect(self._layer_chosen)
@@ -193,9 +204,9 @@ class TaskWidget(Container):
         self._preview = self._received = None
         iterations = int(self.form.iterations.value)
         self._progress = RunProgress(f"{TASK_TITLES[self.task]}: {request.source}", iterations,
-                                     request.n_planes)
+                                     request.n_planes, request.unit)
         self.run_button.enabled, self.cancel_button.enabled = False, True
-        what = f"all {request.n_planes} planes of " if request.stack else ""
+        what = f"all {request.n_planes} {request.unit}s of " if request.stack else ""
         self.status.value = f"running on {what}{request.source} ({iterations} iterations max)"
         worker.start()
         if wait:
@@ -241,7 +252,9 @@ class TaskWidget(Container):
         if not self.axes.value.strip():
             raise ValueError("axes: give one letter per dimension of the layer, e.g. ZYX")
         data = full_data(layer)
-        layout = make_layout(layer_shape(layer), self.axes.value.strip())
+        prior = "planes" if self.stack_prior is None else self.stack_prior.value
+        layout = stack_layout(layer_shape(layer), self.axes.value.strip(), "auto", prior,
+                              self.task, options.get("profile", "default"))
         mask = None
         if self.mask is not None:
             if self.mask.value is None:
@@ -253,17 +266,16 @@ class TaskWidget(Container):
         batch_size = int(self.batch_size.value) or None
 
         def build() -> StackJob:
-            # plane by plane: the dock's preview, progress and cancel account per plane
-            # (a volume would be one unit; not wired into the dock yet)
             return StackJob(np.asarray(data), self.task, axes=layout.axes, mask=mask,
-                            reference=reference, batch_size=batch_size, stack_prior="planes",
+                            reference=reference, batch_size=batch_size, stack_prior=prior,
                             **options)
 
         return RunRequest(base=f"{layer.name} [{self.task}]", source=layer.name, index=(),
                           geometry=stack_geometry(layer, layout.axes, options.get("factor") or 1),
                           rgb=bool(layer.rgb),
                           contrast_limits=None if layer.rgb else tuple(layer.contrast_limits),
-                          build=build, n_planes=layout.n_planes)
+                          build=build, n_planes=layout.n_planes,
+                          unit="volume" if layout.joint == "Z" else "plane")
 
     # ----------------------------------------------------------------- worker callbacks
     def _on_event(self, event) -> None:
@@ -343,9 +355,9 @@ class TaskWidget(Container):
                "max_iterations": f"done: {outcome.iterations} iterations",
                "cancelled": f"CANCELLED at iteration {self._progress.iteration}"}[outcome.stop_reason]
         if request.stack:
-            planes = summary["planes"]
-            how = (f"{how}; planes finished: {plane_list(planes['finished'])}" if finished else
-                   f"{how}; planes finished: {plane_list(planes['finished'])}, stopped early "
+            planes, unit = summary["planes"], request.unit
+            how = (f"{how}; {unit}s finished: {plane_list(planes['finished'])}" if finished else
+                   f"{how}; {unit}s finished: {plane_list(planes['finished'])}, stopped early "
                    f"(last iterate): {plane_list(planes['interrupted'])}, never started (NaN): "
                    f"{plane_list(planes['not_started'])}")
         noise = ""
@@ -387,7 +399,8 @@ class TaskWidget(Container):
                 "noise_model": noise_summary(result.extra.get("anscombe"),
                                              result.extra.get("noise_estimate"))}
         if request.stack:
-            summary.update(axes=result.extra["axes"], batch_size=result.extra["batch_size"],
+            summary.update(axes=result.extra["axes"], unit=request.unit,
+                           batch_size=result.extra["batch_size"],
                            tiles_per_plane=result.extra["tiles_per_plane"],
                            plane_stop_reasons=result.extra["plane_stop_reasons"],
                            plane_stop_iterations=result.extra["plane_stop_iterations"])
