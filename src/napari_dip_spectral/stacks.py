@@ -24,18 +24,8 @@ import numpy as np
 from .api import RestoreResult, _check_mask, build_config, check_task_options
 from .core.config import PROFILES, TASKS
 from .core.driving import drive
-from .layout import (  # noqa: F401
-    AXIS_LETTERS,
-    CHANNEL_MODES,
-    STACK_PRIORS,
-    VOLUME_CHANNELS,
-    Layout,
-    guess_axes,
-    joint_axis,
-    make_layout,
-    parse_axes,
-    stack_layout,
-)
+from .layout import (AXIS_LETTERS, CHANNEL_MODES, STACK_PRIORS, VOLUME_CHANNELS,  # noqa: F401
+                     Layout, guess_axes, joint_axis, make_layout, parse_axes, stack_layout)
 from .noise_fit import photon_options, resolve_anscombe
 from .normalization import METHODS, Normalization, cast_output, fit_normalization
 from .tiling import (

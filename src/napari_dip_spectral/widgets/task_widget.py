@@ -24,21 +24,9 @@ from ..layout import STACK_PRIORS, stack_layout
 from ..noise_fit import describe_noise, noise_summary
 from ..stacks import StackJob
 from .form import TASK_TITLES, ParameterForm
-from .layers import (
-    Geometry,
-    current_plane,
-    full_data,
-    layer_axes,
-    layer_shape,
-    matching_plane,
-    observed_mask,
-    observed_stack_mask,
-    remove_layer,
-    result_geometry,
-    stack_geometry,
-    with_leading_axes,
-    write_image,
-)
+from .layers import (Geometry, current_plane, full_data, layer_axes, layer_shape, matching_plane,
+                     observed_mask, observed_stack_mask, remove_layer, result_geometry,
+                     stack_geometry, with_leading_axes, write_image)
 from .progress_bars import RunProgress
 from .stack_run import StackPreview, plane_account, plane_list
 from .worker import RunFailure, restoration_worker, wait_until
