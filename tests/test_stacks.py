@@ -233,8 +233,13 @@ def test_volume_prior_fits_each_zyx_volume_with_one_3d_decoder(rng):
     assert StackJob(x[:, :2], "denoise", axes="TZYX").config.decoder == "plane"
     assert StackJob(x[0], "deblock", axes="TYX").config.decoder == "plane"
     assert StackJob(x, "denoise", axes="TZYX", profile="paper").config.decoder == "plane"
-    with pytest.raises(ValueError, match="needs a Z axis"):
+    with pytest.raises(ValueError, match="needs a Z or T axis"):
         restore(x[0, 0], axes="YX", stack_prior="volume", **FAST)
+    # a time series as a (T, Y, X) volume when asked; "auto" leaves T plane by plane
+    movie = restore(x[:, 0], axes="TYX", stack_prior="volume", anscombe=False, **FAST)
+    assert movie.config.decoder == "volume" and len(movie.extra["plane_histories"]) == 1
+    assert movie.image.shape == x[:, 0].shape
+    assert StackJob(x[0], "denoise", axes="TYX").config.decoder == "plane"
     with pytest.raises(ValueError, match="stack_prior must be"):
         restore(x, axes="TZYX", stack_prior="3d", **FAST)
     with pytest.raises(ValueError, match="channels"):

@@ -128,7 +128,8 @@ class Layout:
 def make_layout(image_shape: tuple[int, ...], axes: str | None, channel_mode: str = "auto",
                 stack_prior: str = "planes") -> Layout:
     """The layout of an image. ``stack_prior="volume"`` makes each (Z, Y, X) volume one unit
-    (the Z planes become the channels of one 3-D decoder, core/volume.py)."""
+    (the Z planes become the channels of one 3-D decoder, core/volume.py); without a Z axis,
+    each (T, Y, X) time series."""
     shape = tuple(int(s) for s in image_shape)
     parsed = parse_axes(axes, shape)
     if stack_prior not in STACK_PRIORS:
@@ -136,12 +137,13 @@ def make_layout(image_shape: tuple[int, ...], axes: str | None, channel_mode: st
                          f"got {stack_prior!r}")
     joint = joint_axis(parsed, shape, channel_mode)
     if stack_prior == "volume":
-        if "Z" not in parsed:
-            raise ValueError(f"stack_prior='volume' needs a Z axis; axes are {parsed!r}")
+        depth = next((a for a in "ZT" if a in parsed), None)
+        if depth is None:
+            raise ValueError(f"stack_prior='volume' needs a Z or T axis; axes are {parsed!r}")
         if joint is not None:
-            raise ValueError("stack_prior='volume' fits the Z planes jointly; fit the channels "
-                             "independently (channel_mode='independent')")
-        joint = "Z"
+            raise ValueError(f"stack_prior='volume' fits the {depth} planes jointly; fit the "
+                             "channels independently (channel_mode='independent')")
+        joint = depth
     return Layout(parsed, shape, joint)
 
 

@@ -263,7 +263,7 @@ class TaskWidget(Container):
                           rgb=bool(layer.rgb),
                           contrast_limits=None if layer.rgb else tuple(layer.contrast_limits),
                           build=build, n_planes=layout.n_planes,
-                          unit="volume" if layout.joint == "Z" else "plane")
+                          unit="volume" if layout.joint in ("Z", "T") else "plane")
 
     # ----------------------------------------------------------------- worker callbacks
     def _on_event(self, event) -> None:
