@@ -95,3 +95,25 @@ def test_blur_rises_and_sharpness_falls_when_an_image_is_blurred():
     assert mlv_sharpness(_t(soft)) < mlv_sharpness(_t(img))
     batch = torch.cat([_t(img), _t(soft)])
     assert stop_ratio(batch).shape == (2,)
+
+
+def test_a_flat_output_is_never_a_stop():
+    from napari_dip_spectral.core.stopping import WindowedStopRule, stop_ratio
+
+    flat = torch.full((2, 1, 32, 32), 0.4)
+    flat[1] = torch.rand(1, 32, 32)            # plane 1 has structure, plane 0 is flat
+    ratio = stop_ratio(flat)
+    assert ratio[0].item() == 0 and ratio[1].item() > 0
+    rule = WindowedStopRule(window=10, epsilon=0.01)
+    for t in range(1, 31):
+        rule.record(t, ratio)
+    fired = rule.check(30)
+    assert fired.tolist() == [False, True]
+
+
+def test_fbc_of_a_tiny_image_has_no_nan():
+    from napari_dip_spectral.core.spectral import fbc_bands
+
+    x = torch.rand(1, 1, 3, 3)
+    bands = fbc_bands(x, torch.rand(1, 1, 3, 3), n_bands=5)
+    assert torch.isfinite(bands).all()

@@ -54,4 +54,5 @@ def fbc_bands(output: torch.Tensor, reference: torch.Tensor, n_bands: int = 5) -
     lead = ratio.shape[:-1]
     sums = torch.zeros(*lead, n_bands + 1, dtype=ratio.dtype, device=ratio.device)
     sums.index_add_(-1, index, ratio)
-    return sums[..., :n_bands] / counts
+    # a band with no frequency in it (images of a few pixels) reads 0, not 0 / 0
+    return sums[..., :n_bands] / counts.clamp(min=1)

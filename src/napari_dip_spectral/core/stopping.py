@@ -109,7 +109,9 @@ class WindowedStopRule:
             return None
         m1 = torch.stack(first).mean(0)
         m2 = torch.stack(second).mean(0)
-        return (m1 - m2).abs() < self.epsilon
+        # a flat output has ratio 0 (no variation to blur or sharpen) and so a ratio that
+        # "stopped changing": never a stop (it would return a blank image as finished)
+        return ((m1 - m2).abs() < self.epsilon) & (m2 > 0)
 
 
 class NoiseLevelStopRule:
