@@ -37,6 +37,7 @@ from .anscombe import PoissonGaussian, noise_model
 _MASK = np.array([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]]) / 6.0
 _MAD_TO_SIGMA = 1.4826
 _MAX_SAMPLES = 2_000_000
+_MAX_PLANES = 16          # planes of a stack that "auto" estimates from
 _MIN_GROUP = 64
 # Below this many usable pixels (a 64 x 64 plane) the slope is too uncertain to act on.
 MIN_SAMPLES = 3600
@@ -103,6 +104,8 @@ def _clipped(data: np.ndarray) -> tuple[float | None, float | None]:
 def _samples(planes: np.ndarray, low, high) -> tuple[np.ndarray, np.ndarray]:
     """(level, residual) pairs of every usable interior pixel of every plane."""
     levels, residuals = [], []
+    # a fixed, even subsample of every plane keeps big stacks quick and small in memory
+    step = max(1, int(np.ceil(planes.size / _MAX_SAMPLES)))
     for plane in planes:
         x = plane.astype(np.float64)
         level = uniform_filter(x, _LEVEL_WINDOW, mode="reflect")[1:-1, 1:-1]
@@ -112,13 +115,9 @@ def _samples(planes: np.ndarray, low, high) -> tuple[np.ndarray, np.ndarray]:
             keep &= minimum_filter(x, 3)[1:-1, 1:-1] > low
         if high is not None:
             keep &= maximum_filter(x, 3)[1:-1, 1:-1] < high
-        levels.append(level[keep])
-        residuals.append(resid[keep])
-    level, resid = np.concatenate(levels), np.concatenate(residuals)
-    if level.size > _MAX_SAMPLES:       # a fixed, even subsample keeps big stacks quick
-        step = int(np.ceil(level.size / _MAX_SAMPLES))
-        level, resid = level[::step], resid[::step]
-    return level, resid
+        levels.append(level[keep][::step])
+        residuals.append(resid[keep][::step])
+    return np.concatenate(levels), np.concatenate(residuals)
 
 
 def _groups(level: np.ndarray, resid: np.ndarray, n_groups: int):
@@ -252,6 +251,10 @@ def resolve_anscombe(anscombe, image, task: str,
         if task != "denoise":
             return None, None
         try:
+            planes = np.prod(np.shape(image)) // (np.shape(image)[plane_axes[0]]
+                                                  * np.shape(image)[plane_axes[1]])
+            if planes > _MAX_PLANES:     # a deep stack: evenly spaced planes tell as much
+                image, plane_axes = sample_planes(image, plane_axes, _MAX_PLANES), (-2, -1)
             estimate = estimate_noise(image, plane_axes)
         except ValueError:      # nothing to measure (e.g. constant): the job says what is wrong
             return None, None
