@@ -30,8 +30,8 @@ Rows, each on the same observation in the same run:
   inverse; ``BM4D (VST, true noise)`` on stacks.
 
 PSNR and SSIM are computed on images scaled so that the clean image spans [0, 1]. Noise2Void
-(careamics) is not a row: its torchvision requirement has no CPU build that installs beside
-torch 2.13 here.
+(careamics) is not a row: installing it replaces torch 2.13 with torch 2.11, torchvision and
+the CUDA packages, so it does not install cleanly beside the CPU build used here.
 """
 
 from __future__ import annotations
