@@ -14,8 +14,8 @@ Rows, each on the same observation in the same run:
 * ``ours (default)``: ``restore(counts, "denoise")`` (with ``axes="ZYX"`` for stacks),
   nothing else given: the noise model is estimated from the data, the fit stops by held-out
   pixels, and a stack is fitted as one volume;
-* ``ours (true noise model)``: the same with the true gain, offset and read noise (2-D only
-  in quick mode);
+* ``ours (true noise model)``: the same with the true gain, offset and read noise (full mode
+  only);
 * ``ours (paper profile)`` (full mode): the authors' configuration, its own stop rule, at
   most 3000 iterations;
 * ``ours (plane by plane)`` (stacks): ``stack_prior="planes"``, a 2-D decoder per plane
@@ -174,7 +174,7 @@ def ours_rows(case: Case, paper: bool, iterations: int | None, joint: bool, quic
               tries: dict | None = None) -> tuple[dict, dict]:
     rows, notes = {}, {}
     runs = {"ours (default)": dict()}
-    if not quick or case.axes == "YX":
+    if not quick:
         runs["ours (true noise model)"] = dict(anscombe=case.model)
     for name, options in (tries or {}).items():
         runs[f"ours ({name})"] = dict(options)
