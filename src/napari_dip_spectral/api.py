@@ -238,7 +238,8 @@ def restore(image, task: str = "denoise", mask=None, factor=None, iterations=Non
                             signed=signed, axes=axes, batch_size=batch_size,
                             normalize_per=normalize_per, tile_size=tile_size, anscombe=anscombe,
                             output_dtype=output_dtype, channel_mode=channel_mode,
-                            stack_prior=stack_prior, iterations=iterations, lipschitz=lipschitz, upsample=upsample,
+                            stack_prior=stack_prior, iterations=iterations, lipschitz=lipschitz,
+                            upsample=upsample,
                             channels=channels, sigma_estimator=sigma_estimator,
                             auto_stop=auto_stop, seed=seed, device=device, **options)
     from . import stacks

@@ -160,8 +160,7 @@ def run_record(args, path: Path, out: Path, image, result, seconds: float) -> di
         stop_reason=result.stop_reason, stop_iteration=result.stop_iteration,
         iterations=result.iterations, parameters=result.parameters,
         normalization=dataclasses.asdict(result.normalization),
-        noise_model=noise_summary(result.extra.get("anscombe"),
-                                  result.extra.get("noise_estimate")),
+        noise_model=noise_summary(result.extra),
         history=_history(result.history))
     if "plane_histories" in result.extra and len(result.extra["plane_histories"]) > 1:
         record["planes"] = [
@@ -205,8 +204,7 @@ def process(args, path: Path, mask, client) -> tuple[Path, str | None]:
                  lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1, default=str)))
     if result is not None and result.history:
         save_plots(result.history, args.output_dir, out.stem, result.stop_iteration)
-    return out, (None if result is None else describe_noise(result.extra.get("anscombe"),
-                                                              result.extra.get("noise_estimate")))
+    return out, (None if result is None else describe_noise(result.extra))
 
 
 def _progress(paths):

@@ -82,6 +82,11 @@ class Layout:
     joint: str | None
 
     @property
+    def volume(self) -> bool:
+        """Whether each unit is a (Z or T, Y, X) volume for the 3-D decoder."""
+        return self.joint in ("Z", "T")
+
+    @property
     def loop_axes(self) -> str:
         return "".join(a for a in self.axes if a not in ("Y", "X", self.joint))
 

@@ -26,7 +26,7 @@ given by the user always override the estimate.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.ndimage import convolve, maximum_filter, minimum_filter, uniform_filter
@@ -182,11 +182,10 @@ def estimate_noise(image, plane_axes: tuple[int, int] = (-2, -1),
     if means.size == 0 or not np.any(variances > 0):
         raise ValueError("the image shows no noise to estimate (constant or quantised flat)")
     gain, floor, gain_error = _line(means, variances, counts)
-    estimate = _estimate(gain, floor, means, variances, float(planes.max()) - float(planes.min()))
-    if gain < 4 * gain_error or level.size < MIN_SAMPLES:
-        # a slope within noise of flat, or too few pixels to tell: signal-independent
-        estimate = replace(estimate, signal_dependent=False)
-    return estimate
+    # a slope within noise of flat, or too few pixels to tell, is signal-independent
+    measurable = gain >= 4 * gain_error and level.size >= MIN_SAMPLES
+    return _estimate(gain, floor, means, variances, float(planes.max()) - float(planes.min()),
+                     measurable)
 
 
 def _line(means, variances, counts) -> tuple[float, float, float]:
@@ -210,7 +209,8 @@ def _line(means, variances, counts) -> tuple[float, float, float]:
     return gain, floor, float(np.inf if spread <= 0 else 1 / np.sqrt(spread))
 
 
-def _estimate(gain: float, floor: float, means, variances, data_range: float) -> NoiseEstimate:
+def _estimate(gain: float, floor: float, means, variances, data_range: float,
+              measurable: bool) -> NoiseEstimate:
     dark, bright = float(means.min()), float(means.max())
     gain = max(gain, 0.0)
     low_var = gain * dark + floor
@@ -219,7 +219,7 @@ def _estimate(gain: float, floor: float, means, variances, data_range: float) ->
         signal_dependent = gain > 0
     else:
         signal_dependent = gain > 0 and high_var / low_var >= SIGNAL_DEPENDENT_RATIO
-    if high_var <= (MIN_NOISE_FRACTION * data_range) ** 2:
+    if not measurable or high_var <= (MIN_NOISE_FRACTION * data_range) ** 2:
         signal_dependent = False
     if gain > 0:
         offset = dark
@@ -271,9 +271,10 @@ def sample_planes(image, plane_axes: tuple[int, int], limit: int = 16) -> np.nda
     return np.asarray(flat[index])
 
 
-def noise_summary(model: PoissonGaussian | None, estimate: NoiseEstimate | None) -> dict | None:
-    """JSON-ready: the noise model a run used, estimated (with the fit) or given; None when
-    there was none."""
+def noise_summary(extra: dict) -> dict | None:
+    """JSON-ready, from a result's ``extra``: the noise model a run used, estimated (with the
+    fit) or given; None when there was none."""
+    model, estimate = extra.get("anscombe"), extra.get("noise_estimate")
     if model is None and estimate is None:
         return None
     return {"source": "estimated" if estimate is not None else "given",
@@ -281,8 +282,10 @@ def noise_summary(model: PoissonGaussian | None, estimate: NoiseEstimate | None)
             "estimate": None if estimate is None else estimate.as_dict()}
 
 
-def describe_noise(model: PoissonGaussian | None, estimate: NoiseEstimate | None) -> str:
-    """One line for a status bar or terminal: the noise model a run used."""
+def describe_noise(extra: dict) -> str:
+    """One line for a status bar or terminal, from a result's ``extra``: the noise model a
+    run used."""
+    model, estimate = extra.get("anscombe"), extra.get("noise_estimate")
     if model is None:
         if estimate is None:
             return "noise model: none (signal-independent noise assumed)"

@@ -152,7 +152,7 @@ class StackJob:
             raise ValueError("image contains NaN or inf values")
         profile_name = profile if profile in PROFILES else "default"
         self.layout = stack_layout(arr.shape, axes, channel_mode, stack_prior, task, profile_name)
-        if self.layout.joint in ("Z", "T"):      # a volume: see layout.make_layout
+        if self.layout.volume:
             options["decoder"] = "volume"
             if options.get("channels") is None:
                 options["channels"] = VOLUME_CHANNELS

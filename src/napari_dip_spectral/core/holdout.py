@@ -30,32 +30,34 @@ class HeldOutPixels(ForwardOperator):
             raise ValueError("held-out pixels need an operator whose observation is the image")
         if not 0 < fraction < 0.5:
             raise ValueError(f"holdout fraction must be in (0, 0.5), got {fraction!r}")
-        g, _, h, w = observation_shape
+        g, c, h, w = observation_shape
         generator = torch.Generator().manual_seed(10_007 + seed)
         held = torch.rand((g, 1, h, w), generator=generator) < fraction
         self.base = base
         self.keep = (~held).float()
         self.held = held.float()
+        # values each mean runs over, per plane (every channel of a pixel is kept or held)
+        self.keep_count = (self.keep.flatten(1).sum(1) * c).clamp(min=1)
+        self.held_count = (self.held.flatten(1).sum(1) * c).clamp(min=1)
 
     def to(self, device):
         self.base = self.base.to(device)
         self.keep, self.held = self.keep.to(device), self.held.to(device)
+        self.keep_count, self.held_count = self.keep_count.to(device), self.held_count.to(device)
         return self
 
     def forward(self, x):
         return self.base.forward(x)
 
-    def _mean(self, x, y, weight):
-        squared = (self.base.forward(x) - y).pow(2) * weight
-        count = weight.expand_as(squared).flatten(1).sum(1).clamp(min=1)
-        return squared.flatten(1).sum(1) / count
+    def _mean(self, x, y, weight, count):
+        return ((self.base.forward(x) - y).pow(2) * weight).flatten(1).sum(1) / count
 
     def loss_per_group(self, x, y):
-        return self._mean(x, y, self.keep)
+        return self._mean(x, y, self.keep, self.keep_count)
 
     def heldout_error(self, x, y) -> torch.Tensor:
         """Per plane ``(G,)``: the mean squared error on the held-out pixels."""
-        return self._mean(x, y, self.held)
+        return self._mean(x, y, self.held, self.held_count)
 
     def fbc_pair(self, x, y):
         return self.base.fbc_pair(x, y)

@@ -271,7 +271,8 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
                     improved = holdout.record(t, operator.heldout_error(result, y))
                     if improved.any():
                         best = result.clone() if best is None else best
-                        best[improved.to(device)] = result[improved.to(device)]
+                        on_device = improved.to(device)
+                        best[on_device] = result[on_device]
                     newly |= holdout.check(t)
                     snapshot, at = best, holdout.best_iteration
                 newly &= stopped_at == 0

@@ -263,7 +263,7 @@ class TaskWidget(Container):
                           rgb=bool(layer.rgb),
                           contrast_limits=None if layer.rgb else tuple(layer.contrast_limits),
                           build=build, n_planes=layout.n_planes,
-                          unit="volume" if layout.joint in ("Z", "T") else "plane")
+                          unit="volume" if layout.volume else "plane")
 
     # ----------------------------------------------------------------- worker callbacks
     def _on_event(self, event) -> None:
@@ -350,8 +350,7 @@ class TaskWidget(Container):
                    f"{plane_list(planes['not_started'])}")
         noise = ""
         if outcome.task == "denoise":
-            noise = "; " + describe_noise(outcome.extra.get("anscombe"),
-                                          outcome.extra.get("noise_estimate"))
+            noise = "; " + describe_noise(outcome.extra)
         self.status.value = f"{how} ({outcome.seconds:.0f} s, {outcome.device}){noise}"
 
     def _on_aborted(self) -> None:
@@ -384,8 +383,7 @@ class TaskWidget(Container):
                 "seconds": round(result.seconds, 3), "device": result.device,
                 "source": request.source, "plane": request.index,
                 "config": dataclasses.asdict(result.config),
-                "noise_model": noise_summary(result.extra.get("anscombe"),
-                                             result.extra.get("noise_estimate"))}
+                "noise_model": noise_summary(result.extra)}
         if request.stack:
             summary.update(axes=result.extra["axes"], unit=request.unit,
                            batch_size=result.extra["batch_size"],
