@@ -8,7 +8,8 @@ import torch
 
 from napari_dip_spectral.core.layers import LipschitzBound
 from napari_dip_spectral.core.network import DecoderSpec
-from napari_dip_spectral.core.volume import VolumeDecoder, volume_input
+from napari_dip_spectral.core.network import fourier_input
+from napari_dip_spectral.core.volume import VolumeDecoder
 
 
 def _spec(depth, groups=1, lipschitz=1.2):
@@ -21,7 +22,7 @@ def test_output_is_planes_as_channels(depth, groups):
     torch.manual_seed(0)
     spec = _spec(depth, groups)
     net = VolumeDecoder(spec, depth)
-    z = volume_input(spec, depth, 16, 20)
+    z = fourier_input(spec, 16, 20, depth=depth)
     out = net(z)
     assert out.shape == (1, groups * depth, 16, 20)
     assert float(out.min()) > 0 and float(out.max()) < 1
@@ -47,7 +48,7 @@ def test_a_plane_sees_its_neighbours():
     torch.manual_seed(2)
     spec = _spec(4)
     net = VolumeDecoder(spec, 4).eval()
-    z = volume_input(spec, 4, 16, 16)
+    z = fourier_input(spec, 16, 16, depth=4)
     moved = z.clone()
     moved[:, :, 0] += 1.0
     with torch.no_grad():

@@ -146,6 +146,12 @@ def lipschitz_conv(in_channels: int, out_channels: int, kernel_size: int, *, gro
     parametrization of its weight."""
     conv = Conv2d(in_channels * groups, out_channels * groups, kernel_size,
                   padding=kernel_size // 2, padding_mode="reflect", groups=groups)
+    return bounded(conv, groups, lipschitz, sigma_estimator)
+
+
+def bounded(conv: nn.Module, groups: int, lipschitz: float | None, sigma_estimator: str):
+    """``conv`` (2-D or 3-D) with kaiming-uniform weights and, unless ``lipschitz`` is None,
+    the Lipschitz bound registered as a parametrization of its weight."""
     nn.init.kaiming_uniform_(conv.weight, a=0, mode="fan_in")
     if lipschitz is not None:
         bound = LipschitzBound(lipschitz, groups, sigma_estimator)
@@ -187,28 +193,30 @@ class GaussianUpsample(nn.Module):
 
 
 class _MeanOnlyNormFunction(torch.autograd.Function):
-    """``x - mean_hw(x) + bias`` with its gradient written out: ``g - mean_hw(g)`` for
-    ``x`` and ``sum(g)`` for the bias. Autograd's own graph for the expression takes two
+    """``x - mean_hw(x) + bias`` (mean over every axis after the channels: H, W or D, H, W)
+    with its gradient written out: ``g - mean_hw(g)`` for ``x`` and ``sum(g)`` for the bias. Autograd's own graph for the expression takes two
     more passes over the activations each way (a negation, a second reduction, an
     accumulation); nothing is saved for backward, so the next layer may work in place."""
 
     @staticmethod
     def forward(ctx, x, bias):
-        return x - (x.mean(dim=(2, 3), keepdim=True) - bias.view(1, -1, 1, 1))
+        space = tuple(range(2, x.dim()))
+        return x - (x.mean(dim=space, keepdim=True) - bias.view(1, -1, *(1,) * len(space)))
 
     @staticmethod
     def backward(ctx, grad):
+        space = tuple(range(2, grad.dim()))
         grad_x = grad_bias = None
         if ctx.needs_input_grad[0]:
-            grad_x = grad - grad.mean(dim=(2, 3), keepdim=True)
+            grad_x = grad - grad.mean(dim=space, keepdim=True)
         if ctx.needs_input_grad[1]:
-            grad_bias = grad.sum(dim=(0, 2, 3))
+            grad_bias = grad.sum(dim=(0, *space))
         return grad_x, grad_bias
 
 
 class MeanOnlyNorm(nn.Module):
-    """Subtract each channel's spatial mean, add a learnable per-channel bias (init 0).
-    No variance scaling and no running statistics: train and eval behave the same."""
+    """Subtract each channel's spatial (or volume) mean, add a learnable per-channel bias
+    (init 0). No variance scaling and no running statistics: train and eval behave the same."""
 
     def __init__(self, channels: int):
         super().__init__()

@@ -114,11 +114,14 @@ class Decoder(nn.Module):
 
 
 def fourier_input(spec: DecoderSpec, height: int, width: int,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+                  generator: torch.Generator | None = None, depth: int | None = None
+                  ) -> torch.Tensor:
     """Random-phase input: ``u ~ U[0, 1)`` of shape ``(G * input_channels / 2, h, w)`` at
-    ``1 / 2**levels`` resolution; the input is ``[sin(2 pi u), cos(2 pi u)]`` per group."""
+    ``1 / 2**levels`` resolution; the input is ``[sin(2 pi u), cos(2 pi u)]`` per group.
+    With ``depth`` (the volume decoder), one such input per plane: ``(..., depth, h, w)``."""
     h, w = height // spec.multiple, width // spec.multiple
     half = spec.input_channels // 2
-    u = torch.rand(spec.groups, half, h, w, generator=generator)
+    planes = () if depth is None else (depth,)
+    u = torch.rand(spec.groups, half, *planes, h, w, generator=generator)
     z = torch.cat([torch.sin(2 * math.pi * u), torch.cos(2 * math.pi * u)], dim=1)
-    return z.reshape(1, spec.groups * spec.input_channels, h, w)
+    return z.reshape(1, spec.groups * spec.input_channels, *planes, h, w)

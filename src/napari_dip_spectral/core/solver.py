@@ -27,7 +27,7 @@ from .operators import ForwardOperator
 from .spectral import fbc_bands
 from .noise import estimate_noise_sigma
 from .stopping import NoiseLevelStopRule, WindowedStopRule, stop_ratio
-from .volume import VolumeDecoder, volume_input
+from .volume import VolumeDecoder
 from .holdout import HeldOutPixels, HeldOutStopRule
 
 
@@ -96,7 +96,7 @@ def build_network(config: SolverConfig, out_channels: int, groups: int, out_hw: 
         torch.manual_seed(generator_seed)
         if config.decoder == "volume":
             net = VolumeDecoder(spec, depth=out_channels)
-            z = volume_input(spec, out_channels, hp, wp)
+            z = fourier_input(spec, hp, wp, depth=out_channels)
         else:
             net = Decoder(spec)
             z = fourier_input(spec, hp, wp)

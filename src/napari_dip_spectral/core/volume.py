@@ -15,13 +15,10 @@ is one plane whose channels are the Z planes, fitted jointly.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
-from torch.nn.utils import parametrize
 
-from .layers import LipschitzBound
+from .layers import MeanOnlyNorm, bounded
 from .network import DecoderSpec
 
 VOLUME_UPSAMPLERS = ("bilinear", "nearest")
@@ -34,23 +31,7 @@ def _conv3d(cin: int, cout: int, kernel: int, depth: int, spec: DecoderSpec,
     mode = "reflect" if depth > 1 else "replicate"
     conv = nn.Conv3d(cin * g, cout * g, kernel, padding=kernel // 2, padding_mode=mode,
                      groups=g, bias=kernel == 1)
-    nn.init.kaiming_uniform_(conv.weight, a=0, mode="fan_in")
-    if lipschitz is not None:
-        bound = LipschitzBound(lipschitz, g, spec.sigma_estimator)
-        parametrize.register_parametrization(conv, "weight", bound)
-        bound.reset()
-    return conv
-
-
-class _MeanOnlyNorm3d(nn.Module):
-    """Subtract each channel's mean over the volume, add a learnable bias (init 0)."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.bias = nn.Parameter(torch.zeros(channels))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x - x.mean(dim=(2, 3, 4), keepdim=True) + self.bias.view(1, -1, 1, 1, 1)
+    return bounded(conv, g, lipschitz, spec.sigma_estimator)
 
 
 class VolumeDecoder(nn.Module):
@@ -67,7 +48,7 @@ class VolumeDecoder(nn.Module):
         c, g = spec.channels, spec.groups
 
         def block(cin: int, cout: int) -> list[nn.Module]:
-            return [_conv3d(cin, cout, 3, depth, spec, spec.lipschitz), _MeanOnlyNorm3d(cout * g),
+            return [_conv3d(cin, cout, 3, depth, spec, spec.lipschitz), MeanOnlyNorm(cout * g),
                     nn.LeakyReLU(spec.negative_slope, inplace=True)]
 
         layers: list[nn.Module] = [*block(spec.input_channels, c), *block(c, c)]
@@ -86,13 +67,4 @@ class VolumeDecoder(nn.Module):
         with torch.no_grad():
             mean = level.view(self.spec.groups, self.depth).mean(1).clamp(0.02, 0.98)
             self.head.bias.copy_(torch.log(mean / (1 - mean)))
-
-
-def volume_input(spec: DecoderSpec, depth: int, height: int, width: int) -> torch.Tensor:
-    """Random-phase input as the 2-D decoder's, one per plane: ``(1, G * 32, Z, h, w)``."""
-    h, w = height // spec.multiple, width // spec.multiple
-    half = spec.input_channels // 2
-    u = torch.rand(spec.groups, half, depth, h, w)
-    z = torch.cat([torch.sin(2 * math.pi * u), torch.cos(2 * math.pi * u)], dim=1)
-    return z.reshape(1, spec.groups * spec.input_channels, depth, h, w)
 
