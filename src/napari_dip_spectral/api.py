@@ -132,7 +132,8 @@ class RestorationJob:
         self.task, self.input_shape, self.input_dtype = task, arr.shape, arr.dtype
         self.model, self.noise_estimate = resolve_anscombe(anscombe, arr, task, (0, 1))
         self.config = build_config(task, profile, **photon_options(options, self.model, profile))
-        self.normalization = self._fit_normalization(arr, normalize)
+        self.normalization = fit_normalization(
+            arr, normalize, transform=None if self.model is None else self.model.forward)
         unit = self.normalization.forward(self._forward(arr))
         self.colour = arr.ndim == 3
         planes = unit[None] if self.colour else unit[None, ..., None]     # (1, Y, X, C)
@@ -157,18 +158,6 @@ class RestorationJob:
     def _forward(self, values: np.ndarray) -> np.ndarray:
         """The variance-stabilised values (unchanged without a noise model)."""
         return values if self.model is None else self.model.forward(np.asarray(values))
-
-    def _fit_normalization(self, arr: np.ndarray, method: str) -> Normalization:
-        if self.model is None:
-            return fit_normalization(arr, method)
-        if method == "none":
-            raise ValueError("normalize='none' cannot be combined with anscombe (the transform "
-                             "changes the range)")
-        if method == "dtype":     # the dtype's range, carried through the transform
-            base = fit_normalization(arr, method)
-            low, high = (float(self.model.forward(np.float32(v))) for v in (base.low, base.high))
-            return Normalization(low, high, method)
-        return fit_normalization(self.model.forward(arr), method)
 
     @property
     def output_shape(self) -> tuple[int, ...]:

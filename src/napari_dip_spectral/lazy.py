@@ -18,7 +18,7 @@ import numpy as np
 
 from .layout import stack_layout
 from .noise_fit import resolve_anscombe, sample_planes
-from .stacks import StackJob, _check_output_dtype, stack_ranges
+from .stacks import StackJob, _check_output_dtype, stabilised_ranges
 
 
 def _restore_block(block: np.ndarray, *masks, axes: str, ranges, channel_axis, task: str,
@@ -64,10 +64,7 @@ def restore_dask(image, task: str = "denoise", *, axes=None, mask=None, referenc
     anscombe = model if model is not None else False
     ranges = channel_axis = None
     if normalize_per == "stack":
-        source = x if model is None or normalize == "dtype" else model.forward(x)
-        ranges = stack_ranges(source, layout, normalize)
-        if model is not None and normalize == "dtype":
-            ranges = tuple(model.forward(np.asarray(r)) for r in ranges)
+        ranges = stabilised_ranges(x, layout, normalize, model)
         sizes = [i for i, n in enumerate(ranges[0].shape) if n > 1]
         channel_axis = sizes[0] if sizes else None
     scale = (factor or 1) if task == "super_resolution" else 1

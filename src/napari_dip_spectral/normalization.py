@@ -26,8 +26,11 @@ class Normalization:
 
 
 def fit_normalization(image: np.ndarray, method: str = "minmax",
-                      percentiles: tuple[float, float] = (0.1, 99.9)) -> Normalization:
-    """How to map ``image`` to [0, 1].
+                      percentiles: tuple[float, float] = (0.1, 99.9),
+                      transform=None) -> Normalization:
+    """How to map ``image`` to [0, 1] (after ``transform``, e.g. a variance-stabilising
+    transform's ``forward``, when given: the dtype's range is carried through it, the other
+    methods measure the transformed values; ``"none"`` cannot be combined with it).
 
     * ``"minmax"`` (default): the data's own minimum and maximum. Nothing is clipped, and a
       12-bit camera image stored as uint16 fills the whole range.
@@ -38,6 +41,15 @@ def fit_normalization(image: np.ndarray, method: str = "minmax",
     """
     if method not in METHODS:
         raise ValueError(f"normalize must be one of {METHODS}, got {method!r}")
+    if transform is not None:
+        if method == "none":
+            raise ValueError("normalize='none' cannot be combined with anscombe (the transform "
+                             "changes the range)")
+        if method == "dtype":
+            base = fit_normalization(image, method, percentiles)
+            low, high = (float(transform(np.float32(v))) for v in (base.low, base.high))
+            return Normalization(low, high, method)
+        return fit_normalization(transform(np.asarray(image)), method, percentiles)
     arr = np.asarray(image)
     if method == "none":
         low, high = 0.0, 1.0

@@ -80,6 +80,17 @@ def stack_ranges(data, layout: Layout, method: str) -> tuple[np.ndarray, np.ndar
     return lo, hi
 
 
+def stabilised_ranges(data, layout: Layout, method: str, model) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`stack_ranges` of ``data`` after the noise model's transform (None: none): the
+    dtype's range is carried through the transform, the other methods measure the
+    transformed data."""
+    if model is None:
+        return stack_ranges(data, layout, method)
+    if method == "dtype":
+        return tuple(model.forward(np.asarray(r)) for r in stack_ranges(data, layout, method))
+    return stack_ranges(model.forward(data), layout, method)
+
+
 def dask_compute(values: list) -> list:
     import dask
 
@@ -177,7 +188,7 @@ class StackJob:
 
         planes = self.layout.to_planes(arr)
         data = planes if self.model is None else self.model.forward(planes)
-        self.normalizations, self.constant = self._normalizations(arr, planes, data, normalize,
+        self.normalizations, self.constant = self._normalizations(arr, planes, normalize,
                                                                   normalize_per, ranges)
         self.constant_values = planes.reshape(len(planes), -1)[:, 0].astype(np.float32)
         if all(self.constant):
@@ -193,16 +204,13 @@ class StackJob:
             self.reference = self._reference(reference)
 
     # -- preparation ---------------------------------------------------------------------
-    def _normalizations(self, arr, planes, data, method, per, ranges):
+    def _normalizations(self, arr, planes, method, per, ranges):
         n = self.layout.n_planes
         norms: list[Normalization | None] = []
         constant = []
         if per == "stack":
             if ranges is None:
-                source = arr if (self.model is None or method == "dtype") else self.model.forward(arr)
-                ranges = stack_ranges(source, self.layout, method)
-                if self.model is not None and method == "dtype":
-                    ranges = tuple(self.model.forward(np.asarray(r)) for r in ranges)
+                ranges = stabilised_ranges(arr, self.layout, method, self.model)
             lows, highs = (self.layout.plane_values(r) for r in ranges)
             for i in range(n):
                 ok = highs[i] > lows[i]
@@ -211,12 +219,9 @@ class StackJob:
         else:
             for i in range(n):
                 try:
-                    if self.model is not None and method == "dtype":
-                        base = fit_normalization(planes[i], method)
-                        lo, hi = (float(self.model.forward(np.float32(v))) for v in (base.low, base.high))
-                        norms.append(Normalization(lo, hi, method))
-                    else:
-                        norms.append(fit_normalization(data[i], method))
+                    norms.append(fit_normalization(
+                        planes[i], method,
+                        transform=None if self.model is None else self.model.forward))
                     constant.append(False)
                 except ValueError as error:
                     if "constant" not in str(error):
