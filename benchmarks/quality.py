@@ -34,7 +34,8 @@ from baselines import BM3D_AVAILABLE, baselines_for  # noqa: E402
 from datasets import Case, Selection, load_cases  # noqa: E402
 from metrics import psnr, psnr_y, ssim  # noqa: E402
 
-from napari_dip_spectral.api import RestorationJob, build_config  # noqa: E402
+from napari_dip_spectral.job import RestoreJob  # noqa: E402
+from napari_dip_spectral.validate import build_config  # noqa: E402
 from napari_dip_spectral.core.driving import drive  # noqa: E402
 
 TASK_ORDER = ("denoise", "deblock", "inpaint", "super_resolution", "enhance")
@@ -177,8 +178,8 @@ def run_dip(case: Case, method: str, options: dict, settings: Settings, out: Pat
     config = build_config(case.task, profile, **run_opts)
     run_opts["preview_every"] = config.metrics_every     # keep the image where the rule fires
     reference = None if case.task == "enhance" else case.clean
-    job = RestorationJob(case.observed, case.task, mask=case.mask, factor=case.factor,
-                         reference=reference, profile=profile, normalize="none", **run_opts)
+    job = RestoreJob(case.observed, case.task, mask=case.mask, factor=case.factor,
+                     reference=reference, profile=profile, normalize="none", **run_opts)
     kept: dict[str, np.ndarray] = {}
     fired: dict[str, int] = {}
 

@@ -6,7 +6,9 @@ import pytest
 from napari_dip_spectral import restore
 from napari_dip_spectral.anscombe import PoissonGaussian
 from napari_dip_spectral.core import solver
-from napari_dip_spectral.stacks import StackEvent, StackJob, guess_axes, make_layout, parse_axes
+from napari_dip_spectral.events import StackEvent
+from napari_dip_spectral.job import RestoreJob as StackJob
+from napari_dip_spectral.layout import guess_axes, make_layout, parse_axes
 from napari_dip_spectral.tiling import blend_weights, plan_tiles, tile_starts
 
 FAST = dict(iterations=5, channels=8)

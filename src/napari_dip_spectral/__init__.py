@@ -9,11 +9,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["restore", "degrade", "RestoreResult", "RestorationJob", "__version__"]
+__all__ = ["restore", "degrade", "RestoreJob", "RestoreResult", "RestorationJob", "__version__"]
 
 
 def __getattr__(name):
-    if name in ("restore", "RestoreResult", "RestorationJob"):
+    if name in ("restore", "RestoreJob", "RestoreResult", "RestorationJob", "StackJob"):
         from . import api
 
         return getattr(api, name)

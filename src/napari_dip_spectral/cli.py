@@ -14,17 +14,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import platform
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from .core.config import PROFILES, TASKS
+from .intensity import NORMALIZE_PER
+from .layout import CHANNEL_MODES
 from .noise_fit import describe_noise, noise_summary
 from .normalization import METHODS
-from .stacks import CHANNEL_MODES, NORMALIZE_PER
+from .provenance import versions
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -122,17 +121,6 @@ def output_stem(path: Path, task: str) -> str:
             name = name[: -len(suffix)]
             break
     return f"{name}_{task}"
-
-
-def versions() -> dict:
-    import tifffile
-    import torch
-
-    from . import __version__
-
-    return {"napari_dip_spectral": __version__, "torch": torch.__version__,
-            "numpy": np.__version__, "tifffile": tifffile.__version__,
-            "python": platform.python_version(), "platform": platform.platform()}
 
 
 def _history(entries) -> list[dict]:

@@ -50,9 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     from PIL import Image
 
     from .api import restore
-    from .cli import versions
     from .files import write_atomic
     from .plots import save_plots
+    from .provenance import versions
 
     out = args.output_dir
     out.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ the loop axes (T, Z, independent channels...) in chunks of one plane, except the
 loop axis, which holds ``batch_size`` planes per chunk (planes of one chunk are fitted
 together as one grouped network). With ``normalize_per="stack"`` the stack's intensity
 range is computed first (one reduction pass), so every chunk is normalised alike. Each task
-runs :class:`~napari_dip_spectral.stacks.StackJob` on its chunk, on any dask scheduler
+runs :class:`~napari_dip_spectral.job.RestoreJob` on its chunk, on any dask scheduler
 (threads, processes, ``dask.distributed``). Only the image comes back: per-plane histories
 are not collected on this path.
 
@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .intensity import stabilised_ranges
+from .job import RestoreJob
 from .layout import stack_layout
 from .noise_fit import resolve_anscombe, sample_planes
-from .stacks import StackJob, _check_output_dtype, stabilised_ranges
+from .validate import check_batch_size, check_output_dtype
 
 
 def _restore_block(block: np.ndarray, *masks, axes: str, ranges, channel_axis, task: str,
@@ -28,7 +30,7 @@ def _restore_block(block: np.ndarray, *masks, axes: str, ranges, channel_axis, t
         start, stop = block_info[0]["array-location"][channel_axis]
         ranges = tuple(np.take(r, np.arange(start, stop), axis=channel_axis) for r in ranges)
     mask = masks[0] if masks else kwargs.pop("mask", None)
-    job = StackJob(block, task, axes=axes, ranges=ranges, output_dtype=output_dtype, mask=mask,
+    job = RestoreJob(block, task, axes=axes, ranges=ranges, output_dtype=output_dtype, mask=mask,
                    **kwargs)
     return job.restore().image
 
@@ -44,11 +46,10 @@ def restore_dask(image, task: str = "denoise", *, axes=None, mask=None, referenc
     if reference is not None or callback is not None:
         raise ValueError("reference and callback are not supported for dask arrays; "
                          "compute the array first or restore chunks yourself")
-    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
-        raise ValueError(f"batch_size must be an integer >= 1 or None, got {batch_size!r}")
+    check_batch_size(batch_size)
     layout = stack_layout(image.shape, axes, channel_mode, stack_prior, task,
                           kwargs.get("profile", "default"))
-    out_dtype = _check_output_dtype(output_dtype, np.dtype(image.dtype))
+    out_dtype = check_output_dtype(output_dtype, np.dtype(image.dtype))
     loop = layout.loop_axes
     chunks = {}
     for i, a in enumerate(layout.axes):

@@ -59,7 +59,7 @@ class _ForwardKernelBackward(torch.autograd.Function):
                 grad_x = _fold_reflection(grad_x)
         if ctx.needs_input_grad[1]:
             n, cin_all, hp, wp = x.shape
-            cin, cout = cin_all // g, w.shape[0] // g
+            cin = cin_all // g
             # grad_w[g*cout + o, i] = sum_n corr(x[n, g*cin + i], grad[n, g*cout + o]):
             # a grouped forward convolution with the input channels as the batch, the batch
             # as the channels, and the output gradient as the kernel

@@ -22,13 +22,13 @@ import torch
 from .config import SolverConfig, lipschitz_for_size, noise_fraction_for
 from .devices import resolve_device
 from .driving import drive
+from .holdout import HeldOutPixels, HeldOutStopRule
 from .network import Decoder, DecoderSpec, fourier_input, padded_size
+from .noise import estimate_noise_sigma
 from .operators import ForwardOperator
 from .spectral import fbc_bands
-from .noise import estimate_noise_sigma
 from .stopping import NoiseLevelStopRule, WindowedStopRule, stop_ratio
 from .volume import VolumeDecoder
-from .holdout import HeldOutPixels, HeldOutStopRule
 
 
 @dataclass

@@ -18,7 +18,7 @@ TASK_TITLES = {"denoise": "Denoise", "deblock": "JPEG deblock", "inpaint": "Inpa
 class ParameterForm(Container):
     """Basic and advanced solver parameters of one task, with a tooltip on every field.
 
-    ``options()`` returns the keyword arguments for :class:`~napari_dip_spectral.api.RestorationJob`
+    ``options()`` returns the keyword arguments for :class:`~napari_dip_spectral.job.RestoreJob`
     (solver options plus ``profile``, ``factor`` and ``gain`` where the task has them).
     """
 
@@ -111,7 +111,7 @@ class ParameterForm(Container):
         self.metrics_every.value = config.metrics_every
 
     def options(self) -> dict:
-        """Keyword arguments for ``RestorationJob`` from the current field values."""
+        """Keyword arguments for ``RestoreJob`` from the current field values."""
         options = dict(profile=self.profile.value, iterations=int(self.iterations.value),
                        upsample=self.upsample.value, auto_stop=bool(self.auto_stop.value),
                        seed=int(self.seed.value), device=self.device.value,

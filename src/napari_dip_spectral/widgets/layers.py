@@ -168,9 +168,9 @@ def layer_shape(layer: Layer) -> tuple[int, ...]:
 
 def layer_axes(layer: Image) -> str:
     """Axes letters for ``layer``: from its axis labels when each reads as T/Z/C/Y/X (``"z"``,
-    ``"time"``...; an RGB layer adds ``S``), else :func:`~napari_dip_spectral.stacks.guess_axes`
+    ``"time"``...; an RGB layer adds ``S``), else :func:`~napari_dip_spectral.layout.guess_axes`
     of its shape ("" when neither works)."""
-    from ..stacks import guess_axes, parse_axes
+    from ..layout import guess_axes, parse_axes
 
     shape = layer_shape(layer)
     letters = "".join(LABEL_LETTERS.get(str(label).strip().lower(), "?") for label in layer.axis_labels)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from napari.utils import progress
 
-from ..stacks import StackEvent
+from ..events import RunEvent
 from .stack_run import plane_list
 
 
@@ -20,16 +20,17 @@ class RunProgress:
         self.title, self.unit = title, unit
         self.planes = progress(total=n_planes, desc=f"{title}: {unit}s") if n_planes else None
         self.iterations = progress(total=iterations, desc=f"{title}: iterations")
-        self.last: StackEvent | None = None
+        self.last: RunEvent | None = None
         self.iteration = 0
 
     def update(self, event) -> str:
-        """Move the bars to ``event`` (a solver ProgressEvent or a StackEvent)."""
-        step = event.event if isinstance(event, StackEvent) else event
+        """Move the bars to ``event`` (a RunEvent); the plane bar and the plane account
+        only for a run over all planes of a stack."""
+        step = event.event
         self.iteration = step.iteration
         if self.iterations.total != step.total:
             self.iterations.total = step.total
-        if isinstance(event, StackEvent):
+        if self.planes is not None:
             if self.last is None or self.last.batch != event.batch:
                 self.iterations.set_description(
                     f"{self.title}: batch {event.batch + 1} / {event.batches}, iterations")
@@ -37,7 +38,7 @@ class RunProgress:
             self.last = event
         self.iterations.update(step.iteration - self.iterations.n)
         text = f"iteration {step.iteration} / {step.total}"
-        if isinstance(event, StackEvent):
+        if self.planes is not None:
             tiles = f", {event.tiles} tiles each" if event.tiles > 1 else ""
             text = (f"{self.unit}s {plane_list(list(event.planes))} of {event.n_planes}{tiles} "
                     f"(batch {event.batch + 1} / {event.batches}): {text}")

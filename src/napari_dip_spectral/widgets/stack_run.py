@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..api import RestoreResult
-from ..stacks import StackEvent, StackJob
+from ..events import RunEvent
+from ..job import RestoreJob
+from ..result import RestoreResult
 
 
 class StackPreview:
     """The preview array of ``job``'s output (float32, NaN where no preview arrived yet)."""
 
-    def __init__(self, job: StackJob):
+    def __init__(self, job: RestoreJob):
         self.job = job
         self.data = np.full(job.output_shape, np.nan, dtype=np.float32)
 
-    def update(self, event: StackEvent) -> bool:
+    def update(self, event: RunEvent) -> bool:
         """Write the batch's preview planes (in the input's intensity range); ``False`` when
         the event has no preview or the planes are tiled."""
         preview = event.event.preview

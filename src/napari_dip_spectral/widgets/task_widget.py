@@ -1,8 +1,8 @@
 """The dock widget of one restoration task: layer choice, parameters, Run / Cancel, results.
 
 The widget only converts layers to arrays (``layers.py``) and events to layer updates; the
-work is ``RestorationJob.run()`` (the displayed plane) or ``StackJob.run()`` (all planes of a
-stack) in a napari thread worker (``worker.py``). Scripts drive it with
+work is ``RestoreJob.run()`` (the job ``restore()`` runs) on the displayed plane or on all
+planes of a stack, in a napari thread worker (``worker.py``). Scripts drive it with
 ``widget.run(wait=True)`` (see docs/napari.md).
 """
 
@@ -19,14 +19,26 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import QSizePolicy
 
 from .. import plots
-from ..api import RestorationJob, RestoreResult
+from ..job import RestoreJob
 from ..layout import STACK_PRIORS, stack_layout
 from ..noise_fit import describe_noise, noise_summary
-from ..stacks import StackJob
+from ..result import RestoreResult
 from .form import TASK_TITLES, ParameterForm
-from .layers import (Geometry, current_plane, full_data, layer_axes, layer_shape, matching_plane,
-                     observed_mask, observed_stack_mask, remove_layer, result_geometry,
-                     stack_geometry, with_leading_axes, write_image)
+from .layers import (
+    Geometry,
+    current_plane,
+    full_data,
+    layer_axes,
+    layer_shape,
+    matching_plane,
+    observed_mask,
+    observed_stack_mask,
+    remove_layer,
+    result_geometry,
+    stack_geometry,
+    with_leading_axes,
+    write_image,
+)
 from .progress_bars import RunProgress
 from .stack_run import StackPreview, plane_account, plane_list
 from .worker import RunFailure, restoration_worker, wait_until
@@ -48,8 +60,8 @@ class RunRequest:
     geometry: Geometry
     rgb: bool
     contrast_limits: tuple | None
-    job: RestorationJob | StackJob | None = None
-    build: Callable[[], StackJob] | None = None     # all planes: builds the job in the worker
+    job: RestoreJob | None = None
+    build: Callable[[], RestoreJob] | None = None     # all planes: builds the job in the worker
     n_planes: int = 0                                # all planes: how many units
     unit: str = "plane"                              # all planes: "plane" or "volume"
 
@@ -57,7 +69,7 @@ class RunRequest:
     def stack(self) -> bool:
         return self.build is not None
 
-    def make_job(self) -> RestorationJob | StackJob:
+    def make_job(self) -> RestoreJob:
         """The job to run (an all-planes job is built here, in the worker thread)."""
         if self.build is not None:
             self.job = self.build()
@@ -227,7 +239,7 @@ class TaskWidget(Container):
         reference = None
         if self.reference.value is not None:
             reference = matching_plane(self.reference.value, layer, plane.index, "reference")
-        job = RestorationJob(plane.data, self.task, mask=mask, reference=reference, **options)
+        job = RestoreJob(plane.data, self.task, mask=mask, reference=reference, **options)
         geometry = result_geometry(layer, plane.index, job.factor or 1)
         limits = None if layer.rgb else tuple(layer.contrast_limits)
         return RunRequest(job=job, base=f"{layer.name} [{self.task}]{plane.label}", source=layer.name,
@@ -253,8 +265,8 @@ class TaskWidget(Container):
             reference = np.asarray(full_data(self.reference.value))
         batch_size = int(self.batch_size.value) or None
 
-        def build() -> StackJob:
-            return StackJob(np.asarray(data), self.task, axes=layout.axes, mask=mask,
+        def build() -> RestoreJob:
+            return RestoreJob(np.asarray(data), self.task, axes=layout.axes, mask=mask,
                             reference=reference, batch_size=batch_size, stack_prior=prior,
                             **options)
 
@@ -271,7 +283,7 @@ class TaskWidget(Container):
         updates can deliver further events re-entrantly: those are queued and only the
         newest progress and newest preview are shown."""
         self._newest = self._received = event
-        if getattr(event, "event", event).preview is not None:    # a StackEvent wraps the solver's
+        if event.preview is not None:
             self._newest_preview = event
         if self._showing or not self._accepting:
             return
@@ -300,20 +312,17 @@ class TaskWidget(Container):
 
     def _show_preview(self, event) -> None:
         request = self._request
-        if request.stack:
-            if self._preview is None:
-                self._preview = StackPreview(request.job)
-            if not self._preview.update(event):
-                return
-            data, iteration = self._preview.data, event.event.iteration
-        else:
-            data = with_leading_axes(request.job.to_output(event.preview), request.index)
-            iteration = event.iteration
+        if self._preview is None:
+            self._preview = StackPreview(request.job)
+        if not self._preview.update(event):
+            return
+        data, iteration = self._preview.data, event.iteration
+        if not request.stack:
+            data = with_leading_axes(data, request.index)
         layer = write_image(self.viewer, f"{request.base} (running)", data,
                             metadata={RESULT_KEY: {"finished": False, "iteration": iteration}},
                             **request.layer_kwargs())
-        if request.stack:
-            layer.refresh()           # the preview array is updated in place: redraw it
+        layer.refresh()               # the preview array is updated in place: redraw it
 
     def _on_returned(self, outcome) -> None:
         request = self._request

@@ -1,0 +1,324 @@
+"""The one job every face runs: a 2-D image is one plane, a stack many; planes (or tiles of
+large planes, which all have one size) are fitted ``batch_size`` at a time as the ``G``
+groups of one grouped network (:func:`napari_dip_spectral.core.solver.iterate`).
+
+``RestoreJob(image, task, ...)`` validates and prepares everything up front (layout, noise
+model, normalisation, masks, settings); ``run()`` plans batches and tiles from the device's
+memory, is a generator of :class:`~napari_dip_spectral.events.RunEvent` that returns a
+:class:`~napari_dip_spectral.result.RestoreResult`, and falls back to smaller batches and
+then smaller tiles when the device runs out of memory. ``gen.send(True)`` cancels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+
+import numpy as np
+
+from .core.driving import drive
+from .events import RunEvent
+from .intensity import NORMALIZE_PER, stabilised_ranges
+from .layout import VOLUME_CHANNELS, stack_layout
+from .noise_fit import photon_options, resolve_anscombe
+from .normalization import Normalization, fit_normalization
+from .result import PlanState, assemble_result, entry_of
+from .tiling import (
+    Tile,
+    auto_tile,
+    blend_weights,
+    memory_budget,
+    plan_tiles,
+    unit_bytes,
+)
+from .validate import (
+    build_config,
+    check_batch_size,
+    check_image,
+    check_mask,
+    check_output_dtype,
+    check_plane_size,
+    check_task_options,
+    check_task_profile,
+)
+
+DEFAULT_OVERLAP = 16
+MAX_AUTO_BATCH = 32
+
+
+class _ShrinkTiles(Exception):
+    """Out of device memory with one tile per batch: retry with smaller tiles."""
+
+
+class RestoreJob:
+    """A prepared restoration of a 2-D image or an nD stack (``axes`` such as ``"ZYX"``;
+    guessed when not given, a 2-D or ``(Y, X, 3)`` image needs none). ``run()`` yields
+    :class:`~napari_dip_spectral.events.RunEvent` and returns a
+    :class:`~napari_dip_spectral.result.RestoreResult` whose image has the input's shape
+    (Y, X times ``factor`` for super-resolution); ``gen.send(True)`` cancels.
+
+    ``ranges``: precomputed per-stack ``(low, high)`` (see :func:`stack_ranges`), used by the
+    dask path so that every block is normalised alike.
+    """
+
+    def __init__(self, image, task: str = "denoise", *, axes: str | None = None, mask=None,
+                 factor=None, reference=None, profile: str = "default", normalize: str = "minmax",
+                 normalize_per: str = "stack", channel_mode: str = "auto", gain: float = 1.0,
+                 signed: bool = False, batch_size: int | None = None, tile_size: int | None = None,
+                 tile_overlap: int | None = None, anscombe="auto", output_dtype="float32",
+                 ranges: tuple | None = None, stack_prior: str = "auto", **options):
+        check_task_profile(task, profile)
+        arr = check_image(image, axes)
+        if axes is None and arr.ndim == 3 and arr.shape[-1] == 3:
+            axes = "YXS"                   # a colour image: its channels fitted jointly
+        self.layout = stack_layout(arr.shape, axes, channel_mode, stack_prior, task, profile)
+        if self.layout.volume:
+            options["decoder"] = "volume"
+            if options.get("channels") is None:
+                options["channels"] = VOLUME_CHANNELS
+        check_plane_size(self.layout.spatial)
+        if normalize_per not in NORMALIZE_PER:
+            raise ValueError(f"normalize_per must be one of {NORMALIZE_PER}, got {normalize_per!r}")
+        check_batch_size(batch_size)
+        if tile_size is not None:
+            plan_tiles((64, 64), tile_size, self._overlap(tile_size, tile_overlap))   # validates
+        self.task, self.input_shape, self.input_dtype = task, arr.shape, arr.dtype
+        self.output_dtype = check_output_dtype(output_dtype, arr.dtype)
+        yx = (self.layout.axes.index("Y"), self.layout.axes.index("X"))
+        self.model, self.noise_estimate = resolve_anscombe(anscombe, arr, task, yx)
+        self.config = build_config(task, profile, **photon_options(options, self.model, profile))
+        if self.model is not None and normalize == "none":
+            raise ValueError("normalize='none' cannot be combined with anscombe (the transform "
+                             "changes the range)")
+        self.factor, self.gain, self.signed = check_task_options(task, factor, gain, signed)
+        self.batch_size, self.tile_size, self.tile_overlap = batch_size, tile_size, tile_overlap
+
+        planes = self.layout.to_planes(arr)
+        data = planes if self.model is None else self.model.forward(planes)
+        self.normalizations, self.constant = self._normalizations(arr, planes, normalize,
+                                                                  normalize_per, ranges)
+        self.constant_values = planes.reshape(len(planes), -1)[:, 0].astype(np.float32)
+        if all(self.constant):
+            raise ValueError("image is constant: nothing to restore")
+        self.unit = np.empty(data.shape, dtype=np.float32)
+        for i, norm in enumerate(self.normalizations):
+            self.unit[i] = norm.forward(data[i]) if norm is not None else 0
+        self.masks = self._masks(mask, arr)
+        if self.masks is not None:
+            self.unit *= self.masks
+        self.reference = None
+        if reference is not None:
+            self.reference = self._reference(reference)
+
+    # -- preparation ---------------------------------------------------------------------
+    def _normalizations(self, arr, planes, method, per, ranges):
+        n = self.layout.n_planes
+        norms: list[Normalization | None] = []
+        constant = []
+        if per == "stack":
+            if ranges is None:
+                ranges = stabilised_ranges(arr, self.layout, method, self.model)
+            lows, highs = (self.layout.plane_values(r) for r in ranges)
+            for i in range(n):
+                ok = highs[i] > lows[i]
+                norms.append(Normalization(float(lows[i]), float(highs[i]), method) if ok else None)
+                constant.append(not ok)
+        else:
+            for i in range(n):
+                try:
+                    norms.append(fit_normalization(
+                        planes[i], method,
+                        transform=None if self.model is None else self.model.forward))
+                    constant.append(False)
+                except ValueError as error:
+                    if "constant" not in str(error):
+                        raise
+                    norms.append(None)
+                    constant.append(True)
+        return norms, constant
+
+    def _masks(self, mask, arr):
+        if self.task != "inpaint":
+            if mask is not None:
+                raise ValueError(f"mask is only used by task 'inpaint', not {self.task!r}")
+            return None
+        m = None if mask is None else np.asarray(mask)
+        if m is not None and m.shape == arr.shape and arr.ndim > 2:
+            per_plane = self.layout.to_planes(m != 0).any(1, keepdims=True)
+            if not per_plane.any():
+                raise ValueError("mask has no observed pixel (True/1 = observed)")
+            return per_plane.astype(np.float32)
+        shared = check_mask(mask, self.layout.spatial)
+        return np.broadcast_to(shared.astype(np.float32), (self.layout.n_planes, 1) + shared.shape)
+
+    def _reference(self, reference):
+        ref = np.asarray(reference)
+        expected = self.output_shape
+        if ref.shape != expected:
+            raise ValueError(f"reference shape {ref.shape} does not match the output shape {expected}")
+        planes = self.layout.to_planes(ref)
+        if self.model is not None:
+            planes = self.model.forward(planes)
+        out = np.zeros(planes.shape, dtype=np.float32)
+        for i, norm in enumerate(self.normalizations):
+            if norm is not None:
+                out[i] = np.clip(norm.forward(planes[i]), 0, 1)
+        return out
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        f = self.factor or 1
+        return tuple(s * f if a in "YX" else s for a, s in zip(self.layout.axes, self.input_shape))
+
+    def operator(self, masks: np.ndarray | None):
+        import torch
+
+        from .core.operators import for_task
+
+        mask = None if masks is None else torch.from_numpy(np.ascontiguousarray(masks))
+        return for_task(self.task, mask=mask, factor=self.factor, gain=self.gain, signed=self.signed)
+
+    def to_output(self, unit: np.ndarray) -> np.ndarray:
+        """Planes ``(n_planes, C, H, W)`` in [0, 1] (a finished run's, or a preview of a job
+        whose one batch holds every plane) -> the input's layout and intensity range, float32.
+        Constant planes pass through unchanged."""
+        image = np.empty(unit.shape, dtype=np.float32)
+        for p, norm in enumerate(self.normalizations):
+            if norm is None:
+                image[p] = self.constant_values[p]
+                continue
+            values = norm.inverse(unit[p])
+            image[p] = values if self.model is None else self.model.inverse_transform(values)
+        return self.layout.from_planes(image)
+
+    # -- planning ------------------------------------------------------------------------
+    def plan(self, device) -> tuple[int | None, int]:
+        """(tile side or None, batch size) from the options and the device's memory budget."""
+        scale = self.factor or 1
+        c = self.layout.channels
+        budget = memory_budget(device)
+        tile = self.tile_size
+        if tile is None:
+            tile = auto_tile(self.layout.spatial, budget, self.config.channels,
+                             self.config.levels, c, scale)
+        side = self.layout.spatial if tile is None else tuple(min(tile, s) for s in self.layout.spatial)
+        if self.batch_size is not None:
+            return tile, int(self.batch_size)
+        per_unit = unit_bytes(self.config.channels, self.config.levels, c,
+                              side[0] * scale, side[1] * scale)
+        if self.config.decoder == "volume":     # every feature map holds all Z planes
+            per_unit *= c
+        return tile, int(max(1, min(MAX_AUTO_BATCH, budget // max(per_unit, 1))))
+
+    @staticmethod
+    def _overlap(tile: int | None, overlap: int | None) -> int:
+        """The given overlap, or by default a quarter of the tile (at most 16 pixels)."""
+        if overlap is not None:
+            return overlap
+        return 0 if tile is None else min(DEFAULT_OVERLAP, tile // 4)
+
+    def units(self, tile: int | None) -> tuple[list[tuple[int, Tile]], list[Tile], list]:
+        h, w = self.layout.spatial
+        overlap = self._overlap(tile, self.tile_overlap)
+        tiles = [Tile(0, 0, h, w)] if tile is None else plan_tiles((h, w), tile, overlap)
+        weights = blend_weights((h, w), tiles, overlap, self.factor or 1)
+        units = [(p, t) for p in range(self.layout.n_planes) if not self.constant[p] for t in tiles]
+        return units, tiles, weights
+
+    # -- running -------------------------------------------------------------------------
+    def run(self) -> Generator:
+        from .core.devices import resolve_device
+
+        device = resolve_device(self.config.device)
+        tile, batch = self.plan(device)
+        while True:
+            try:
+                state = yield from self._run_plan(tile, batch)
+                break
+            except _ShrinkTiles:
+                h, w = self.layout.spatial
+                current = tile or max(h, w)
+                tile = 16 * (current // 2 // 16)
+                if tile < 32:
+                    from .core.solver import DeviceMemoryError
+
+                    raise DeviceMemoryError(
+                        f"out of device memory even for one {current}x{current} tile; use "
+                        "device='cpu', fewer channels or a smaller image") from None
+                batch = 1
+        return assemble_result(self, state)
+
+    def _run_plan(self, tile: int | None, batch_size: int) -> Generator:
+        import torch
+
+        from .core.solver import DeviceMemoryError, iterate
+
+        units, tiles, weights = self.units(tile)
+        tile_index = {t: k for k, t in enumerate(tiles)}
+        scale = self.factor or 1
+        n, c = self.layout.n_planes, self.layout.channels
+        h, w = self.layout.spatial
+        out = np.zeros((n, c, h * scale, w * scale), dtype=np.float32)
+        unit_hist: dict[int, list] = {}
+        unit_stop: dict[int, int] = {}
+        unit_auto: dict[int, bool] = {}
+        unit_iterations: dict[int, int] = {}
+        done: set[int] = set()
+        cancelled = False
+        seconds, parameters, device_name = 0.0, 0, str(self.config.device)
+        lipschitz = self.config.lipschitz
+        start = 0
+        n_batches = math.ceil(len(units) / batch_size)
+        batch_no = 0
+        while start < len(units) and not cancelled:
+            chunk = list(range(start, min(start + batch_size, len(units))))
+            obs = np.stack([self.unit[units[u][0]][(slice(None),) + units[u][1].slices()] for u in chunk])
+            masks = None if self.masks is None else np.stack(
+                [self.masks[units[u][0]][(slice(None),) + units[u][1].slices()] for u in chunk])
+            ref = None
+            if self.reference is not None:
+                ref = torch.from_numpy(np.stack(
+                    [self.reference[units[u][0]][(slice(None),) + units[u][1].slices(scale)]
+                     for u in chunk]))
+            planes = tuple(dict.fromkeys(units[u][0] for u in chunk))
+            gen = iterate(torch.from_numpy(obs), self.operator(masks), self.config, ref)
+            message = None
+            try:
+                while True:
+                    try:
+                        event = gen.send(message)
+                    except StopIteration as stop:
+                        outcome = stop.value
+                        break
+                    message = yield RunEvent(batch_no, n_batches, planes, n, event, len(tiles))
+            except DeviceMemoryError:
+                if batch_size > 1:
+                    batch_size = max(1, batch_size // 2)
+                    n_batches = batch_no + math.ceil((len(units) - start) / batch_size)
+                    continue
+                raise _ShrinkTiles() from None
+            cancelled = outcome.stop_reason == "cancelled"
+            seconds += outcome.seconds
+            parameters = max(parameters, outcome.parameters // len(chunk))
+            device_name, lipschitz = outcome.device, outcome.lipschitz
+            for g, u in enumerate(chunk):
+                p, t = units[u]
+                ys, xs = t.slices(scale)
+                out[p][:, ys, xs] += weights[tile_index[t]] * outcome.image[g]
+                unit_hist[u] = [entry_of(e, g) for e in outcome.history]
+                unit_stop[u] = outcome.stop_iterations[g]
+                unit_iterations[u] = outcome.iterations
+                unit_auto[u] = (outcome.stop_reason == "auto_stop"
+                                or outcome.stop_iterations[g] < outcome.iterations)
+                done.add(u)
+            start = chunk[-1] + 1
+            batch_no += 1
+        return PlanState(out=out, units=units, tiles=tiles, tile=tile, batch_size=batch_size,
+                         hist=unit_hist, stop=unit_stop, auto=unit_auto,
+                         iterations=unit_iterations, done=done,
+                         cancelled=cancelled, seconds=seconds, parameters=parameters,
+                         device=device_name, lipschitz=lipschitz)
+
+    def restore(self, callback=None):
+        """Run to the end; ``callback(event)`` returning False cancels."""
+        return drive(self.run(), callback)
