@@ -89,10 +89,10 @@ def section_pieces(repeats: int) -> None:
                "backward pieces (ms, median)",
                ["gradient", "torch convolution_backward", "alternative", "speed-up",
                 "max difference"],
-               [["input (alternative conv_transpose2d: tried, not used)", f"{t[0] * 1e3:.1f}", f"{t[1] * 1e3:.1f}", f"{t[0] / t[1]:.2f}x",
-                 f"{d_in:.1e} (absolute)"],
-                ["weight (alternative forward conv: core's)", f"{t[2] * 1e3:.1f}", f"{t[3] * 1e3:.1f}", f"{t[2] / t[3]:.2f}x",
-                 f"{d_w:.1e} (relative to max)"]])
+               [["input (alternative conv_transpose2d: tried, not used)", f"{t[0] * 1e3:.1f}",
+                 f"{t[1] * 1e3:.1f}", f"{t[0] / t[1]:.2f}x", f"{d_in:.1e} (absolute)"],
+                ["weight (alternative forward conv: core's)", f"{t[2] * 1e3:.1f}",
+                 f"{t[3] * 1e3:.1f}", f"{t[2] / t[3]:.2f}x", f"{d_w:.1e} (relative to max)"]])
 
 
 def section_layers(repeats: int, widths, sizes) -> None:
@@ -107,7 +107,7 @@ def section_layers(repeats: int, widths, sizes) -> None:
                 conv = convolution.Conv2d(c, c, 3, padding=1, padding_mode="reflect")
                 x = torch.randn(1, c, s, s, requires_grad=True)
 
-                def run(flag):
+                def run(flag, conv=conv, x=x):
                     def f():
                         convolution.FAST_CPU_BACKWARD = flag
                         conv(x).sum().backward()
@@ -154,7 +154,7 @@ def section_network(repeats: int, sizes) -> None:
         side = z.shape[-1] * net.spec.multiple          # sizes below 64 px are padded to 64
         y = torch.rand(1, 3, side, side)
 
-        def stepper(n, flag=True, fused=True):
+        def stepper(n, flag=True, fused=True, z=z, y=y):
             opt = (make_optimiser(list(n.parameters()), 1e-3) if fused
                    else torch.optim.Adam(n.parameters(), lr=1e-3))
 

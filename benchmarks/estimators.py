@@ -26,13 +26,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-import torch  # noqa: E402
+import torch
 
-from napari_dip_spectral.core import layers  # noqa: E402
-from napari_dip_spectral.core.config import task_defaults  # noqa: E402
-from napari_dip_spectral.core.network import Decoder, DecoderSpec, fourier_input  # noqa: E402
-from napari_dip_spectral.core.operators import Denoise  # noqa: E402
-from napari_dip_spectral.core.solver import iterate  # noqa: E402
+from napari_dip_spectral.core import layers
+from napari_dip_spectral.core.config import task_defaults
+from napari_dip_spectral.core.network import Decoder, DecoderSpec, fourier_input
+from napari_dip_spectral.core.operators import Denoise
+from napari_dip_spectral.core.solver import iterate
 
 TIMING_VARIANTS = (("exact", "exact", 1), ("power, 1 vector", "power", 1),
                    ("power, 4 vectors (default)", "power", 4), ("power, 8 vectors", "power", 8))

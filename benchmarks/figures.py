@@ -22,11 +22,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quality import write_log  # noqa: E402
-from stop_replay import replay_stop  # noqa: E402
+from quality import write_log
+from stop_replay import replay_stop
 
-from napari_dip_spectral.api import restore  # noqa: E402
-from napari_dip_spectral.degradations import degrade  # noqa: E402
+from napari_dip_spectral.api import restore
+from napari_dip_spectral.degradations import degrade
 
 BAND_COLOURS = ["#4a2106", "#8c4a0c", "#c8741a", "#eda046", "#fbd08a"]   # band 1 dark -> 5 light
 RUNS = {"controlled (lambda = 1.4)": None, "uncontrolled (lambda = inf)": float("inf")}

@@ -49,10 +49,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from metrics import psnr, ssim  # noqa: E402
+from metrics import psnr, ssim
 
-from napari_dip_spectral import restore  # noqa: E402
-from napari_dip_spectral.anscombe import PoissonGaussian  # noqa: E402
+from napari_dip_spectral import restore
+from napari_dip_spectral.anscombe import PoissonGaussian
 
 GAIN, OFFSET, READ = 50.0, 100.0, 0.02     # counts per photon, dark level, read noise / full scale
 

@@ -30,13 +30,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from baselines import BM3D_AVAILABLE, baselines_for  # noqa: E402
-from datasets import Case, Selection, load_cases  # noqa: E402
-from metrics import psnr, psnr_y, ssim  # noqa: E402
+from baselines import BM3D_AVAILABLE, baselines_for
+from datasets import Case, Selection, load_cases
+from metrics import psnr, psnr_y, ssim
 
-from napari_dip_spectral.job import RestoreJob  # noqa: E402
-from napari_dip_spectral.validate import build_config  # noqa: E402
-from napari_dip_spectral.core.driving import drive  # noqa: E402
+from napari_dip_spectral.core.driving import drive
+from napari_dip_spectral.job import RestoreJob
+from napari_dip_spectral.validate import build_config
 
 TASK_ORDER = ("denoise", "deblock", "inpaint", "super_resolution", "enhance")
 

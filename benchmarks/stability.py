@@ -30,12 +30,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-import torch  # noqa: E402
+import torch
 
-from napari_dip_spectral.core.config import task_defaults  # noqa: E402
-from napari_dip_spectral.core.operators import Denoise  # noqa: E402
-from napari_dip_spectral.core.solver import iterate  # noqa: E402
-from napari_dip_spectral.core.driving import drive  # noqa: E402
+from napari_dip_spectral.core.config import task_defaults
+from napari_dip_spectral.core.driving import drive
+from napari_dip_spectral.core.operators import Denoise
+from napari_dip_spectral.core.solver import iterate
 
 IMAGES = ["image_F16_512rgb.png", "image_Peppers512rgb.png", "image_House256rgb.png",
           "image_Baboon512rgb.png"]
@@ -99,7 +99,9 @@ def summarise(history, rule_iterations: list[int]) -> list[dict]:
         p = psnr[:, g]
         k = int(p.argmax())
         tail = p[int(len(p) * 0.7):]
-        at = (lambda it: float(p[np.searchsorted(its, it)]) if it is not None and it <= its[-1] else math.nan)
+        def at(it, p=p):
+            return float(p[np.searchsorted(its, it)]) if it is not None and it <= its[-1] else math.nan
+
         rows.append(dict(peak=float(p[k]), peak_it=int(its[k]), final=float(p[-1]),
                          drop=float(p[k] - p[-1]), stop=stop, at_stop=at(stop),
                          gap=float(p[k] - at(stop)) if stop else math.nan,
@@ -122,7 +124,9 @@ def run(images: np.ndarray, profile: str, changes: dict, args) -> tuple[list[dic
 
 
 def fmt(v, digits=2):
-    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
 def main(argv=None) -> int:
@@ -170,12 +174,14 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     results = {}
-    print(f"# Stability: denoising sigma 25/255, {len(names)} {'grey ' if args.grey else ''}images, {args.iterations} iterations, "
+    print(f"# Stability: denoising sigma 25/255, {len(names)} {'grey ' if args.grey else ''}images, "
+          f"{args.iterations} iterations, "
           f"channels {args.channels}, metrics every {args.every}, device {args.device}")
     for size in sizes:
         images = load_images(args.data, names, size, args.grey)
         print(f"\n## {size} x {size} px\n")
-        print("| configuration | peak PSNR (it) | final | drop mean / worst | auto stop it | at stop | gap to peak mean / worst | at 4x stop | oscillation | s |")
+        print("| configuration | peak PSNR (it) | final | drop mean / worst | auto stop it | at stop "
+              "| gap to peak mean / worst | at 4x stop | oscillation | s |")
         print("|---|---|---|---|---|---|---|---|---|---|")
         for name, (profile, changes) in chosen:
             if args.budget_s and time.perf_counter() - started > args.budget_s:

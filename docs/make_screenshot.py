@@ -14,11 +14,11 @@ import os
 # canvas); an environment override, so the user's napari settings are left as they are
 os.environ["NAPARI_APPLICATION_GUI_NOTIFICATION_LEVEL"] = "error"
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import napari  # noqa: E402
-from PIL import Image  # noqa: E402
-from qtpy.QtCore import Qt  # noqa: E402
+import napari
+from PIL import Image
+from qtpy.QtCore import Qt
 
 OUT = Path(__file__).parent / "images" / "napari_plugin.png"
 CROP = (slice(64, 192), slice(64, 192))           # 128 x 128 from the 256 px sample

@@ -56,8 +56,9 @@ def test_super_resolution_beats_nearest_upsampling_and_has_the_high_resolution_s
 
 
 def test_enhancement_adds_detail():
-    from napari_dip_spectral.core.stopping import mlv_sharpness
     import torch
+
+    from napari_dip_spectral.core.stopping import mlv_sharpness
 
     clean = smooth_image(32, seed=6) + 0.05 * np.random.default_rng(0).random((32, 32)).astype(np.float32)
     result = restore(clean, "enhance", iterations=30, normalize="none", **FAST)
@@ -172,11 +173,14 @@ def test_bad_input_is_refused_with_a_message_naming_the_problem(kwargs, message)
 
 def test_profiles_differ_only_where_documented():
     paper, ours = task_defaults("denoise", "paper"), task_defaults("denoise")
-    assert (paper.lipschitz, paper.upsample, paper.sigma_estimator, paper.learning_rate) == (1.4, "bilinear", "exact", 1e-3)
-    assert (paper.average, paper.init_output, paper.lipschitz_by_size, paper.metrics_every) == (0.0, "default", False, 1)
+    assert (paper.lipschitz, paper.upsample, paper.sigma_estimator, paper.learning_rate) == (
+        1.4, "bilinear", "exact", 1e-3)
+    assert (paper.average, paper.init_output, paper.lipschitz_by_size, paper.metrics_every) == (
+        0.0, "default", False, 1)
     assert task_defaults("inpaint", "paper").lipschitz == 1.6
     assert task_defaults("enhance", "paper").iterations == 100
-    assert (ours.average, ours.init_output, ours.lipschitz_by_size, ours.sigma_estimator) == (0.99, "data", False, "power")
+    assert (ours.average, ours.init_output, ours.lipschitz_by_size, ours.sigma_estimator) == (
+        0.99, "data", False, "power")
     assert (ours.lipschitz, ours.upsample, ours.learning_rate) == (paper.lipschitz, paper.upsample, paper.learning_rate)
     assert (ours.stop_rule, ours.settle, paper.stop_rule, paper.settle) == ("noise", 50, "ratio", 0)
     assert task_defaults("deblock").stop_rule == "ratio" and task_defaults("deblock").settle == 50

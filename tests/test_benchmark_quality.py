@@ -8,11 +8,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-import datasets  # noqa: E402
-import quality  # noqa: E402
-from stop_replay import replay_stop  # noqa: E402
+import datasets
+import quality
+from stop_replay import replay_stop
 
-from napari_dip_spectral.api import restore  # noqa: E402
+from napari_dip_spectral.api import restore
 
 
 def _case(name: str = "ramp") -> datasets.Case:

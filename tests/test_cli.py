@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,10 +135,10 @@ def test_outputs_get_the_usual_file_mode_not_the_temporary_files(tmp_path):
 
     old = os.umask(0o022)
     try:
-        out = write_atomic(tmp_path / "r.json", lambda tmp: open(tmp, "w").write("{}"))
+        out = write_atomic(tmp_path / "r.json", lambda tmp: Path(tmp).write_text("{}"))
         assert (out.stat().st_mode & 0o777) == 0o644
         os.umask(0o027)
-        out = write_atomic(tmp_path / "s.json", lambda tmp: open(tmp, "w").write("{}"))
+        out = write_atomic(tmp_path / "s.json", lambda tmp: Path(tmp).write_text("{}"))
         assert (out.stat().st_mode & 0o777) == 0o640
     finally:
         os.umask(old)

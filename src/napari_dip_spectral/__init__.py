@@ -9,7 +9,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["restore", "degrade", "RestoreJob", "RestoreResult", "RestorationJob", "__version__"]
+__all__ = ["RestorationJob", "RestoreJob", "RestoreResult", "__version__", "degrade", "restore"]
 
 
 def __getattr__(name):

@@ -16,7 +16,7 @@ from .result import RestoreResult
 
 RestorationJob = StackJob = RestoreJob
 
-__all__ = ["restore", "RestoreJob", "RestoreResult", "RestorationJob", "StackJob"]
+__all__ = ["RestorationJob", "RestoreJob", "RestoreResult", "StackJob", "restore"]
 
 
 def restore(image, task: str = "denoise", mask=None, factor=None, iterations=None,

@@ -2,8 +2,13 @@ import pytest
 import torch
 from torch.nn.utils import parametrize
 
-from napari_dip_spectral.core.layers import (GaussianUpsample, LipschitzBound, MeanOnlyNorm,
-                                             gaussian_kernel_1d, lipschitz_conv)
+from napari_dip_spectral.core.layers import (
+    GaussianUpsample,
+    LipschitzBound,
+    MeanOnlyNorm,
+    gaussian_kernel_1d,
+    lipschitz_conv,
+)
 
 
 def largest_singular_values(conv, groups=1):

@@ -52,7 +52,7 @@ def _config(**changes):
 
 
 def test_the_noise_rule_stops_a_denoising_run_once_the_fit_reaches_the_noise_level():
-    clean, noisy = _noisy(32, 0.1)
+    _clean, noisy = _noisy(32, 0.1)
     obs = torch.from_numpy(noisy.clip(0, 1))[None, None]
     out = solve(obs, Denoise(), _config(iterations=400, stop_rule="noise", noise_fraction=1.0))
     assert out.stop_reason == "auto_stop" and 0 < out.rule_iterations[0] == out.iterations < 400

@@ -1,8 +1,7 @@
 import pytest
 import torch
 
-from napari_dip_spectral.core.operators import (Denoise, Enhance, Inpaint, SuperResolve,
-                                                lanczos2_kernel)
+from napari_dip_spectral.core.operators import Denoise, Enhance, Inpaint, SuperResolve, lanczos2_kernel
 
 
 @pytest.mark.parametrize("factor", [2, 4, 8])

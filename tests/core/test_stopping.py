@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_dip_spectral.core.stopping import (WindowedStopRule, mlv_sharpness, perceptual_blur,
-                                               stop_ratio)
+from napari_dip_spectral.core.stopping import WindowedStopRule, mlv_sharpness, perceptual_blur, stop_ratio
 
 
 def feed(rule, series, every=1):

@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from napari_dip_spectral.core.layers import LipschitzBound
-from napari_dip_spectral.core.network import DecoderSpec
-from napari_dip_spectral.core.network import fourier_input
+from napari_dip_spectral.core.network import DecoderSpec, fourier_input
 from napari_dip_spectral.core.volume import VolumeDecoder
 
 

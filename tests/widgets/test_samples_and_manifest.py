@@ -36,7 +36,7 @@ def test_fluorescence_stack_is_noisy_uint16_with_pixel_size():
 def test_holey_camera_marks_missing_pixels_with_label_one():
     from napari_dip_spectral.widgets.samples import holey_camera
 
-    (_, _, _), (image, _, _), (missing, meta, kind) = holey_camera()
+    (_, _, _), (image, _, _), (missing, _meta, kind) = holey_camera()
     assert kind == "labels" and set(np.unique(missing)) == {0, 1}
     assert np.all(image[missing == 1] == 0)
 

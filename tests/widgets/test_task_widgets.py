@@ -211,3 +211,25 @@ def test_denoise_shows_the_noise_model_it_used(make_napari_viewer, qtbot, choice
     else:
         assert summary["noise_model"] is None
         assert "noise model: none" in widget.status.value
+
+
+def test_large_plane_tiles_through_the_same_job_as_restore(make_napari_viewer, qtbot, monkeypatch):
+    """The widget runs restore()'s job: a plane over the memory budget is restored in tiles,
+    and the result equals restore()'s with the same settings."""
+    from napari_dip_spectral import job, restore
+    from napari_dip_spectral.tiling import unit_bytes
+
+    budget = unit_bytes(8, 5, 1, 64, 64) + 1          # room for a 64 x 64 tile, not the plane
+    monkeypatch.setattr(job, "memory_budget", lambda device: budget)
+    viewer = make_napari_viewer()
+    image = smooth_image(112)
+    viewer.add_image(image, name="big")
+    widget = dock(viewer, "denoise", iterations=4)
+    widget.run()
+    finish(qtbot, widget)
+    result = widget.last_result
+    assert result is not None and result.finished
+    assert result.extra["tiles_per_plane"] > 1 and result.extra["tile_size"] == 64
+    expected = restore(image, "denoise", **widget.form.options())
+    assert expected.extra["tiles_per_plane"] == result.extra["tiles_per_plane"]
+    np.testing.assert_allclose(viewer.layers["big [denoise]"].data, expected.image, atol=1e-6)

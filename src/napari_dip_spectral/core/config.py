@@ -112,7 +112,7 @@ class SolverConfig:
         if self.n_bands < 1:
             raise ValueError(f"n_bands must be >= 1, got {self.n_bands!r}")
 
-    def replace(self, **changes) -> "SolverConfig":
+    def replace(self, **changes) -> SolverConfig:
         return dataclasses.replace(self, **changes)
 
 

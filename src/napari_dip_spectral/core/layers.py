@@ -194,9 +194,10 @@ class GaussianUpsample(nn.Module):
 
 class _MeanOnlyNormFunction(torch.autograd.Function):
     """``x - mean_hw(x) + bias`` (mean over every axis after the channels: H, W or D, H, W)
-    with its gradient written out: ``g - mean_hw(g)`` for ``x`` and ``sum(g)`` for the bias. Autograd's own graph for the expression takes two
-    more passes over the activations each way (a negation, a second reduction, an
-    accumulation); nothing is saved for backward, so the next layer may work in place."""
+    with its gradient written out: ``g - mean_hw(g)`` for ``x`` and ``sum(g)`` for the bias.
+    Autograd's own graph for the expression takes two more passes over the activations each way
+    (a negation, a second reduction, an accumulation); nothing is saved for backward, so the
+    next layer may work in place."""
 
     @staticmethod
     def forward(ctx, x, bias):

@@ -20,7 +20,7 @@ class ForwardOperator:
     #: output side length / observation side length
     scale: int = 1
 
-    def to(self, device: torch.device) -> "ForwardOperator":
+    def to(self, device: torch.device) -> ForwardOperator:
         return self
 
     def output_shape(self, observation_shape: tuple[int, int]) -> tuple[int, int]:

@@ -77,9 +77,10 @@ class WindowedStopRule:
     With ratios recorded every iteration (``every=1``) this is the authors' rule: the second
     window holds ``n - 1`` values, ``t-n+1 .. t-1``. Ratios may be recorded every ``k``
     iterations instead (``every=k``): the windows are then the samples in ``[t-2n, t-n)`` and
-    ``[t-n, t)``, so that both hold ``n / k`` samples and their centres stay ``n`` apart. Works on ``G`` independent series at once; a series that has stopped stays
-    stopped. Ratios stay on the device; :meth:`check` returns a boolean tensor, so the caller
-    decides when to synchronise.
+    ``[t-n, t)``, so that both hold ``n / k`` samples and their centres stay ``n`` apart. Works
+    on ``G`` independent series at once; a series that has stopped stays stopped. Ratios stay on
+    the device; :meth:`check` returns a boolean tensor, so the caller decides when to
+    synchronise.
     """
 
     def __init__(self, window: int = 100, epsilon: float = 0.01, every: int = 1):

@@ -8,24 +8,18 @@ planes of a stack, in a napari thread worker (``worker.py``). Scripts drive it w
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton, SpinBox
 from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import QSizePolicy
 
-from .. import plots
 from ..job import RestoreJob
 from ..layout import STACK_PRIORS, stack_layout
-from ..noise_fit import describe_noise, noise_summary
+from ..noise_fit import describe_noise
 from ..result import RestoreResult
 from .form import TASK_TITLES, ParameterForm
 from .layers import (
-    Geometry,
     current_plane,
     full_data,
     layer_axes,
@@ -40,46 +34,14 @@ from .layers import (
     write_image,
 )
 from .progress_bars import RunProgress
+from .request import RunRequest
+from .result_layers import PLOT_KEY, plot_names, run_summary, write_plots
 from .stack_run import StackPreview, plane_account, plane_list
 from .worker import RunFailure, restoration_worker, wait_until
 
-PLOT_KEY = "dip_spectral_plot"      # metadata flag of plot layers (kept out of the input lists)
 STACK_PRIOR_CHOICES = ("auto", *STACK_PRIORS)
 RESULT_KEY = "dip_spectral"         # metadata of result layers: settings and how the run ended
 DISPLAYED, ALL_PLANES = "displayed plane only", "all planes"
-STACK_PLOTS = " (mean over planes)"  # plot layers of a stack show the mean over its planes
-
-
-@dataclass
-class RunRequest:
-    """Everything a started run needs to turn its events and result into layers."""
-
-    base: str                       # "<input> [<task>]" (+ " plane i,j" for a stack plane)
-    source: str
-    index: tuple[int, ...]
-    geometry: Geometry
-    rgb: bool
-    contrast_limits: tuple | None
-    job: RestoreJob | None = None
-    build: Callable[[], RestoreJob] | None = None     # all planes: builds the job in the worker
-    n_planes: int = 0                                # all planes: how many units
-    unit: str = "plane"                              # all planes: "plane" or "volume"
-
-    @property
-    def stack(self) -> bool:
-        return self.build is not None
-
-    def make_job(self) -> RestoreJob:
-        """The job to run (an all-planes job is built here, in the worker thread)."""
-        if self.build is not None:
-            self.job = self.build()
-        return self.job
-
-    def layer_kwargs(self) -> dict:
-        kwargs = dict(self.geometry.as_kwargs(), rgb=self.rgb)
-        if self.contrast_limits is not None:
-            kwargs["contrast_limits"] = self.contrast_limits
-        return kwargs
 
 
 class TaskWidget(Container):
@@ -335,9 +297,9 @@ class TaskWidget(Container):
         name = request.base if finished else f"{request.base} (cancelled)"
         if finished:
             cancelled = f"{request.base} (cancelled)"
-            for stale in (cancelled, *self._plot_names(cancelled, request.stack)):
+            for stale in (cancelled, *plot_names(cancelled, request.stack)):
                 remove_layer(self.viewer, stale)
-        summary = self._summary(outcome, request)
+        summary = run_summary(outcome, request)
         if request.stack:
             # a cancelled stack stays float32 so that planes never started stay NaN
             data = outcome.as_input_dtype(request.job.input_dtype) if finished else outcome.image
@@ -347,7 +309,7 @@ class TaskWidget(Container):
             data = with_leading_axes(outcome.as_input_dtype(request.job.input_dtype), request.index)
         result_layer = write_image(self.viewer, name, data, metadata={RESULT_KEY: summary},
                                    **request.layer_kwargs())
-        self._write_plots(name, outcome, result_layer, request.stack)
+        write_plots(self.viewer, name, outcome, result_layer, request.stack)
         how = {"auto_stop": f"auto stop at iteration {outcome.stop_iteration}",
                "max_iterations": f"done: {outcome.iterations} iterations",
                "cancelled": f"CANCELLED at iteration {self._progress.iteration}"}[outcome.stop_reason]
@@ -384,52 +346,6 @@ class TaskWidget(Container):
     def _fail(self, message: str) -> None:
         self.status.value = f"error: {message}"
         show_error(f"{TASK_TITLES[self.task]}: {message}")
-
-    # ----------------------------------------------------------------- results
-    def _summary(self, result: RestoreResult, request: RunRequest) -> dict:
-        summary = {"task": result.task, "finished": result.finished, "stop_reason": result.stop_reason,
-                "iterations": result.iterations, "stop_iteration": result.stop_iteration,
-                "seconds": round(result.seconds, 3), "device": result.device,
-                "source": request.source, "plane": request.index,
-                "config": dataclasses.asdict(result.config),
-                "noise_model": noise_summary(result.extra)}
-        if request.stack:
-            summary.update(axes=result.extra["axes"], unit=request.unit,
-                           batch_size=result.extra["batch_size"],
-                           tiles_per_plane=result.extra["tiles_per_plane"],
-                           plane_stop_reasons=result.extra["plane_stop_reasons"],
-                           plane_stop_iterations=result.extra["plane_stop_iterations"])
-        return summary
-
-    @staticmethod
-    def _plot_names(name: str, stack: bool) -> tuple[str, str]:
-        suffix = STACK_PLOTS if stack else ""
-        return f"{name} FBC{suffix}", f"{name} stopping{suffix}"
-
-    def _write_plots(self, name: str, result: RestoreResult, beside, stack: bool) -> None:
-        """FBC and stopping plots as RGB layers, each as tall as the result: the FBC plot to
-        its right, the stopping plot below that. For a stack they show the mean over its
-        restored planes (said in their names), with the stop marked only when every plane
-        stopped at the same iteration."""
-        if not result.history:
-            return
-        stop = None if result.stop_reason == "cancelled" else result.stop_iteration
-        if stack and len({s for s, r in zip(result.extra["plane_stop_iterations"],
-                                            result.extra["plane_stop_reasons"])
-                          if r != "constant"}) != 1:
-            stop = None
-        (y0, x0), (y1, x1) = (np.asarray(c)[-2:] for c in beside.extent.world)
-        height, gap = y1 - y0, 0.05 * (x1 - x0)
-        fbc_name, stopping_name = self._plot_names(name, stack)
-        figures = [(fbc_name, plots.fbc_plot(result.history, stop)),
-                   (stopping_name, plots.stopping_plot(result.history, stop))]
-        for row, (title, rgb) in enumerate(figures):
-            step = height / rgb.shape[0]
-            write_image(self.viewer, title, rgb, rgb=True, scale=(step, step),
-                        translate=(y0 + row * (height + gap), x1 + gap),
-                        units=tuple(beside.units)[-2:], axis_labels=tuple(beside.axis_labels)[-2:],
-                        metadata={PLOT_KEY: True, "finished": result.finished})
-
 
 class DenoiseWidget(TaskWidget):
     """Remove noise (Gaussian, Poisson-Gaussian) from an image."""

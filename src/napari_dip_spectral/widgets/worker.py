@@ -1,11 +1,11 @@
 """The restoration as a napari thread worker over ``RestoreJob.run()``.
 
-The worker builds the job (so that an all-planes run reads a dask-backed layer in the
-worker thread, not the GUI's), yields a ``RunEvent`` after every iteration (so ``quit()`` lands within one iteration) and returns the
-``RestoreResult``, or
-a :class:`RunFailure` for the errors a user can fix (bad device, out of memory...). Sending
-``True`` into the worker (``worker.send(True)``) cancels the job so that it still returns
-its last iterate, marked ``stop_reason == "cancelled"``.
+The worker builds the job (so that an all-planes run reads a dask-backed layer in the worker
+thread, not the GUI's), yields a ``RunEvent`` after every iteration (so ``quit()`` lands within
+one iteration) and returns the ``RestoreResult``, or a :class:`RunFailure` for the errors a user
+can fix (bad device, out of memory...). Sending ``True`` into the worker (``worker.send(True)``)
+cancels the job so that it still returns its last iterate, marked ``stop_reason ==
+"cancelled"``.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ def run_job(make_job: Callable, threads: int) -> Generator:
 
 
 def restoration_worker(make_job: Callable) -> GeneratorWorker:
-    """An unstarted worker for the job ``make_job()`` builds (a ``RestoreJob``; registered as a task napari can cancel).
+    """An unstarted worker for the job ``make_job()`` builds (a ``RestoreJob``; registered
+    as a task napari can cancel).
 
     The progress bar is the widget's own ``napari.utils.progress``, not ``create_worker``'s:
     napari's bar processes Qt events on every step, which re-enters the ``yielded`` handlers
