@@ -32,8 +32,15 @@ def _colour_axis(image: np.ndarray) -> int | None:
 def nl_means(observed: np.ndarray, sigma: float) -> np.ndarray:
     from skimage.restoration import denoise_nl_means
 
-    return denoise_nl_means(observed, h=0.8 * sigma, sigma=sigma, fast_mode=True, patch_size=5,
-                            patch_distance=6, channel_axis=_colour_axis(observed))
+    return denoise_nl_means(
+        observed,
+        h=0.8 * sigma,
+        sigma=sigma,
+        fast_mode=True,
+        patch_size=5,
+        patch_distance=6,
+        channel_axis=_colour_axis(observed),
+    )
 
 
 def total_variation(observed: np.ndarray, weight: float) -> np.ndarray:

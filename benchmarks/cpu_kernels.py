@@ -72,7 +72,8 @@ def section_pieces(repeats: int) -> None:
 
     def torch_backward(mask):
         return lambda: torch.ops.aten.convolution_backward(
-            grad, x, w, [c], [1, 1], [0, 0], [1, 1], False, [0, 0], 1, mask)
+            grad, x, w, [c], [1, 1], [0, 0], [1, 1], False, [0, 0], 1, mask
+        )
 
     def input_grad():
         return F.conv_transpose2d(grad, w)
@@ -80,27 +81,39 @@ def section_pieces(repeats: int) -> None:
     def weight_grad():
         return F.conv2d(x.transpose(0, 1), grad.transpose(0, 1)).transpose(0, 1)
 
-    t = alternate([torch_backward([True, False, False]), input_grad,
-                   torch_backward([False, True, False]), weight_grad], repeats)
+    t = alternate(
+        [torch_backward([True, False, False]), input_grad, torch_backward([False, True, False]), weight_grad], repeats
+    )
     ref = torch_backward([True, True, False])()
     d_in = float((input_grad() - ref[0]).abs().max())
     d_w = float((weight_grad() - ref[1]).abs().max() / ref[1].abs().max())
-    emit_table(f"One {c}-channel 3x3 layer at {s} px, {torch.get_num_threads()} thread(s): "
-               "backward pieces (ms, median)",
-               ["gradient", "torch convolution_backward", "alternative", "speed-up",
-                "max difference"],
-               [["input (alternative conv_transpose2d: tried, not used)", f"{t[0] * 1e3:.1f}",
-                 f"{t[1] * 1e3:.1f}", f"{t[0] / t[1]:.2f}x", f"{d_in:.1e} (absolute)"],
-                ["weight (alternative forward conv: core's)", f"{t[2] * 1e3:.1f}",
-                 f"{t[3] * 1e3:.1f}", f"{t[2] / t[3]:.2f}x", f"{d_w:.1e} (relative to max)"]])
+    emit_table(
+        f"One {c}-channel 3x3 layer at {s} px, {torch.get_num_threads()} thread(s): backward pieces (ms, median)",
+        ["gradient", "torch convolution_backward", "alternative", "speed-up", "max difference"],
+        [
+            [
+                "input (alternative conv_transpose2d: tried, not used)",
+                f"{t[0] * 1e3:.1f}",
+                f"{t[1] * 1e3:.1f}",
+                f"{t[0] / t[1]:.2f}x",
+                f"{d_in:.1e} (absolute)",
+            ],
+            [
+                "weight (alternative forward conv: core's)",
+                f"{t[2] * 1e3:.1f}",
+                f"{t[3] * 1e3:.1f}",
+                f"{t[2] / t[3]:.2f}x",
+                f"{d_w:.1e} (relative to max)",
+            ],
+        ],
+    )
 
 
 def section_layers(repeats: int, widths, sizes) -> None:
     rows = []
-    before = (convolution.FAST_CPU_BACKWARD, convolution.FAST_MIN_INPUT_VALUES,
-              convolution.FAST_MIN_CHANNELS)
+    before = (convolution.FAST_CPU_BACKWARD, convolution.FAST_MIN_INPUT_VALUES, convolution.FAST_MIN_CHANNELS)
     try:
-        convolution.FAST_MIN_INPUT_VALUES = 0           # measure the fast path everywhere
+        convolution.FAST_MIN_INPUT_VALUES = 0  # measure the fast path everywhere
         convolution.FAST_MIN_CHANNELS = 0
         for c in widths:
             for s in sizes:
@@ -111,20 +124,36 @@ def section_layers(repeats: int, widths, sizes) -> None:
                     def f():
                         convolution.FAST_CPU_BACKWARD = flag
                         conv(x).sum().backward()
+
                     return f
 
                 n = max(repeats, min(200, int(4e6 / (c * c * s * s))))
                 t_torch, t_fast = alternate([run(False), run(True)], n)
                 gated = x[0].numel() >= before[1] and c >= before[2]
-                rows.append([c, s, f"{t_torch * 1e3:.3f}", f"{t_fast * 1e3:.3f}",
-                             f"{t_torch / t_fast:.2f}x", "fast" if gated else "torch's"])
+                rows.append(
+                    [
+                        c,
+                        s,
+                        f"{t_torch * 1e3:.3f}",
+                        f"{t_fast * 1e3:.3f}",
+                        f"{t_torch / t_fast:.2f}x",
+                        "fast" if gated else "torch's",
+                    ]
+                )
     finally:
-        (convolution.FAST_CPU_BACKWARD, convolution.FAST_MIN_INPUT_VALUES,
-         convolution.FAST_MIN_CHANNELS) = before
-    emit_table(f"One reflection-padded 3x3 layer, forward+backward, {torch.get_num_threads()} "
-               "thread(s) (ms, median)",
-               ["channels", "px", "torch's path", "core.convolution path", "speed-up",
-                f"path taken (gates: {before[1]:,} input values, {before[2]} channels)"], rows)
+        (convolution.FAST_CPU_BACKWARD, convolution.FAST_MIN_INPUT_VALUES, convolution.FAST_MIN_CHANNELS) = before
+    emit_table(
+        f"One reflection-padded 3x3 layer, forward+backward, {torch.get_num_threads()} thread(s) (ms, median)",
+        [
+            "channels",
+            "px",
+            "torch's path",
+            "core.convolution path",
+            "speed-up",
+            f"path taken (gates: {before[1]:,} input values, {before[2]} channels)",
+        ],
+        rows,
+    )
 
 
 def old_style(net: torch.nn.Module) -> torch.nn.Module:
@@ -151,33 +180,47 @@ def section_network(repeats: int, sizes) -> None:
     cfg = task_defaults("denoise")
     for s in sizes:
         net, z = build_network(cfg, 3, 1, (s, s), 0)
-        side = z.shape[-1] * net.spec.multiple          # sizes below 64 px are padded to 64
+        side = z.shape[-1] * net.spec.multiple  # sizes below 64 px are padded to 64
         y = torch.rand(1, 3, side, side)
 
         def stepper(n, flag=True, fused=True, z=z, y=y):
-            opt = (make_optimiser(list(n.parameters()), 1e-3) if fused
-                   else torch.optim.Adam(n.parameters(), lr=1e-3))
+            opt = make_optimiser(list(n.parameters()), 1e-3) if fused else torch.optim.Adam(n.parameters(), lr=1e-3)
 
             def step():
                 convolution.FAST_CPU_BACKWARD = flag
                 opt.zero_grad(set_to_none=True)
                 ((n(z) - y) ** 2).mean().backward()
                 opt.step()
+
             return step
 
-        pairs = [("CPU conv backward: torch's -> forward kernels",
-                  stepper(copy.deepcopy(net), flag=False), stepper(copy.deepcopy(net))),
-                 ("norm: expression + bias + out-of-place LeakyReLU -> written-out gradient, "
-                  "no bias, in place", stepper(old_style(net)), stepper(copy.deepcopy(net))),
-                 ("Adam: per-parameter loop -> fused",
-                  stepper(copy.deepcopy(net), fused=False), stepper(copy.deepcopy(net)))]
+        pairs = [
+            (
+                "CPU conv backward: torch's -> forward kernels",
+                stepper(copy.deepcopy(net), flag=False),
+                stepper(copy.deepcopy(net)),
+            ),
+            (
+                "norm: expression + bias + out-of-place LeakyReLU -> written-out gradient, no bias, in place",
+                stepper(old_style(net)),
+                stepper(copy.deepcopy(net)),
+            ),
+            (
+                "Adam: per-parameter loop -> fused",
+                stepper(copy.deepcopy(net), fused=False),
+                stepper(copy.deepcopy(net)),
+            ),
+        ]
         for name, a, b in pairs:
             t_a, t_b = alternate([a, b], repeats)
             rows.append([s, name, f"{t_a * 1e3:.1f}", f"{t_b * 1e3:.1f}", f"{t_a / t_b:.3f}x"])
         convolution.FAST_CPU_BACKWARD = saved
-    emit_table(f"Whole iterations of the default decoder (128 channels, Adam step included), "
-               f"{torch.get_num_threads()} thread(s) (ms, median of {repeats})",
-               ["px", "choice", "before ms/it", "core ms/it", "speed-up"], rows)
+    emit_table(
+        f"Whole iterations of the default decoder (128 channels, Adam step included), "
+        f"{torch.get_num_threads()} thread(s) (ms, median of {repeats})",
+        ["px", "choice", "before ms/it", "core ms/it", "speed-up"],
+        rows,
+    )
 
 
 def section_rounding(size: int = 64, steps: int = 13) -> None:
@@ -210,12 +253,17 @@ def section_rounding(size: int = 64, steps: int = 13) -> None:
     base = fit(False)
     with torch.no_grad():
         start = net(z)
-    rows = [["torch's conv backward, weights x (1 + 1e-6 noise)",
-             f"{float((fit(False, 1e-6) - base).abs().max()):.3f}"],
-            ["core.convolution's conv backward", f"{float((fit(True) - base).abs().max()):.3f}"]]
-    emit_table(f"Rounding after {steps} Adam steps, default decoder at {size} px: max |output "
-               f"difference| to torch's path (the fit itself moved the output by "
-               f"{float((base - start).abs().max()):.3f})", ["run", "max |difference|"], rows)
+    rows = [
+        ["torch's conv backward, weights x (1 + 1e-6 noise)", f"{float((fit(False, 1e-6) - base).abs().max()):.3f}"],
+        ["core.convolution's conv backward", f"{float((fit(True) - base).abs().max()):.3f}"],
+    ]
+    emit_table(
+        f"Rounding after {steps} Adam steps, default decoder at {size} px: max |output "
+        f"difference| to torch's path (the fit itself moved the output by "
+        f"{float((base - start).abs().max()):.3f})",
+        ["run", "max |difference|"],
+        rows,
+    )
 
 
 def main(argv=None) -> int:
@@ -225,8 +273,10 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=12)
     args = parser.parse_args(argv)
     sections = args.sections.split(",")
-    print(f"# cpu_kernels.py: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, torch "
-          f"{torch.__version__}, {torch.get_num_threads()} thread(s)")
+    print(
+        f"# cpu_kernels.py: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, torch "
+        f"{torch.__version__}, {torch.get_num_threads()} thread(s)"
+    )
     if "pieces" in sections:
         section_pieces(args.repeats)
     if "layers" in sections:

@@ -15,18 +15,34 @@ import numpy as np
 from napari_dip_spectral.degradations import degrade
 
 DENOISE_SIGMA = 25 / 255
-MULTIPLE = 32          # the authors crop every image to a multiple of 32
+MULTIPLE = 32  # the authors crop every image to a multiple of 32
 
 # file name -> the name used in method.md section 8.2 (F-1)
 DENOISE_FILES = {
-    "image_Baboon512rgb.png": "Baboon", "image_F16_512rgb.png": "F16",
-    "image_House256rgb.png": "House", "image_Lena512rgb.png": "Lena",
-    "image_Peppers512rgb.png": "Peppers", "kodim01.png": "Kodim01", "kodim02.png": "Kodim02",
-    "kodim03.png": "Kodim03", "kodim12.png": "Kodim12",
+    "image_Baboon512rgb.png": "Baboon",
+    "image_F16_512rgb.png": "F16",
+    "image_House256rgb.png": "House",
+    "image_Lena512rgb.png": "Lena",
+    "image_Peppers512rgb.png": "Peppers",
+    "kodim01.png": "Kodim01",
+    "kodim02.png": "Kodim02",
+    "kodim03.png": "Kodim03",
+    "kodim12.png": "Kodim12",
 }
 CLASSIC5 = ("baboon", "barbara", "boats", "lena", "peppers")
-BERNOULLI = ("Cameraman256", "house", "montage", "peppers256", "Lena512", "barbara", "boat",
-             "couple", "fingerprint", "hill", "man")
+BERNOULLI = (
+    "Cameraman256",
+    "house",
+    "montage",
+    "peppers256",
+    "Lena512",
+    "barbara",
+    "boat",
+    "couple",
+    "fingerprint",
+    "hill",
+    "man",
+)
 REGIONS = ("library", "vase")
 SR_SETS = ("CSet5", "CSet14")
 
@@ -36,12 +52,12 @@ class Case:
     """One benchmark image: ``observed`` is what the methods see, ``clean`` the ground truth."""
 
     task: str
-    group: str                      # rows of one summary table, e.g. "deblock q10"
+    group: str  # rows of one summary table, e.g. "deblock q10"
     name: str
     clean: np.ndarray
     observed: np.ndarray
     mask: np.ndarray | None = None  # inpaint: True = observed
-    factor: int | None = None       # super_resolution
+    factor: int | None = None  # super_resolution
     params: dict = field(default_factory=dict)
 
     @property
@@ -91,7 +107,7 @@ def _shrink(img: np.ndarray, shrink_to: int, order: int) -> np.ndarray:
 
 def _centre(img: np.ndarray, h: int, w: int) -> np.ndarray:
     top, left = (img.shape[0] - h) // 2, (img.shape[1] - w) // 2
-    return img[top:top + h, left:left + w]
+    return img[top : top + h, left : left + w]
 
 
 def _fit(img: np.ndarray, sel: Selection, multiple: int = MULTIPLE, order: int = 1) -> np.ndarray:
@@ -122,8 +138,7 @@ def denoise_cases(root: Path, sel: Selection) -> list[Case]:
             continue
         clean = _fit(_unit(_read(folder / file)), sel)
         noisy = degrade(clean, "denoise", sigma=DENOISE_SIGMA, seed=0).image
-        cases.append(Case("denoise", "denoise sigma=25", name, clean, noisy,
-                          params={"sigma": DENOISE_SIGMA}))
+        cases.append(Case("denoise", "denoise sigma=25", name, clean, noisy, params={"sigma": DENOISE_SIGMA}))
     return cases
 
 
@@ -141,8 +156,7 @@ def deblock_cases(root: Path, sel: Selection) -> list[Case]:
                 continue
             clean = _fit(_unit(_read(path)), sel)
             jpeg = degrade(clean, "deblock", quality=quality).image
-            cases.append(Case("deblock", f"deblock q{quality}", name, clean, jpeg,
-                              params={"quality": quality}))
+            cases.append(Case("deblock", f"deblock q{quality}", name, clean, jpeg, params={"quality": quality}))
     return cases
 
 
@@ -158,8 +172,15 @@ def _inpaint_case(image: Path, mask: Path, group: str, sel: Selection, crop_mask
         clean = _fit(clean, sel)
         m = _fit(m.astype(np.uint8), sel, order=0) > 0
     observed = clean * (m[..., None] if clean.ndim == 3 else m)
-    return Case("inpaint", group, image.stem, clean, observed.astype(np.float32), mask=m,
-                params={"observed_fraction": float(m.mean())})
+    return Case(
+        "inpaint",
+        group,
+        image.stem,
+        clean,
+        observed.astype(np.float32),
+        mask=m,
+        params={"observed_fraction": float(m.mean())},
+    )
 
 
 def inpaint_cases(root: Path, sel: Selection) -> list[Case]:
@@ -198,8 +219,17 @@ def super_resolution_cases(root: Path, sel: Selection) -> list[Case]:
         for path in paths:
             hr = _fit(_unit(_read(path)), sel, multiple=max(MULTIPLE, factor))
             low = degrade(hr, "super_resolution", factor=factor)
-            cases.append(Case("super_resolution", f"SR x{factor}", f"{path.parent.name}/{path.stem}",
-                              low.clean, low.image, factor=factor, params={"factor": factor}))
+            cases.append(
+                Case(
+                    "super_resolution",
+                    f"SR x{factor}",
+                    f"{path.parent.name}/{path.stem}",
+                    low.clean,
+                    low.image,
+                    factor=factor,
+                    params={"factor": factor},
+                )
+            )
     return cases
 
 
@@ -214,8 +244,13 @@ def enhance_cases(root: Path, sel: Selection) -> list[Case]:
     return [Case("enhance", "enhance", "tulips", img, img.copy())]
 
 
-LOADERS = {"denoise": denoise_cases, "deblock": deblock_cases, "inpaint": inpaint_cases,
-           "super_resolution": super_resolution_cases, "enhance": enhance_cases}
+LOADERS = {
+    "denoise": denoise_cases,
+    "deblock": deblock_cases,
+    "inpaint": inpaint_cases,
+    "super_resolution": super_resolution_cases,
+    "enhance": enhance_cases,
+}
 
 
 def load_cases(root: Path, sel: Selection, tasks: tuple[str, ...]) -> list[Case]:

@@ -34,10 +34,17 @@ from napari_dip_spectral.core.network import Decoder, DecoderSpec, fourier_input
 from napari_dip_spectral.core.operators import Denoise
 from napari_dip_spectral.core.solver import iterate
 
-TIMING_VARIANTS = (("exact", "exact", 1), ("power, 1 vector", "power", 1),
-                   ("power, 4 vectors (default)", "power", 4), ("power, 8 vectors", "power", 8))
-ACCURACY_VARIANTS = (("1 vector, no exact start", 1, 0), ("4 vectors, no exact start", 4, 0),
-                     ("4 vectors, exact for 25 calls (default)", 4, 25))
+TIMING_VARIANTS = (
+    ("exact", "exact", 1),
+    ("power, 1 vector", "power", 1),
+    ("power, 4 vectors (default)", "power", 4),
+    ("power, 8 vectors", "power", 8),
+)
+ACCURACY_VARIANTS = (
+    ("1 vector, no exact start", 1, 0),
+    ("4 vectors, no exact start", 4, 0),
+    ("4 vectors, exact for 25 calls (default)", 4, 25),
+)
 
 
 def timing(args) -> None:
@@ -50,11 +57,14 @@ def timing(args) -> None:
         saved = layers.POWER_BLOCK
         for _, estimator, block in TIMING_VARIANTS:
             config = task_defaults("denoise").replace(
-                sigma_estimator=estimator, auto_stop=False, device=args.device,
-                iterations=args.warmup + args.iterations + 1)
+                sigma_estimator=estimator,
+                auto_stop=False,
+                device=args.device,
+                iterations=args.warmup + args.iterations + 1,
+            )
             layers.POWER_BLOCK = block
             gen = iterate(obs, Denoise(), config)
-            next(gen)                   # builds the network with this block size
+            next(gen)  # builds the network with this block size
             gens.append(gen)
         layers.POWER_BLOCK = saved
         times = [[] for _ in gens]
@@ -74,15 +84,13 @@ def clip_errors(channels: int, block: int, exact_first: int, steps: int) -> list
     saved = layers.POWER_BLOCK, layers.POWER_EXACT_FIRST
     layers.POWER_BLOCK, layers.POWER_EXACT_FIRST = block, exact_first
     try:
-        spec = DecoderSpec(out_channels=3, channels=channels, lipschitz=1.4,
-                           sigma_estimator="power")
+        spec = DecoderSpec(out_channels=3, channels=channels, lipschitz=1.4, sigma_estimator="power")
         torch.manual_seed(1)
         net = Decoder(spec)
     finally:
         layers.POWER_BLOCK, layers.POWER_EXACT_FIRST = saved
     z, target = fourier_input(spec, 64, 64), torch.rand(1, 3, 64, 64)
-    bounded = [(conv, conv.parametrizations.weight[0]) for conv in net.modules()
-               if hasattr(conv, "parametrizations")]
+    bounded = [(conv, conv.parametrizations.weight[0]) for conv in net.modules() if hasattr(conv, "parametrizations")]
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     errors = []
     for _ in range(steps):
@@ -114,19 +122,19 @@ def accuracy(args, window: int = 20) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="64,128")
     parser.add_argument("--iterations", type=int, default=20, help="timed iterations per run")
-    parser.add_argument("--warmup", type=int, default=30,
-                        help="untimed iterations first (past the exact start)")
+    parser.add_argument("--warmup", type=int, default=30, help="untimed iterations first (past the exact start)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--accuracy", action="store_true")
     parser.add_argument("--channels", default="64,128", help="--accuracy: decoder widths")
     parser.add_argument("--steps", type=int, default=120, help="--accuracy: Adam steps")
     args = parser.parse_args(argv)
-    print(f"# estimators.py: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, torch "
-          f"{torch.__version__}, {torch.get_num_threads()} thread(s), device {args.device}")
+    print(
+        f"# estimators.py: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, torch "
+        f"{torch.__version__}, {torch.get_num_threads()} thread(s), device {args.device}"
+    )
     if args.accuracy:
         accuracy(args)
     else:

@@ -28,7 +28,7 @@ from stop_replay import replay_stop
 from napari_dip_spectral.api import restore
 from napari_dip_spectral.degradations import degrade
 
-BAND_COLOURS = ["#4a2106", "#8c4a0c", "#c8741a", "#eda046", "#fbd08a"]   # band 1 dark -> 5 light
+BAND_COLOURS = ["#4a2106", "#8c4a0c", "#c8741a", "#eda046", "#fbd08a"]  # band 1 dark -> 5 light
 RUNS = {"controlled (lambda = 1.4)": None, "uncontrolled (lambda = inf)": float("inf")}
 
 
@@ -53,8 +53,13 @@ def fbc_figure(results: dict, path: Path, title: str) -> None:
         its = [e.iteration for e in result.history]
         fbc = np.array([e.fbc for e in result.history])
         for k in range(fbc.shape[1]):
-            ax.plot(its, fbc[:, k], color=BAND_COLOURS[k % 5], lw=1.4,
-                    label=f"band {k + 1}" + (" (lowest)" if k == 0 else " (highest)" if k == fbc.shape[1] - 1 else ""))
+            ax.plot(
+                its,
+                fbc[:, k],
+                color=BAND_COLOURS[k % 5],
+                lw=1.4,
+                label=f"band {k + 1}" + (" (lowest)" if k == 0 else " (highest)" if k == fbc.shape[1] - 1 else ""),
+            )
         peak = max(result.history, key=lambda e: e.psnr)
         ax.axvline(peak.iteration, color="green", lw=1, ls="--", label=f"peak PSNR (it {peak.iteration})")
         ax.set_title(name)
@@ -94,9 +99,16 @@ def read_log(path: Path) -> list[SimpleNamespace]:
     with path.open() as handle:
         rows = list(csv.DictReader(handle))
     bands = sorted((k for k in rows[0] if k.startswith("fbc_")), key=lambda k: int(k[4:]))
-    return [SimpleNamespace(iteration=int(r["iteration"]), psnr=float(r["psnr"]),
-                            ratio=float(r["ratio"]), ratio_all=None,
-                            fbc=[float(r[k]) for k in bands]) for r in rows]
+    return [
+        SimpleNamespace(
+            iteration=int(r["iteration"]),
+            psnr=float(r["psnr"]),
+            ratio=float(r["ratio"]),
+            ratio_all=None,
+            fbc=[float(r[k]) for k in bands],
+        )
+        for r in rows
+    ]
 
 
 def main(argv=None) -> int:
@@ -109,8 +121,7 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--images", default="docs/images")
     parser.add_argument("--out", default="results/figures")
-    parser.add_argument("--from-logs", action="store_true",
-                        help="redraw from the CSV logs in --out instead of running")
+    parser.add_argument("--from-logs", action="store_true", help="redraw from the CSV logs in --out instead of running")
     args = parser.parse_args(argv)
     path = Path(args.data) / args.image
     if not path.is_file():
@@ -125,26 +136,38 @@ def main(argv=None) -> int:
         if args.from_logs:
             history = read_log(log)
             results[name] = SimpleNamespace(history=history)
-            stops[name] = replay_stop(history, 100, 0.01)      # paper profile: window 100, eps 0.01, every 1
+            stops[name] = replay_stop(history, 100, 0.01)  # paper profile: window 100, eps 0.01, every 1
             continue
         t0 = time.perf_counter()
-        result = restore(noisy, "denoise", profile="paper", lipschitz=lipschitz, auto_stop=False,
-                         iterations=args.iterations, channels=args.channels, device=args.device,
-                         reference=clean, normalize="none", seed=0)
+        result = restore(
+            noisy,
+            "denoise",
+            profile="paper",
+            lipschitz=lipschitz,
+            auto_stop=False,
+            iterations=args.iterations,
+            channels=args.channels,
+            device=args.device,
+            reference=clean,
+            normalize="none",
+            seed=0,
+        )
         results[name] = result
-        stops[name] = replay_stop(result.history, result.config.stop_window, result.config.stop_epsilon,
-                                  result.config.metrics_every)
+        stops[name] = replay_stop(
+            result.history, result.config.stop_window, result.config.stop_epsilon, result.config.metrics_every
+        )
         write_log(log, result.history)
         peak = max(result.history, key=lambda e: e.psnr)
-        print(f"{name}: {time.perf_counter() - t0:.0f} s; PSNR at {args.iterations}: "
-              f"{result.history[-1].psnr:.2f} dB, peak {peak.psnr:.2f} dB at {peak.iteration}, "
-              f"auto stop at {stops[name]}", flush=True)
-    setting = (f"{path.stem} {args.size}x{args.size}, sigma 25/255, paper profile, "
-               f"{args.channels} channels")
+        print(
+            f"{name}: {time.perf_counter() - t0:.0f} s; PSNR at {args.iterations}: "
+            f"{result.history[-1].psnr:.2f} dB, peak {peak.psnr:.2f} dB at {peak.iteration}, "
+            f"auto stop at {stops[name]}",
+            flush=True,
+        )
+    setting = f"{path.stem} {args.size}x{args.size}, sigma 25/255, paper profile, {args.channels} channels"
     images = Path(args.images)
     fbc_figure(results, images / "fbc_controlled_vs_uncontrolled.png", f"FBC per band: {setting}")
-    psnr_figure(results, stops, noisy_psnr, images / "psnr_controlled_vs_uncontrolled.png",
-                f"PSNR: {setting}")
+    psnr_figure(results, stops, noisy_psnr, images / "psnr_controlled_vs_uncontrolled.png", f"PSNR: {setting}")
     print(f"wrote {images}/fbc_controlled_vs_uncontrolled.png, psnr_controlled_vs_uncontrolled.png")
     return 0
 

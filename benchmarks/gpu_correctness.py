@@ -33,8 +33,11 @@ LAMBDA = 1.4
 
 
 def bounded_layers(net: torch.nn.Module) -> list[tuple[torch.nn.Module, LipschitzBound]]:
-    return [(m, m.parametrizations.weight[0]) for m in net.modules()
-            if hasattr(m, "parametrizations") and "weight" in m.parametrizations]
+    return [
+        (m, m.parametrizations.weight[0])
+        for m in net.modules()
+        if hasattr(m, "parametrizations") and "weight" in m.parametrizations
+    ]
 
 
 def max_sigma_ratio(net: torch.nn.Module) -> float:
@@ -63,8 +66,7 @@ def check_lipschitz(device, size: int, channels: int) -> str:
     """Train for a while (weights move), then check every effective weight against lambda."""
     worst = {}
     for estimator in ("exact", "power"):
-        spec = DecoderSpec(out_channels=3, channels=channels, lipschitz=LAMBDA,
-                           sigma_estimator=estimator, groups=2)
+        spec = DecoderSpec(out_channels=3, channels=channels, lipschitz=LAMBDA, sigma_estimator=estimator, groups=2)
         torch.manual_seed(0)
         net = Decoder(spec).to(device)
         z = fourier_input(spec, size, size).to(device)
@@ -83,8 +85,7 @@ def check_power_vs_exact(device, size: int, channels: int) -> str:
     ``max(1, sigma / lambda)``, matches the one the exact SVD gives (to 1e-3 relative). The
     raw sigma error is reported too: on layers under the bound it has no effect (the clip is
     1 either way, a power estimate being a lower bound)."""
-    spec = DecoderSpec(out_channels=3, channels=channels, lipschitz=LAMBDA,
-                       sigma_estimator="power")
+    spec = DecoderSpec(out_channels=3, channels=channels, lipschitz=LAMBDA, sigma_estimator="power")
     torch.manual_seed(1)
     net = Decoder(spec).to(device)
     z = fourier_input(spec, size, size).to(device)
@@ -104,10 +105,8 @@ def check_power_vs_exact(device, size: int, channels: int) -> str:
                 clip_exact = (exact / bound.lipschitz).clamp(min=1)
                 worst = max(worst, float(((clip_est - clip_exact) / clip_exact).abs().max()))
         opt.step()
-    assert worst < 1e-3, (f"power clip off by {worst:.2e} (relative; raw sigma off by "
-                          f"{worst_sigma:.2e})")
-    return (f"max relative |clip(power) - clip(exact)| over 60 steps: {worst:.2e} (raw sigma: "
-            f"{worst_sigma:.2e})")
+    assert worst < 1e-3, f"power clip off by {worst:.2e} (relative; raw sigma off by {worst_sigma:.2e})"
+    return f"max relative |clip(power) - clip(exact)| over 60 steps: {worst:.2e} (raw sigma: {worst_sigma:.2e})"
 
 
 def check_fbc_cuda_vs_cpu(device, size: int) -> str:
@@ -126,9 +125,14 @@ def check_fbc_cuda_vs_cpu(device, size: int) -> str:
 def test_image(size: int) -> np.ndarray:
     """A smooth colour test picture (deterministic, no files needed)."""
     yy, xx = np.mgrid[0:size, 0:size] / size
-    img = np.stack([0.5 + 0.4 * np.sin(2 * math.pi * (xx + 0.3 * yy)),
-                    0.5 + 0.4 * np.cos(3 * math.pi * yy),
-                    (xx > 0.5).astype(float) * 0.6 + 0.2], -1)
+    img = np.stack(
+        [
+            0.5 + 0.4 * np.sin(2 * math.pi * (xx + 0.3 * yy)),
+            0.5 + 0.4 * np.cos(3 * math.pi * yy),
+            (xx > 0.5).astype(float) * 0.6 + 0.2,
+        ],
+        -1,
+    )
     return img.astype(np.float32)
 
 
@@ -141,8 +145,9 @@ def check_denoise(device, size: int, channels: int, iterations: int) -> str:
         return -10 * math.log10(float(np.mean((np.clip(x, 0, 1) - clean) ** 2)))
 
     t0 = time.perf_counter()
-    res = restore(noisy, "denoise", iterations=iterations, channels=channels, device=str(device),
-                  auto_stop=False, reference=clean)
+    res = restore(
+        noisy, "denoise", iterations=iterations, channels=channels, device=str(device), auto_stop=False, reference=clean
+    )
     seconds = time.perf_counter() - t0
     before, after = psnr(noisy), psnr(res.image)
     assert res.device.startswith(device.type), f"ran on {res.device}"
@@ -187,8 +192,7 @@ def check_grouped(device, size: int, channels: int, planes: int = 3, steps: int 
         d_out = d_grad = 0.0
         for step in range(steps):
             outs = []
-            for net, z, opt, target in ((single, z1, opt_s, y[:1]), (grouped, zg, opt_g, y),
-                                        (twin, z1, opt_t, y[:1])):
+            for net, z, opt, target in ((single, z1, opt_s, y[:1]), (grouped, zg, opt_g, y), (twin, z1, opt_t, y[:1])):
                 opt.zero_grad(set_to_none=True)
                 out = net(z).view(-1, 1, size, size)
                 (out - target).pow(2).flatten(1).mean(1).sum().backward()
@@ -210,23 +214,31 @@ def check_grouped(device, size: int, channels: int, planes: int = 3, steps: int 
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = flags
     assert d_out < 1e-5, f"initial outputs differ by {d_out:.2e}"
     assert d_grad < 1e-3, f"initial head gradients differ by {d_grad:.2e} (relative)"
-    assert diff < 5 * drift + 1e-4, (f"after {steps} steps plane 0 differs by {diff:.2e}, more than "
-                                     f"5x a 1e-6-perturbed copy ({drift:.2e}; moved {moved:.2e})")
-    return (f"output diff {d_out:.1e}, head-gradient rel diff {d_grad:.1e}; after {steps} Adam "
-            f"steps diff {diff:.1e}, perturbed copy {drift:.1e}, change {moved:.1e}")
+    assert diff < 5 * drift + 1e-4, (
+        f"after {steps} steps plane 0 differs by {diff:.2e}, more than "
+        f"5x a 1e-6-perturbed copy ({drift:.2e}; moved {moved:.2e})"
+    )
+    return (
+        f"output diff {d_out:.1e}, head-gradient rel diff {d_grad:.1e}; after {steps} Adam "
+        f"steps diff {diff:.1e}, perturbed copy {drift:.1e}, change {moved:.1e}"
+    )
 
 
 def check_reproducible(device, size: int, channels: int) -> str:
-    noisy = np.clip(test_image(size) + np.random.default_rng(1).normal(0, 0.1, (size, size, 3)),
-                    0, 1).astype(np.float32)
-    runs = [restore(noisy, "denoise", iterations=20, channels=channels, device=str(device),
-                    seed=seed, auto_stop=False).image for seed in (5, 5, 6)]
+    noisy = np.clip(test_image(size) + np.random.default_rng(1).normal(0, 0.1, (size, size, 3)), 0, 1).astype(
+        np.float32
+    )
+    runs = [
+        restore(
+            noisy, "denoise", iterations=20, channels=channels, device=str(device), seed=seed, auto_stop=False
+        ).image
+        for seed in (5, 5, 6)
+    ]
     same = float(np.abs(runs[0] - runs[1]).max())
     other = float(np.abs(runs[0] - runs[2]).max())
     assert same < 1e-3, f"two seed-5 runs differ by {same:.2e}"
     assert other > 10 * max(same, 1e-6), "a different seed gives the same result"
-    return (f"seed 5 twice: max diff {same:.1e} (bitwise {'equal' if same == 0 else 'not equal'});"
-            f" seed 6: {other:.1e}")
+    return f"seed 5 twice: max diff {same:.1e} (bitwise {'equal' if same == 0 else 'not equal'}); seed 6: {other:.1e}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,12 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     checks = [
         ("lipschitz bound", lambda: check_lipschitz(device, 64, channels)),
         ("power vs exact", lambda: check_power_vs_exact(device, 64, channels)),
-        ("fbc cuda == cpu", (lambda: check_fbc_cuda_vs_cpu(device, size)) if not args.cpu
-         else None),
+        ("fbc cuda == cpu", (lambda: check_fbc_cuda_vs_cpu(device, size)) if not args.cpu else None),
         ("denoise improves", lambda: check_denoise(device, size, channels, iterations)),
         ("grouped == alone", lambda: check_grouped(device, 64, channels)),
-        ("seeded reproducible", lambda: check_reproducible(device, 64 if not args.cpu else 32,
-                                                           channels)),
+        ("seeded reproducible", lambda: check_reproducible(device, 64 if not args.cpu else 32, channels)),
     ]
     failed, passed, skipped = [], 0, 0
     for name, check in checks:
@@ -266,8 +276,10 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(name)
             print(f"FAIL {name}: {type(error).__name__}: {error}", flush=True)
             traceback.print_exc()
-    print(f"KEY correctness on {device}: {passed} passed, {len(failed)} failed, {skipped} skipped"
-          + (f" ({', '.join(failed)})" if failed else ""))
+    print(
+        f"KEY correctness on {device}: {passed} passed, {len(failed)} failed, {skipped} skipped"
+        + (f" ({', '.join(failed)})" if failed else "")
+    )
     return len(failed)
 
 

@@ -13,15 +13,21 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 
 def psnr(image: np.ndarray, clean: np.ndarray) -> float:
-    return float(peak_signal_noise_ratio(clean.astype(np.float64),
-                                         np.clip(image, 0, 1).astype(np.float64), data_range=1.0))
+    return float(
+        peak_signal_noise_ratio(clean.astype(np.float64), np.clip(image, 0, 1).astype(np.float64), data_range=1.0)
+    )
 
 
 def ssim(image: np.ndarray, clean: np.ndarray) -> float:
     colour = clean.ndim == 3
-    return float(structural_similarity(clean.astype(np.float64),
-                                       np.clip(image, 0, 1).astype(np.float64), data_range=1.0,
-                                       channel_axis=-1 if colour else None))
+    return float(
+        structural_similarity(
+            clean.astype(np.float64),
+            np.clip(image, 0, 1).astype(np.float64),
+            data_range=1.0,
+            channel_axis=-1 if colour else None,
+        )
+    )
 
 
 def luma_bt601(image: np.ndarray) -> np.ndarray:

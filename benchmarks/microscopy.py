@@ -54,14 +54,14 @@ from metrics import psnr, ssim
 from napari_dip_spectral import restore
 from napari_dip_spectral.anscombe import PoissonGaussian
 
-GAIN, OFFSET, READ = 50.0, 100.0, 0.02     # counts per photon, dark level, read noise / full scale
+GAIN, OFFSET, READ = 50.0, 100.0, 0.02  # counts per photon, dark level, read noise / full scale
 
 
 @dataclass
 class Case:
     name: str
-    clean: np.ndarray          # [0, 1]
-    counts: np.ndarray         # uint16 camera counts
+    clean: np.ndarray  # [0, 1]
+    counts: np.ndarray  # uint16 camera counts
     photons: float
     axes: str
 
@@ -81,8 +81,7 @@ class Case:
 def stardist_images() -> Path:
     spec = importlib.util.find_spec("stardist")
     if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("this benchmark reads its images from the stardist wheel: "
-                         "pip install --no-deps stardist")
+        raise SystemExit("this benchmark reads its images from the stardist wheel: pip install --no-deps stardist")
     return Path(spec.submodule_search_locations[0]) / "data" / "images"
 
 
@@ -108,10 +107,10 @@ def cases(quick: bool, photons: list[float], seed: int) -> list[Case]:
     out = []
     for ph in photons:
         for y, x in crops:
-            clean = unit_range(img2d[y:y + 128, x:x + 128])
+            clean = unit_range(img2d[y : y + 128, x : x + 128])
             out.append(Case(f"nuclei2d@{y},{x}", clean, record(clean, ph, seed), ph, "YX"))
         z0 = img3d.shape[0] // 2 - 4
-        vol = unit_range(img3d[z0:z0 + 8, :56, :56] if quick else img3d[:, :56, :56])
+        vol = unit_range(img3d[z0 : z0 + 8, :56, :56] if quick else img3d[:, :56, :56])
         out.append(Case(f"nuclei3d[{vol.shape[0]}x56x56]", vol, record(vol, ph, seed + 1), ph, "ZYX"))
     return out
 
@@ -131,27 +130,31 @@ def classical_rows(case: Case, with_nlm: bool) -> dict:
     rows = {}
     y = case.unit(case.counts)
     t = time.perf_counter()
-    best = max((psnr(denoise_tv_chambolle(y, weight=w), case.clean), w)
-               for w in np.geomspace(0.005, 1.0, 25))
+    best = max((psnr(denoise_tv_chambolle(y, weight=w), case.clean), w) for w in np.geomspace(0.005, 1.0, 25))
     out = denoise_tv_chambolle(y, weight=best[1])
     rows["TV (oracle weight)" + (" 3-D" if case.axes == "ZYX" else "")] = (
-        out, (time.perf_counter() - t) / 25)      # the cost of one TV, not of the search
+        out,
+        (time.perf_counter() - t) / 25,
+    )  # the cost of one TV, not of the search
     if with_nlm:
+
         def nlm(z, s):
             if z.ndim == 3:
-                return np.stack([denoise_nl_means(p, h=0.8 * s, sigma=s, fast_mode=True,
-                                                  patch_size=5, patch_distance=6) for p in z])
-            return denoise_nl_means(z, h=0.8 * s, sigma=s, fast_mode=True, patch_size=5,
-                                    patch_distance=6)
+                return np.stack(
+                    [denoise_nl_means(p, h=0.8 * s, sigma=s, fast_mode=True, patch_size=5, patch_distance=6) for p in z]
+                )
+            return denoise_nl_means(z, h=0.8 * s, sigma=s, fast_mode=True, patch_size=5, patch_distance=6)
+
         rows["NL-means (VST, true noise)"] = _timed(lambda: _vst(case, nlm))
     try:
         import bm3d
     except ImportError:
         print("  (bm3d not installed: no BM3D row)")
     else:
+
         def plane_bm3d(z, s):
-            return (np.stack([bm3d.bm3d(p, sigma_psd=s) for p in z]) if z.ndim == 3
-                    else bm3d.bm3d(z, sigma_psd=s))
+            return np.stack([bm3d.bm3d(p, sigma_psd=s) for p in z]) if z.ndim == 3 else bm3d.bm3d(z, sigma_psd=s)
+
         rows["BM3D (VST, true noise)"] = _timed(lambda: _vst(case, plane_bm3d))
     if case.axes == "ZYX":
         try:
@@ -159,8 +162,7 @@ def classical_rows(case: Case, with_nlm: bool) -> dict:
         except ImportError:
             print("  (bm4d not installed: no BM4D row)")
         else:
-            rows["BM4D (VST, true noise)"] = _timed(
-                lambda: _vst(case, lambda z, s: bm4d.bm4d(z, sigma_psd=s)))
+            rows["BM4D (VST, true noise)"] = _timed(lambda: _vst(case, lambda z, s: bm4d.bm4d(z, sigma_psd=s)))
     return rows
 
 
@@ -170,8 +172,9 @@ def _timed(fn):
     return out, time.perf_counter() - t
 
 
-def ours_rows(case: Case, paper: bool, iterations: int | None, joint: bool, quick: bool,
-              tries: dict | None = None) -> tuple[dict, dict]:
+def ours_rows(
+    case: Case, paper: bool, iterations: int | None, joint: bool, quick: bool, tries: dict | None = None
+) -> tuple[dict, dict]:
     rows, notes = {}, {}
     runs = {"ours (default)": dict()}
     if not quick:
@@ -193,9 +196,12 @@ def ours_rows(case: Case, paper: bool, iterations: int | None, joint: bool, quic
         r = restore(case.counts, "denoise", device="cpu", **kw)
         rows[label] = (case.unit(r.image), time.perf_counter() - t)
         est = r.extra.get("noise_estimate")
-        notes[label] = {"stop": r.stop_reason, "iteration": r.stop_iteration,
-                        "estimated_gain": None if est is None else round(est.gain, 2),
-                        "transform": r.extra.get("anscombe") is not None}
+        notes[label] = {
+            "stop": r.stop_reason,
+            "iteration": r.stop_iteration,
+            "estimated_gain": None if est is None else round(est.gain, 2),
+            "transform": r.extra.get("anscombe") is not None,
+        }
     return rows, notes
 
 
@@ -207,9 +213,14 @@ def main(argv=None) -> int:
     parser.add_argument("--no-paper", action="store_true", help="leave out the paper profile")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write the rows to this file")
-    parser.add_argument("--try", dest="tries", action="append", default=[], metavar="NAME=JSON",
-                        help="an extra row: restore() with these options, e.g. "
-                             "'tv={\"tv_weight\": 9}' (repeatable)")
+    parser.add_argument(
+        "--try",
+        dest="tries",
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help="an extra row: restore() with these options, e.g. 'tv={\"tv_weight\": 9}' (repeatable)",
+    )
     parser.add_argument("--only", choices=("2d", "3d"), help="only the 2-D or the stack cases")
     args = parser.parse_args(argv)
     photons = [float(p) for p in args.photons.split(",")]
@@ -221,25 +232,40 @@ def main(argv=None) -> int:
     for case in cases(args.quick, photons, args.seed):
         if args.only and (case.axes == "ZYX") != (args.only == "3d"):
             continue
-        print(f"\n## {case.name}, {case.photons:g} photons at full scale "
-              f"(noisy input {psnr(case.unit(case.counts), case.clean):.2f} dB)", flush=True)
+        print(
+            f"\n## {case.name}, {case.photons:g} photons at full scale "
+            f"(noisy input {psnr(case.unit(case.counts), case.clean):.2f} dB)",
+            flush=True,
+        )
         rows = classical_rows(case, with_nlm=True)
-        ours, notes = ours_rows(case, paper=not args.quick and not args.no_paper,
-                                iterations=args.iterations, joint=True, quick=args.quick,
-                                tries=tries)
+        ours, notes = ours_rows(
+            case,
+            paper=not args.quick and not args.no_paper,
+            iterations=args.iterations,
+            joint=True,
+            quick=args.quick,
+            tries=tries,
+        )
         rows.update(ours)
         print("| method | PSNR | SSIM | seconds | notes |\n|---|---|---|---|---|")
         for label, (image, seconds) in rows.items():
             p = psnr(image, case.clean)
-            s = (float(np.mean([ssim(a, b) for a, b in zip(image, case.clean)]))
-                 if case.axes == "ZYX" else ssim(image, case.clean))
+            s = (
+                float(np.mean([ssim(a, b) for a, b in zip(image, case.clean)]))
+                if case.axes == "ZYX"
+                else ssim(image, case.clean)
+            )
             note = notes.get(label, "")
             print(f"| {label} | {p:.2f} | {s:.3f} | {seconds:.1f} | {note} |", flush=True)
-            results.append(dict(case=case.name, photons=case.photons, method=label, psnr=p,
-                                ssim=s, seconds=seconds, notes=note))
+            results.append(
+                dict(case=case.name, photons=case.photons, method=label, psnr=p, ssim=s, seconds=seconds, notes=note)
+            )
     if args.json:
-        meta = dict(command=" ".join(sys.argv), machine=platform.processor() or platform.machine(),
-                    date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+        meta = dict(
+            command=" ".join(sys.argv),
+            machine=platform.processor() or platform.machine(),
+            date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        )
         args.json.write_text(json.dumps(dict(meta=meta, rows=results), indent=1, default=str))
     return 0
 

@@ -47,11 +47,13 @@ VARIANTS = {
     "no Lipschitz control (paper profile, lambda=inf)": {"profile": "paper", "lipschitz": float("inf")},
 }
 
-PROTOCOL = ("PSNR/SSIM: float images in [0, 1], data range 1, all channels, no border crop "
-            "(the authors' protocol); super-resolution also PSNR-Y: BT.601 studio-range luma, "
-            "4-pixel border removed (DIP's SR protocol). DIP rows: PSNR/SSIM at the fixed budget; "
-            "'stop' = where the automatic stop rule fires (the solver evaluates it in the same "
-            "run, auto stop off); 'peak' = the best logged PSNR of the run (an oracle).")
+PROTOCOL = (
+    "PSNR/SSIM: float images in [0, 1], data range 1, all channels, no border crop "
+    "(the authors' protocol); super-resolution also PSNR-Y: BT.601 studio-range luma, "
+    "4-pixel border removed (DIP's SR protocol). DIP rows: PSNR/SSIM at the fixed budget; "
+    "'stop' = where the automatic stop rule fires (the solver evaluates it in the same "
+    "run, auto stop off); 'peak' = the best logged PSNR of the run (an oracle)."
+)
 
 # method.md section 8.2, F-1 (digitised from the authors' figure; full-size images, 20k
 # iterations): (ours stop iter, ours PSNR at stop, ours at 20k, DIP peak, DIP peak iter,
@@ -74,7 +76,7 @@ class Settings:
     """How the DIP runs are sized; ``None`` keeps the profile's own value."""
 
     mode: str
-    iterations: int | None = None       # budget for every task but enhancement (100)
+    iterations: int | None = None  # budget for every task but enhancement (100)
     channels: int | None = None
     device: str = "auto"
     selection: Selection = field(default_factory=Selection)
@@ -82,19 +84,38 @@ class Settings:
 
 MODES = {
     "quick": Settings(
-        "quick", iterations=350, channels=32, device="cpu",
-        selection=Selection(denoise=("F16", "House", "Peppers"), deblock=("barbara", "lena"),
-                            qualities=(10,), inpaint=("Cameraman256", "house"),
-                            super_resolution=("CSet5/butterfly",), factors=(4,),
-                            shrink_to=128, crop=64)),
+        "quick",
+        iterations=350,
+        channels=32,
+        device="cpu",
+        selection=Selection(
+            denoise=("F16", "House", "Peppers"),
+            deblock=("barbara", "lena"),
+            qualities=(10,),
+            inpaint=("Cameraman256", "house"),
+            super_resolution=("CSet5/butterfly",),
+            factors=(4,),
+            shrink_to=128,
+            crop=64,
+        ),
+    ),
     # measured on an H100 at 256x256, 128 channels (2026-11-26): paper profile ~60 ms/iteration
     # (exact SVD every step), default ~17 ms, lambda=inf ~11 ms, so ~0.09 s per case-iteration:
     # 5 cases x 400 iterations + enhancement is about 3 minutes. --iterations 2000: ~15 min.
     "gpu": Settings(
-        "gpu", iterations=400, channels=None,
-        selection=Selection(denoise=("F16", "House"), deblock=("lena",), qualities=(10,),
-                            inpaint=("Cameraman256",), super_resolution=("CSet5/butterfly",),
-                            factors=(4,), crop=256)),
+        "gpu",
+        iterations=400,
+        channels=None,
+        selection=Selection(
+            denoise=("F16", "House"),
+            deblock=("lena",),
+            qualities=(10,),
+            inpaint=("Cameraman256",),
+            super_resolution=("CSet5/butterfly",),
+            factors=(4,),
+            crop=256,
+        ),
+    ),
     "full": Settings("full"),
 }
 
@@ -107,7 +128,7 @@ class Row:
     group: str
     case: str
     method: str
-    kind: str                            # input | baseline | dip | paper
+    kind: str  # input | baseline | dip | paper
     psnr: float | None = None
     ssim: float | None = None
     psnr_y: float | None = None
@@ -141,8 +162,10 @@ def write_log(path: Path, history) -> None:
         out = csv.writer(handle)
         out.writerow(["iteration", "loss", "psnr", "ratio"] + [f"fbc_{k + 1}" for k in range(n)])
         for e in history:
-            out.writerow([e.iteration, f"{e.loss:.6g}", "" if e.psnr is None else f"{e.psnr:.4f}",
-                          f"{e.ratio:.9g}"] + [f"{v:.5f}" for v in e.fbc])
+            out.writerow(
+                [e.iteration, f"{e.loss:.6g}", "" if e.psnr is None else f"{e.psnr:.4f}", f"{e.ratio:.9g}"]
+                + [f"{v:.5f}" for v in e.fbc]
+            )
 
 
 def _scores(case: Case, image: np.ndarray) -> dict:
@@ -163,23 +186,34 @@ def _enhance_metrics(case: Case, image: np.ndarray) -> dict:
         return torch.from_numpy(np.ascontiguousarray(np.atleast_3d(a).transpose(2, 0, 1))).float()
 
     x, e = planes(case.observed), planes(image)
-    return {"fbc_vs_input": [round(float(v), 4) for v in fbc_bands(e, x)],
-            "sharpness_before": float(mlv_sharpness(x)[0]), "sharpness_after": float(mlv_sharpness(e)[0]),
-            "blur_before": float(perceptual_blur(x)[0]), "blur_after": float(perceptual_blur(e)[0])}
+    return {
+        "fbc_vs_input": [round(float(v), 4) for v in fbc_bands(e, x)],
+        "sharpness_before": float(mlv_sharpness(x)[0]),
+        "sharpness_after": float(mlv_sharpness(e)[0]),
+        "blur_before": float(perceptual_blur(x)[0]),
+        "blur_after": float(perceptual_blur(e)[0]),
+    }
 
 
 def run_dip(case: Case, method: str, options: dict, settings: Settings, out: Path | None) -> Row:
     """One fixed-budget run with PSNR logging; notes where the solver's stop rule fired."""
-    run_opts = dict(options, channels=settings.channels, device=settings.device, seed=0,
-                    auto_stop=False)
+    run_opts = dict(options, channels=settings.channels, device=settings.device, seed=0, auto_stop=False)
     if case.task != "enhance":
         run_opts["iterations"] = settings.iterations
     profile = run_opts.pop("profile")
     config = build_config(case.task, profile, **run_opts)
-    run_opts["preview_every"] = config.metrics_every     # keep the image where the rule fires
+    run_opts["preview_every"] = config.metrics_every  # keep the image where the rule fires
     reference = None if case.task == "enhance" else case.clean
-    job = RestoreJob(case.observed, case.task, mask=case.mask, factor=case.factor,
-                     reference=reference, profile=profile, normalize="none", **run_opts)
+    job = RestoreJob(
+        case.observed,
+        case.task,
+        mask=case.mask,
+        factor=case.factor,
+        reference=reference,
+        profile=profile,
+        normalize="none",
+        **run_opts,
+    )
     kept: dict[str, np.ndarray] = {}
     fired: dict[str, int] = {}
 
@@ -194,13 +228,26 @@ def run_dip(case: Case, method: str, options: dict, settings: Settings, out: Pat
     result = drive(job.run(), watch)
     if not result.finished:
         raise RuntimeError(f"{case.label} {method}: the run did not finish")
-    row = Row(case.task, case.group, case.name, method, "dip", iterations=result.iterations,
-              seconds=round(result.seconds, 1),
-              extra={"profile": profile, "lambda": config.lipschitz, "channels": config.channels,
-                     "metrics_every": config.metrics_every, "stop_window": config.stop_window,
-                     "stop_epsilon": config.stop_epsilon, "device": result.device})
+    row = Row(
+        case.task,
+        case.group,
+        case.name,
+        method,
+        "dip",
+        iterations=result.iterations,
+        seconds=round(result.seconds, 1),
+        extra={
+            "profile": profile,
+            "lambda": config.lipschitz,
+            "channels": config.channels,
+            "metrics_every": config.metrics_every,
+            "stop_window": config.stop_window,
+            "stop_epsilon": config.stop_epsilon,
+            "device": result.device,
+        },
+    )
     if fired and "stop" not in kept:
-        kept["stop"] = result.image                          # fired on the last iteration
+        kept["stop"] = result.image  # fired on the last iteration
     if case.task == "enhance":
         row.extra.update(_enhance_metrics(case, result.image))
         row.extra["fbc_fit_final"] = [round(v, 4) for v in result.history[-1].fbc]
@@ -212,8 +259,7 @@ def run_dip(case: Case, method: str, options: dict, settings: Settings, out: Pat
         row.stop_iteration = fired.get("it")
         stop = _scores(case, kept["stop"]) if "stop" in kept else final
         row.psnr_stop, row.ssim_stop, row.psnr_y_stop = stop["psnr"], stop["ssim"], stop.get("psnr_y")
-    print(f"  {method}: {result.iterations} iterations in {result.seconds:.1f} s on {result.device}",
-          flush=True)
+    print(f"  {method}: {result.iterations} iterations in {result.seconds:.1f} s on {result.device}", flush=True)
     if out is not None:
         write_log(out / "logs" / f"{_slug(case.label)}__{_slug(method)}.csv", result.history)
         _save_png(out / "images" / _slug(case.label) / f"{_slug(method)}.png", result.image)
@@ -225,8 +271,7 @@ def run_baselines(case: Case, out: Path | None) -> list[Row]:
     for method, restore_fn in baselines_for(case).items():
         started = time.perf_counter()
         image = np.clip(restore_fn(), 0, 1).astype(np.float32)
-        row = Row(case.task, case.group, case.name, method, "baseline",
-                  seconds=round(time.perf_counter() - started, 1))
+        row = Row(case.task, case.group, case.name, method, "baseline", seconds=round(time.perf_counter() - started, 1))
         if case.task == "enhance":
             row.extra.update(_enhance_metrics(case, image))
         else:
@@ -241,8 +286,7 @@ def run_baselines(case: Case, out: Path | None) -> list[Row]:
 def input_row(case: Case) -> Row:
     """The degraded input itself (not for SR, whose input is smaller: bicubic is its baseline)."""
     scores = _scores(case, case.observed)
-    return Row(case.task, case.group, case.name, "degraded input", "input",
-               psnr=scores["psnr"], ssim=scores["ssim"])
+    return Row(case.task, case.group, case.name, "degraded input", "input", psnr=scores["psnr"], ssim=scores["ssim"])
 
 
 def paper_rows(case: Case) -> list[Row]:
@@ -251,19 +295,21 @@ def paper_rows(case: Case) -> list[Row]:
         return []
     s_it, s_psnr, ours20k, dip_peak, dip_it, dip20k, dd20k, cheng20k = PAPER_F1[case.name]
     base = dict(task=case.task, group=case.group, case=case.name, kind="paper", iterations=20_000)
-    return [Row(method="paper F-1: Ours (figure)", psnr=ours20k, stop_iteration=s_it, psnr_stop=s_psnr, **base),
-            Row(method="paper F-1: DIP (figure)", psnr=dip20k, peak_psnr=dip_peak, peak_iteration=dip_it, **base),
-            Row(method="paper F-1: Deep Decoder (figure)", psnr=dd20k, **base),
-            Row(method="paper F-1: Cheng et al. (figure)", psnr=cheng20k, **base)]
+    return [
+        Row(method="paper F-1: Ours (figure)", psnr=ours20k, stop_iteration=s_it, psnr_stop=s_psnr, **base),
+        Row(method="paper F-1: DIP (figure)", psnr=dip20k, peak_psnr=dip_peak, peak_iteration=dip_it, **base),
+        Row(method="paper F-1: Deep Decoder (figure)", psnr=dd20k, **base),
+        Row(method="paper F-1: Cheng et al. (figure)", psnr=cheng20k, **base),
+    ]
 
 
-def run_case(case: Case, settings: Settings, out: Path | None = None,
-             variants: dict[str, dict] | None = None) -> list[Row]:
+def run_case(
+    case: Case, settings: Settings, out: Path | None = None, variants: dict[str, dict] | None = None
+) -> list[Row]:
     """Every method on one case: input, baselines, the DIP variants, paper rows."""
     rows = [] if case.task in ("enhance", "super_resolution") else [input_row(case)]
     rows += run_baselines(case, out)
-    rows += [run_dip(case, method, options, settings, out)
-             for method, options in (variants or VARIANTS).items()]
+    rows += [run_dip(case, method, options, settings, out) for method, options in (variants or VARIANTS).items()]
     rows += paper_rows(case)
     if out is not None:
         _save_png(out / "images" / _slug(case.label) / "input.png", case.observed)
@@ -276,12 +322,14 @@ def run_all(cases: list[Case], settings: Settings, out: Path | None) -> list[Row
     for i, case in enumerate(cases, 1):
         t0 = time.perf_counter()
         rows += run_case(case, settings, out)
-        print(f"[{i}/{len(cases)}] {case.label} {case.clean.shape} done in "
-              f"{time.perf_counter() - t0:.0f} s", flush=True)
+        print(
+            f"[{i}/{len(cases)}] {case.label} {case.clean.shape} done in {time.perf_counter() - t0:.0f} s", flush=True
+        )
     return rows
 
 
 # ----------------------------------------------------------------------------- tables
+
 
 def _f(value, digits=2) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
@@ -299,21 +347,46 @@ def _delta(a, b) -> float | None:
     return None if a is None or b is None else a - b
 
 
-DETAIL_COLUMNS = ["case", "method", "PSNR", "SSIM", "stop it", "PSNR@stop", "SSIM@stop",
-                  "peak PSNR", "peak it", "end − peak", "s"]
+DETAIL_COLUMNS = [
+    "case",
+    "method",
+    "PSNR",
+    "SSIM",
+    "stop it",
+    "PSNR@stop",
+    "SSIM@stop",
+    "peak PSNR",
+    "peak it",
+    "end − peak",
+    "s",
+]
 
 
 def detail_table(rows: list[Row]) -> list[str]:
     """One line per (case, method); for SR two extra PSNR-Y columns."""
     sr = any(r.task == "super_resolution" for r in rows)
-    cols = DETAIL_COLUMNS[:4] + (["PSNR-Y"] if sr else []) + DETAIL_COLUMNS[4:6] \
-        + (["PSNR-Y@stop"] if sr else []) + DETAIL_COLUMNS[6:]
+    cols = (
+        DETAIL_COLUMNS[:4]
+        + (["PSNR-Y"] if sr else [])
+        + DETAIL_COLUMNS[4:6]
+        + (["PSNR-Y@stop"] if sr else [])
+        + DETAIL_COLUMNS[6:]
+    )
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
-        cells = [r.case, r.method, _f(r.psnr), _f(r.ssim, 4)] + ([_f(r.psnr_y)] if sr else []) \
-            + [_stop_cell(r), _f(r.psnr_stop)] + ([_f(r.psnr_y_stop)] if sr else []) \
-            + [_f(r.ssim_stop, 4), _f(r.peak_psnr), _f(r.peak_iteration),
-               _f(_delta(r.psnr, r.peak_psnr) if r.kind == "dip" else None), _f(r.seconds, 1)]
+        cells = (
+            [r.case, r.method, _f(r.psnr), _f(r.ssim, 4)]
+            + ([_f(r.psnr_y)] if sr else [])
+            + [_stop_cell(r), _f(r.psnr_stop)]
+            + ([_f(r.psnr_y_stop)] if sr else [])
+            + [
+                _f(r.ssim_stop, 4),
+                _f(r.peak_psnr),
+                _f(r.peak_iteration),
+                _f(_delta(r.psnr, r.peak_psnr) if r.kind == "dip" else None),
+                _f(r.seconds, 1),
+            ]
+        )
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -323,8 +396,18 @@ def _mean(values) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
-SUMMARY_COLUMNS = ["method", "n", "mean PSNR", "mean SSIM", "mean PSNR-Y", "mean PSNR@stop",
-                   "mean stop it", "mean peak PSNR", "mean end − peak", "mean stop − peak"]
+SUMMARY_COLUMNS = [
+    "method",
+    "n",
+    "mean PSNR",
+    "mean SSIM",
+    "mean PSNR-Y",
+    "mean PSNR@stop",
+    "mean stop it",
+    "mean peak PSNR",
+    "mean end − peak",
+    "mean stop − peak",
+]
 
 
 def summary_table(rows: list[Row]) -> list[str]:
@@ -335,27 +418,44 @@ def summary_table(rows: list[Row]) -> list[str]:
         sel = [r for r in rows if r.method == m]
         dip = [r for r in sel if r.kind == "dip"]
         stops = [r.stop_iteration for r in sel if r.stop_iteration is not None]
-        cells = [m, str(len(sel)), _f(_mean(r.psnr for r in sel)), _f(_mean(r.ssim for r in sel), 4),
-                 _f(_mean(r.psnr_y for r in sel)), _f(_mean(r.psnr_stop for r in sel)),
-                 (f"{np.mean(stops):.0f}" + ("" if len(stops) == len(sel) or not dip else
-                                              f" ({len(sel) - len(stops)} no stop)")) if stops else
-                 ("no stop" if dip else "–"),
-                 _f(_mean(r.peak_psnr for r in sel)),
-                 _f(_mean(_delta(r.psnr, r.peak_psnr) for r in dip)),
-                 _f(_mean(_delta(r.psnr_stop, r.peak_psnr) for r in dip))]
+        cells = [
+            m,
+            str(len(sel)),
+            _f(_mean(r.psnr for r in sel)),
+            _f(_mean(r.ssim for r in sel), 4),
+            _f(_mean(r.psnr_y for r in sel)),
+            _f(_mean(r.psnr_stop for r in sel)),
+            (
+                f"{np.mean(stops):.0f}"
+                + ("" if len(stops) == len(sel) or not dip else f" ({len(sel) - len(stops)} no stop)")
+            )
+            if stops
+            else ("no stop" if dip else "–"),
+            _f(_mean(r.peak_psnr for r in sel)),
+            _f(_mean(_delta(r.psnr, r.peak_psnr) for r in dip)),
+            _f(_mean(_delta(r.psnr_stop, r.peak_psnr) for r in dip)),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
 def enhance_table(rows: list[Row]) -> list[str]:
-    cols = ["case", "method", "FBC(enhanced vs input), bands 1-5", "MLV sharpness before → after",
-            "blur before → after", "s"]
+    cols = [
+        "case",
+        "method",
+        "FBC(enhanced vs input), bands 1-5",
+        "MLV sharpness before → after",
+        "blur before → after",
+        "s",
+    ]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         e = r.extra
-        lines.append(f"| {r.case} | {r.method} | {' '.join(f'{v:.3f}' for v in e['fbc_vs_input'])} | "
-                     f"{e['sharpness_before']:.4f} → {e['sharpness_after']:.4f} | "
-                     f"{e['blur_before']:.4f} → {e['blur_after']:.4f} | {_f(r.seconds, 1)} |")
+        lines.append(
+            f"| {r.case} | {r.method} | {' '.join(f'{v:.3f}' for v in e['fbc_vs_input'])} | "
+            f"{e['sharpness_before']:.4f} → {e['sharpness_after']:.4f} | "
+            f"{e['blur_before']:.4f} → {e['blur_after']:.4f} | {_f(r.seconds, 1)} |"
+        )
     return lines
 
 
@@ -373,6 +473,7 @@ def render(rows: list[Row], header: list[str]) -> str:
 
 
 # ----------------------------------------------------------------------------- main
+
 
 def settings_from_args(args) -> Settings:
     base = MODES["quick" if args.quick else "gpu" if args.gpu else "full"]
@@ -413,30 +514,48 @@ def main(argv=None) -> int:
 
     started = time.perf_counter()
     command = "python benchmarks/quality.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    machine = (torch.cuda.get_device_name(0) if torch.cuda.is_available() and settings.device != "cpu"
-               else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} torch threads")
+    machine = (
+        torch.cuda.get_device_name(0)
+        if torch.cuda.is_available() and settings.device != "cpu"
+        else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} torch threads"
+    )
     print(f"{len(cases)} cases, mode {settings.mode}, bm3d {'available' if BM3D_AVAILABLE else 'not installed'}")
     rows = run_all(cases, settings, out)
     sel = settings.selection
-    header = [f"# Quality benchmark ({settings.mode} mode)", "",
-              f"- date: {time.strftime('%Y-%m-%d %H:%M')}; machine: {machine}; torch {torch.__version__}",
-              f"- command: `{command}`",
-              f"- total wall time: {time.perf_counter() - started:.0f} s",
-              f"- images: shrink_to={sel.shrink_to or 'none'}, crop={sel.crop or 'none'} (then a multiple of 32); "
-              f"DIP budget: {settings.iterations or 'profile default'} iterations (enhancement: 100); "
-              f"decoder channels: {settings.channels or 'profile default (128)'}; seed 0",
-              f"- protocol: {PROTOCOL}",
-              "- paper F-1 rows: digitised from the authors' figure (method.md 8.2): full-size images, "
-              "20k iterations, so not the same setting as this run's crops/budget."]
+    header = [
+        f"# Quality benchmark ({settings.mode} mode)",
+        "",
+        f"- date: {time.strftime('%Y-%m-%d %H:%M')}; machine: {machine}; torch {torch.__version__}",
+        f"- command: `{command}`",
+        f"- total wall time: {time.perf_counter() - started:.0f} s",
+        f"- images: shrink_to={sel.shrink_to or 'none'}, crop={sel.crop or 'none'} (then a multiple of 32); "
+        f"DIP budget: {settings.iterations or 'profile default'} iterations (enhancement: 100); "
+        f"decoder channels: {settings.channels or 'profile default (128)'}; seed 0",
+        f"- protocol: {PROTOCOL}",
+        "- paper F-1 rows: digitised from the authors' figure (method.md 8.2): full-size images, "
+        "20k iterations, so not the same setting as this run's crops/budget.",
+    ]
     report = render(rows, header)
     print(report)
     (out / "tables.md").write_text(report)
-    (out / "results.json").write_text(json.dumps(
-        {"settings": {"mode": settings.mode, "iterations": settings.iterations,
-                      "channels": settings.channels, "device": settings.device,
-                      "selection": asdict(sel)},
-         "command": command, "machine": machine, "protocol": PROTOCOL,
-         "rows": [asdict(r) for r in rows]}, indent=1))
+    (out / "results.json").write_text(
+        json.dumps(
+            {
+                "settings": {
+                    "mode": settings.mode,
+                    "iterations": settings.iterations,
+                    "channels": settings.channels,
+                    "device": settings.device,
+                    "selection": asdict(sel),
+                },
+                "command": command,
+                "machine": machine,
+                "protocol": PROTOCOL,
+                "rows": [asdict(r) for r in rows],
+            },
+            indent=1,
+        )
+    )
     print(f"wrote {out / 'tables.md'}, {out / 'results.json'}, logs/ and images/ under {out}")
     return 0
 

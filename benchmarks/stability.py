@@ -37,8 +37,7 @@ from napari_dip_spectral.core.driving import drive
 from napari_dip_spectral.core.operators import Denoise
 from napari_dip_spectral.core.solver import iterate
 
-IMAGES = ["image_F16_512rgb.png", "image_Peppers512rgb.png", "image_House256rgb.png",
-          "image_Baboon512rgb.png"]
+IMAGES = ["image_F16_512rgb.png", "image_Peppers512rgb.png", "image_House256rgb.png", "image_Baboon512rgb.png"]
 
 # name -> (profile, changes). Every configuration uses the power estimator and metrics every
 # --every iterations (both measured not to change quality: tests and docs/speed.md), so the
@@ -47,27 +46,29 @@ CONFIGS = {
     "paper (bilinear, lambda 1.4)": ("paper", {}),
     "paper + output average 0.99": ("paper", {"average": 0.99}),
     "gaussian, lambda 1.8": ("paper", {"upsample": "gaussian", "lipschitz": 1.8}),
-    "gaussian 1.8 + average 0.99": ("paper", {"upsample": "gaussian", "lipschitz": 1.8,
-                                              "average": 0.99}),
+    "gaussian 1.8 + average 0.99": ("paper", {"upsample": "gaussian", "lipschitz": 1.8, "average": 0.99}),
     "no Lipschitz control (bilinear)": ("paper", {"lipschitz": None}),
     "paper + data-level head init": ("paper", {"init_output": "data"}),
     "paper + head init + average 0.99": ("paper", {"init_output": "data", "average": 0.99}),
-    "gaussian 1.8 + head init + average 0.99": ("paper", {"upsample": "gaussian", "lipschitz": 1.8,
-                                                          "init_output": "data", "average": 0.99}),
+    "gaussian 1.8 + head init + average 0.99": (
+        "paper",
+        {"upsample": "gaussian", "lipschitz": 1.8, "init_output": "data", "average": 0.99},
+    ),
     "paper + head init + warm-up 100": ("paper", {"init_output": "data", "warmup": 100}),
-    "gaussian 1.8 + head init": ("paper", {"upsample": "gaussian", "lipschitz": 1.8,
-                                           "init_output": "data"}),
+    "gaussian 1.8 + head init": ("paper", {"upsample": "gaussian", "lipschitz": 1.8, "init_output": "data"}),
     "head init, lambda 1.2": ("paper", {"init_output": "data", "lipschitz": 1.2}),
     "head init, lambda 1.0": ("paper", {"init_output": "data", "lipschitz": 1.0}),
-    "head init + average 0.99, lambda 1.2": ("paper", {"init_output": "data", "lipschitz": 1.2,
-                                                       "average": 0.99}),
-    "head init + average 0.99, lambda 1.0": ("paper", {"init_output": "data", "lipschitz": 1.0,
-                                                       "average": 0.99}),
+    "head init + average 0.99, lambda 1.2": ("paper", {"init_output": "data", "lipschitz": 1.2, "average": 0.99}),
+    "head init + average 0.99, lambda 1.0": ("paper", {"init_output": "data", "lipschitz": 1.0, "average": 0.99}),
     "default profile": ("default", {}),
-    "head init + average 0.99 + lr decay 500 (lambda 1.4)": ("paper", {"init_output": "data", "average": 0.99,
-                                                                   "lr_decay": 500}),
-    "head init + average 0.99 + lr decay 200 (lambda 1.4)": ("paper", {"init_output": "data", "average": 0.99,
-                                                                   "lr_decay": 200}),
+    "head init + average 0.99 + lr decay 500 (lambda 1.4)": (
+        "paper",
+        {"init_output": "data", "average": 0.99, "lr_decay": 500},
+    ),
+    "head init + average 0.99 + lr decay 200 (lambda 1.4)": (
+        "paper",
+        {"init_output": "data", "average": 0.99, "lr_decay": 200},
+    ),
     "default, no settling after the stop": ("default", {"settle": 0}),
     "default with the ratio rule only": ("default", {"stop_rule": "ratio"}),
     "default + lambda from the image size": ("default", {"lipschitz_by_size": True}),
@@ -82,31 +83,40 @@ def load_images(data: Path, names: list[str], size: int, grey: bool = False) -> 
         img = io.imread(data / "denoising" / name)[..., :3].astype(np.float32) / 255
         side = min(img.shape[:2])
         top, left = (img.shape[0] - side) // 2, (img.shape[1] - side) // 2
-        img = img[top:top + side, left:left + side]
+        img = img[top : top + side, left : left + side]
         img = transform.resize(img, (size, size), anti_aliasing=True).astype(np.float32)
         out.append(color.rgb2gray(img)[..., None].astype(np.float32) if grey else img)
-    return np.stack(out)           # (G, H, W, 3), or (G, H, W, 1) with grey
+    return np.stack(out)  # (G, H, W, 3), or (G, H, W, 1) with grey
 
 
 def summarise(history, rule_iterations: list[int]) -> list[dict]:
     """Per image: peak, final, where the configuration's own stop rule fired (the solver
     evaluates it with auto_stop off as well) and the PSNR there and at 4x that iteration."""
     its = np.array([h.iteration for h in history])
-    psnr = np.array([h.psnr_all for h in history])       # (T, G)
+    psnr = np.array([h.psnr_all for h in history])  # (T, G)
     rows = []
     for g in range(psnr.shape[1]):
         stop = int(rule_iterations[g]) or None
         p = psnr[:, g]
         k = int(p.argmax())
-        tail = p[int(len(p) * 0.7):]
+        tail = p[int(len(p) * 0.7) :]
+
         def at(it, p=p):
             return float(p[np.searchsorted(its, it)]) if it is not None and it <= its[-1] else math.nan
 
-        rows.append(dict(peak=float(p[k]), peak_it=int(its[k]), final=float(p[-1]),
-                         drop=float(p[k] - p[-1]), stop=stop, at_stop=at(stop),
-                         gap=float(p[k] - at(stop)) if stop else math.nan,
-                         at_4x=at(4 * stop) if stop else math.nan,
-                         osc=float(np.abs(np.diff(tail)).mean()) if len(tail) > 1 else 0.0))
+        rows.append(
+            dict(
+                peak=float(p[k]),
+                peak_it=int(its[k]),
+                final=float(p[-1]),
+                drop=float(p[k] - p[-1]),
+                stop=stop,
+                at_stop=at(stop),
+                gap=float(p[k] - at(stop)) if stop else math.nan,
+                at_4x=at(4 * stop) if stop else math.nan,
+                osc=float(np.abs(np.diff(tail)).mean()) if len(tail) > 1 else 0.0,
+            )
+        )
     return rows
 
 
@@ -116,8 +126,15 @@ def run(images: np.ndarray, profile: str, changes: dict, args) -> tuple[list[dic
     noisy = np.clip(images + rng.normal(0, 25 / 255, images.shape), 0, 1).astype(np.float32)
     obs = torch.from_numpy(noisy.transpose(0, 3, 1, 2).copy())
     config = task_defaults("denoise", profile).replace(
-        iterations=args.iterations, auto_stop=False, sigma_estimator="power",
-        metrics_every=args.every, device=args.device, channels=args.channels, seed=0, **changes)
+        iterations=args.iterations,
+        auto_stop=False,
+        sigma_estimator="power",
+        metrics_every=args.every,
+        device=args.device,
+        channels=args.channels,
+        seed=0,
+        **changes,
+    )
     started = time.perf_counter()
     outcome = drive(iterate(obs, Denoise(), config, reference=clean))
     return summarise(outcome.history, outcome.rule_iterations), outcome.history, time.perf_counter() - started
@@ -169,45 +186,61 @@ def main(argv=None) -> int:
         chosen = [chosen[int(i)] for i in args.configs.split(",")]
     elif args.quick:
         chosen = [chosen[i] for i in (0, 2, 3, 5)]
-    elif args.gpu:      # the default without settling shows its stop, the peak and the slide
+    elif args.gpu:  # the default without settling shows its stop, the peak and the slide
         chosen = [chosen[i] for i in (17, 0, 14)]
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     results = {}
-    print(f"# Stability: denoising sigma 25/255, {len(names)} {'grey ' if args.grey else ''}images, "
-          f"{args.iterations} iterations, "
-          f"channels {args.channels}, metrics every {args.every}, device {args.device}")
+    print(
+        f"# Stability: denoising sigma 25/255, {len(names)} {'grey ' if args.grey else ''}images, "
+        f"{args.iterations} iterations, "
+        f"channels {args.channels}, metrics every {args.every}, device {args.device}"
+    )
     for size in sizes:
         images = load_images(args.data, names, size, args.grey)
         print(f"\n## {size} x {size} px\n")
-        print("| configuration | peak PSNR (it) | final | drop mean / worst | auto stop it | at stop "
-              "| gap to peak mean / worst | at 4x stop | oscillation | s |")
+        print(
+            "| configuration | peak PSNR (it) | final | drop mean / worst | auto stop it | at stop "
+            "| gap to peak mean / worst | at 4x stop | oscillation | s |"
+        )
         print("|---|---|---|---|---|---|---|---|---|---|")
         for name, (profile, changes) in chosen:
             if args.budget_s and time.perf_counter() - started > args.budget_s:
                 print(f"| {name} | skipped: time budget spent |")
                 continue
             rows, history, seconds = run(images, profile, changes, args)
-            mean = {k: float(np.nanmean([r[k] for r in rows])) if any(r[k] is not None for r in rows) else math.nan
-                    for k in ("peak", "peak_it", "final", "drop", "at_stop", "gap", "at_4x", "osc")}
+            mean = {
+                k: float(np.nanmean([r[k] for r in rows])) if any(r[k] is not None for r in rows) else math.nan
+                for k in ("peak", "peak_it", "final", "drop", "at_stop", "gap", "at_4x", "osc")
+            }
             stops = [r["stop"] for r in rows]
             stop_txt = "/".join(str(s) if s else "none" for s in stops)
             worst_drop = max(r["drop"] for r in rows)
             worst_gap = max((r["gap"] for r in rows if not math.isnan(r["gap"])), default=math.nan)
-            print(f"| {name} | {mean['peak']:.2f} ({mean['peak_it']:.0f}) | {mean['final']:.2f} | "
-                  f"{mean['drop']:.2f} / {worst_drop:.2f} | {stop_txt} | {fmt(mean['at_stop'])} | "
-                  f"{fmt(mean['gap'])} / {fmt(worst_gap)} | {fmt(mean['at_4x'])} | {mean['osc']:.3f} | {seconds:.0f} |",
-                  flush=True)
-            print(f"KEY stability {size}px {name}: final {mean['final']:.2f} drop {mean['drop']:.2f} "
-                  f"gap {fmt(mean['gap'])} worst_gap {fmt(worst_gap)}", file=sys.stderr, flush=True)
-            results[f"{size}/{name}"] = dict(rows=rows, seconds=seconds, images=names,
-                                            its=[h.iteration for h in history],
-                                            psnr=[h.psnr_all for h in history],
-                                            ratio=[h.ratio_all for h in history],
-                                            fbc=[h.fbc_all for h in history],
-                                            fit=[h.fit_all for h in history],
-                                            loss=[h.loss_all for h in history])
-            (args.out / "stability.json").write_text(json.dumps(results))   # partial results survive
+            print(
+                f"| {name} | {mean['peak']:.2f} ({mean['peak_it']:.0f}) | {mean['final']:.2f} | "
+                f"{mean['drop']:.2f} / {worst_drop:.2f} | {stop_txt} | {fmt(mean['at_stop'])} | "
+                f"{fmt(mean['gap'])} / {fmt(worst_gap)} | {fmt(mean['at_4x'])} | {mean['osc']:.3f} | {seconds:.0f} |",
+                flush=True,
+            )
+            print(
+                f"KEY stability {size}px {name}: final {mean['final']:.2f} drop {mean['drop']:.2f} "
+                f"gap {fmt(mean['gap'])} worst_gap {fmt(worst_gap)}",
+                file=sys.stderr,
+                flush=True,
+            )
+            results[f"{size}/{name}"] = dict(
+                rows=rows,
+                seconds=seconds,
+                images=names,
+                its=[h.iteration for h in history],
+                psnr=[h.psnr_all for h in history],
+                ratio=[h.ratio_all for h in history],
+                fbc=[h.fbc_all for h in history],
+                fit=[h.fit_all for h in history],
+                loss=[h.loss_all for h in history],
+            )
+            (args.out / "stability.json").write_text(json.dumps(results))  # partial results survive
     (args.out / "stability.json").write_text(json.dumps(results))
     plot(results, args.out)
     print(f"\nwrote {args.out / 'stability.json'} in {time.perf_counter() - started:.0f} s")

@@ -39,7 +39,7 @@ def main(argv=None) -> int:
         size, name = key.split("/", 1)
         its = np.array(res["its"])
         psnr = np.array(res["psnr"])
-        fbc = np.array(res["fbc"]) if res.get("fbc") else None     # (T, G, bands)
+        fbc = np.array(res["fbc"]) if res.get("fbc") else None  # (T, G, bands)
         for g, image in enumerate(res["images"]):
             if image not in images:
                 continue
@@ -50,8 +50,10 @@ def main(argv=None) -> int:
             if stop:
                 k = int(np.searchsorted(its, stop))
                 ax.plot([stop], [psnr[k, g]], "o", color=colours[c % 5], ms=6)
-            ax.set(title=f"{image.split('_')[1].replace('512rgb.png', '').replace('256rgb.png', '')}, {size} px",
-                   ylabel="PSNR (dB)")
+            ax.set(
+                title=f"{image.split('_')[1].replace('512rgb.png', '').replace('256rgb.png', '')}, {size} px",
+                ylabel="PSNR (dB)",
+            )
             ax.grid(alpha=0.3)
             if fbc is not None:
                 axes[1, col].plot(its, fbc[:, g, -1], color=colours[c % 5], lw=1.0)

@@ -27,15 +27,25 @@ def main() -> None:
     yy, xx = np.mgrid[: args.size, : args.size]
     base = 1000 + 2000 * (np.sin(xx / 9.0) * np.cos(yy / 13.0) > 0)
     stack = np.stack([rng.poisson(base + 100 * t) for t in range(args.planes)]).astype(np.uint16)
-    print(f"stack {stack.shape} {stack.dtype}, iterations {args.iterations}, "
-          f"channels {args.channels}, {platform.processor() or platform.machine()}")
+    print(
+        f"stack {stack.shape} {stack.dtype}, iterations {args.iterations}, "
+        f"channels {args.channels}, {platform.processor() or platform.machine()}"
+    )
     print("| mode | batch size | seconds | seconds per plane |")
     print("|---|---|---|---|")
     for name, batch in (("batched", args.planes), ("one by one", 1)):
         started = time.perf_counter()
-        result = restore(stack, "denoise", axes="TYX", iterations=args.iterations,
-                         channels=args.channels, auto_stop=False, batch_size=batch,
-                         device=args.device, output_dtype="input")
+        result = restore(
+            stack,
+            "denoise",
+            axes="TYX",
+            iterations=args.iterations,
+            channels=args.channels,
+            auto_stop=False,
+            batch_size=batch,
+            device=args.device,
+            output_dtype="input",
+        )
         seconds = time.perf_counter() - started
         assert result.image.shape == stack.shape and result.image.dtype == stack.dtype
         print(f"| {name} | {batch} | {seconds:.1f} | {seconds / args.planes:.2f} |")

@@ -21,15 +21,17 @@ from PIL import Image
 from qtpy.QtCore import Qt
 
 OUT = Path(__file__).parent / "images" / "napari_plugin.png"
-CROP = (slice(64, 192), slice(64, 192))           # 128 x 128 from the 256 px sample
+CROP = (slice(64, 192), slice(64, 192))  # 128 x 128 from the 256 px sample
 
 
 def main() -> None:
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1600, 1000)
     viewer.open_sample("napari-dip-spectral", "noisy_camera")
-    for name, crop in (("camera (clean)", "camera crop (clean)"),
-                       ("camera (noisy, sigma 25)", "camera crop (noisy, sigma 25)")):
+    for name, crop in (
+        ("camera (clean)", "camera crop (clean)"),
+        ("camera (noisy, sigma 25)", "camera crop (noisy, sigma 25)"),
+    ):
         layer = viewer.layers[name]
         viewer.add_image(layer.data[CROP], name=crop, visible=layer.visible)
         viewer.layers.remove(name)

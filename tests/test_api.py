@@ -18,8 +18,7 @@ FAST = dict(channels=16, auto_stop=False, device="cpu")
 def test_denoising_improves_psnr(colour):
     clean = smooth_image(32, colour=colour)
     noisy = degrade(clean, "denoise", sigma=0.1, seed=1).image
-    result = restore(noisy, "denoise", iterations=150, reference=clean, normalize="none",
-                     learning_rate=5e-3, **FAST)
+    result = restore(noisy, "denoise", iterations=150, reference=clean, normalize="none", learning_rate=5e-3, **FAST)
     assert result.image.shape == clean.shape and result.image.dtype == np.float32
     assert psnr(clean, np.clip(result.image, 0, 1), data_range=1) > psnr(clean, noisy, data_range=1) + 2
     assert result.stop_reason == "max_iterations" and result.iterations == 150
@@ -37,8 +36,7 @@ def test_deblocking_improves_psnr():
 def test_inpainting_fills_missing_pixels():
     clean = smooth_image(32, seed=4)
     d = degrade(clean, "inpaint", keep=0.5, seed=2)
-    result = restore(d.image, "inpaint", mask=d.mask, iterations=150, normalize="none",
-                     learning_rate=5e-3, **FAST)
+    result = restore(d.image, "inpaint", mask=d.mask, iterations=150, normalize="none", learning_rate=5e-3, **FAST)
     missing = ~d.mask
     err_before = np.abs(d.image[missing] - clean[missing]).mean()
     err_after = np.abs(result.image[missing] - clean[missing]).mean()
@@ -48,8 +46,9 @@ def test_inpainting_fills_missing_pixels():
 def test_super_resolution_beats_nearest_upsampling_and_has_the_high_resolution_shape():
     clean = smooth_image(64, seed=5)
     d = degrade(clean, "super_resolution", factor=2)
-    result = restore(d.image, "super_resolution", factor=2, iterations=150, normalize="none",
-                     learning_rate=5e-3, **FAST)
+    result = restore(
+        d.image, "super_resolution", factor=2, iterations=150, normalize="none", learning_rate=5e-3, **FAST
+    )
     assert result.image.shape == (64, 64)
     nearest = np.kron(d.image, np.ones((2, 2)))
     assert psnr(clean, np.clip(result.image, 0, 1), data_range=1) > psnr(clean, nearest, data_range=1)
@@ -63,7 +62,7 @@ def test_enhancement_adds_detail():
     clean = smooth_image(32, seed=6) + 0.05 * np.random.default_rng(0).random((32, 32)).astype(np.float32)
     result = restore(clean, "enhance", iterations=30, normalize="none", **FAST)
     assert result.image.shape == clean.shape
-    assert (result.image >= clean - 1e-6).all()    # one-sided: detail is only added
+    assert (result.image >= clean - 1e-6).all()  # one-sided: detail is only added
 
     def sharp(a):
         return mlv_sharpness(torch.from_numpy(a)[None, None]).item()
@@ -79,7 +78,7 @@ def test_any_image_size_keeps_every_pixel():
 
 def test_uint16_data_is_normalised_from_its_own_range_and_mapped_back():
     clean = smooth_image(32)
-    raw = (200 + clean * 3000).astype(np.uint16)       # a 12-bit camera in a 16-bit container
+    raw = (200 + clean * 3000).astype(np.uint16)  # a 12-bit camera in a 16-bit container
     result = restore(raw, "denoise", iterations=40, learning_rate=5e-3, **FAST)
     assert result.normalization.low == raw.min() and result.normalization.high == raw.max()
     assert 150 < result.image.mean() < 3500
@@ -110,8 +109,17 @@ def test_callback_sees_every_iteration_and_can_cancel():
 
 def test_automatic_stop_ends_the_run_and_reports_its_iteration():
     noisy = degrade(smooth_image(32), "denoise", seed=0).image
-    result = restore(noisy, "denoise", iterations=400, channels=8, device="cpu", stop_window=20,
-                     stop_epsilon=0.5, metrics_every=1, stop_rule="ratio")
+    result = restore(
+        noisy,
+        "denoise",
+        iterations=400,
+        channels=8,
+        device="cpu",
+        stop_window=20,
+        stop_epsilon=0.5,
+        metrics_every=1,
+        stop_rule="ratio",
+    )
     assert result.stop_reason == "auto_stop"
     assert 41 <= result.stop_iteration == result.iterations < 400
 
@@ -120,9 +128,8 @@ def test_default_denoising_stops_at_the_noise_level():
     noisy = degrade(smooth_image(32), "denoise", seed=0).image
     result = restore(noisy, "denoise", iterations=400, channels=8, device="cpu", noise_fraction=1.0)
     assert result.stop_reason == "auto_stop" and result.stop_iteration < 400
-    paper = restore(noisy, "denoise", iterations=result.stop_iteration, channels=8, device="cpu",
-                    profile="paper")
-    assert paper.stop_reason == "max_iterations"     # the paper's ratio rule has not fired yet
+    paper = restore(noisy, "denoise", iterations=result.stop_iteration, channels=8, device="cpu", profile="paper")
+    assert paper.stop_reason == "max_iterations"  # the paper's ratio rule has not fired yet
 
 
 def test_the_callers_arrays_are_never_modified():
@@ -174,13 +181,25 @@ def test_bad_input_is_refused_with_a_message_naming_the_problem(kwargs, message)
 def test_profiles_differ_only_where_documented():
     paper, ours = task_defaults("denoise", "paper"), task_defaults("denoise")
     assert (paper.lipschitz, paper.upsample, paper.sigma_estimator, paper.learning_rate) == (
-        1.4, "bilinear", "exact", 1e-3)
+        1.4,
+        "bilinear",
+        "exact",
+        1e-3,
+    )
     assert (paper.average, paper.init_output, paper.lipschitz_by_size, paper.metrics_every) == (
-        0.0, "default", False, 1)
+        0.0,
+        "default",
+        False,
+        1,
+    )
     assert task_defaults("inpaint", "paper").lipschitz == 1.6
     assert task_defaults("enhance", "paper").iterations == 100
     assert (ours.average, ours.init_output, ours.lipschitz_by_size, ours.sigma_estimator) == (
-        0.99, "data", False, "power")
+        0.99,
+        "data",
+        False,
+        "power",
+    )
     assert (ours.lipschitz, ours.upsample, ours.learning_rate) == (paper.lipschitz, paper.upsample, paper.learning_rate)
     assert (ours.stop_rule, ours.settle, paper.stop_rule, paper.settle) == ("noise", 50, "ratio", 0)
     assert task_defaults("deblock").stop_rule == "ratio" and task_defaults("deblock").settle == 50
@@ -206,8 +225,10 @@ def test_importing_the_package_loads_neither_napari_qt_nor_torch():
     import subprocess
     import sys
 
-    code = ("import sys, napari_dip_spectral; "
-            "bad = [m for m in ('napari', 'qtpy', 'PyQt5', 'torch') if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, napari_dip_spectral; "
+        "bad = [m for m in ('napari', 'qtpy', 'PyQt5', 'torch') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -30,7 +30,7 @@ def test_table_has_every_method_with_finite_psnr(tmp_path):
     assert methods[0] == "degraded input"
     assert any(m.startswith("NL-means") for m in methods)
     assert all(m in methods for m in quality.VARIANTS)
-    assert sum(r.kind == "paper" for r in rows) == 4           # F-1 rows for F16
+    assert sum(r.kind == "paper" for r in rows) == 4  # F-1 rows for F16
     for r in rows:
         if r.kind != "paper":
             assert math.isfinite(r.psnr) and math.isfinite(r.ssim)
@@ -41,7 +41,7 @@ def test_table_has_every_method_with_finite_psnr(tmp_path):
     assert len(logs) == len(quality.VARIANTS)
     lines = logs[0].read_text().splitlines()
     assert lines[0].startswith("iteration,loss,psnr,ratio,fbc_1")
-    assert len(lines) in (2, 6)          # metrics every 10 (default profile: last only) or every 1
+    assert len(lines) in (2, 6)  # metrics every 10 (default profile: last only) or every 1
 
     report = quality.render(rows, ["# test"])
     table = [line for line in report.splitlines() if line.startswith("| F16 |")]
@@ -55,14 +55,14 @@ def test_table_has_every_method_with_finite_psnr(tmp_path):
 def test_stop_replay_matches_a_run_with_auto_stop():
     case = _case()
     n, budget = 3, 30
-    options = dict(iterations=budget, channels=8, device="cpu", profile="paper", normalize="none",
-                   stop_window=n)
+    options = dict(iterations=budget, channels=8, device="cpu", profile="paper", normalize="none", stop_window=n)
     free = restore(case.observed, "denoise", auto_stop=False, **options)
-    ratio = {e.iteration: e.ratio for e in free.history}           # logged every iteration
+    ratio = {e.iteration: e.ratio for e in free.history}  # logged every iteration
     # the rule written out independently: windows [t-2n, t-n) and (t-n, t)
-    diffs = {t: abs(np.mean([ratio[i] for i in range(t - 2 * n, t - n)])
-                    - np.mean([ratio[i] for i in range(t - n + 1, t)]))
-             for t in range(2 * n + 1, budget + 1)}
+    diffs = {
+        t: abs(np.mean([ratio[i] for i in range(t - 2 * n, t - n)]) - np.mean([ratio[i] for i in range(t - n + 1, t)]))
+        for t in range(2 * n + 1, budget + 1)
+    }
     smallest, second = sorted(set(diffs.values()))[:2]
     epsilon = (smallest + second) / 2
     expected = min(t for t, d in diffs.items() if d < epsilon)
@@ -77,8 +77,9 @@ def test_stop_replay_matches_a_run_with_auto_stop():
 def test_stop_replay_with_sparse_metrics_matches_a_run_with_auto_stop():
     case = _case()
     n, every = 4, 2
-    options = dict(iterations=30, channels=8, device="cpu", profile="paper", normalize="none",
-                   stop_window=n, metrics_every=every)
+    options = dict(
+        iterations=30, channels=8, device="cpu", profile="paper", normalize="none", stop_window=n, metrics_every=every
+    )
     free = restore(case.observed, "denoise", auto_stop=False, **options)
     ratios = np.array([e.ratio for e in free.history])
     candidates = np.geomspace(np.ptp(ratios) * 1e-4, np.ptp(ratios), 25)

@@ -20,8 +20,9 @@ def imagej_stack(tmp_path):
     data = rng.integers(100, 4001, size=(2, 32, 32)).astype(np.uint16)
     path = tmp_path / "in" / "stack.tif"
     path.parent.mkdir()
-    tifffile.imwrite(path, data, imagej=True, resolution=(1 / 0.25, 1 / 0.25),
-                     metadata={"axes": "ZYX", "spacing": 1.5, "unit": "um"})
+    tifffile.imwrite(
+        path, data, imagej=True, resolution=(1 / 0.25, 1 / 0.25), metadata={"axes": "ZYX", "spacing": 1.5, "unit": "um"}
+    )
     return path, data
 
 
@@ -41,14 +42,13 @@ def test_imagej_stack_keeps_metadata_and_input(tmp_path, imagej_stack):
     assert len(record["planes"]) == 2 and "fbc" in record["history"][0]
     assert (out_dir / "stack_denoise_fbc.png").exists()
     assert (out_dir / "stack_denoise_stopping.png").exists()
-    assert not [p for p in out_dir.iterdir() if p.name.startswith(".")]   # no temporary files
+    assert not [p for p in out_dir.iterdir() if p.name.startswith(".")]  # no temporary files
 
 
 def test_ome_tiff_round_trip(tmp_path):
     data = np.random.default_rng(1).random((2, 32, 32)).astype(np.float32)
     path = tmp_path / "cells.ome.tif"
-    tifffile.imwrite(path, data, ome=True, metadata={"axes": "TYX", "PhysicalSizeX": 0.3,
-                                                     "PhysicalSizeY": 0.3})
+    tifffile.imwrite(path, data, ome=True, metadata={"axes": "TYX", "PhysicalSizeX": 0.3, "PhysicalSizeY": 0.3})
     assert main(["denoise", str(path), "-o", str(tmp_path / "o"), *FAST]) == 0
     out = read_image(tmp_path / "o" / "cells_denoise.tif")
     assert out.kind == "ome" and out.axes == "TYX" and out.pixel_size["X"] == pytest.approx(0.3)
@@ -82,14 +82,29 @@ def test_refuses_to_overwrite_an_input(tmp_path):
 
 def test_usage_errors(tmp_path, capsys):
     assert main(["denoise"]) == 2
-    assert main(["denoise", "x.tif"]) == 2                          # no -o
+    assert main(["denoise", "x.tif"]) == 2  # no -o
     assert main(["sharpen", "x.tif", "-o", str(tmp_path)]) == 2
-    assert main(["inpaint", "x.tif", "-o", str(tmp_path)]) == 2     # no --mask
+    assert main(["inpaint", "x.tif", "-o", str(tmp_path)]) == 2  # no --mask
     assert main(["--help"]) == 0
     text = capsys.readouterr().out
-    for option in ("--axes", "--mask", "--factor", "--iterations", "--device", "--seed",
-                   "--scheduler", "--lipschitz", "--upsample", "--channels", "--profile",
-                   "--no-auto-stop", "--normalize", "--tile-size", "--batch-size", "--anscombe"):
+    for option in (
+        "--axes",
+        "--mask",
+        "--factor",
+        "--iterations",
+        "--device",
+        "--seed",
+        "--scheduler",
+        "--lipschitz",
+        "--upsample",
+        "--channels",
+        "--profile",
+        "--no-auto-stop",
+        "--normalize",
+        "--tile-size",
+        "--batch-size",
+        "--anscombe",
+    ):
         assert option in text
 
 
@@ -98,8 +113,14 @@ def test_demo_writes_everything(tmp_path, capsys):
 
     assert demo(["-o", str(tmp_path), "--iterations", "5", "--channels", "8"]) == 0
     assert "PSNR noisy" in capsys.readouterr().out
-    for name in ("demo_restored.tif", "demo_restored.png", "demo_noisy.png", "demo_fbc.png",
-                 "demo_stopping.png", "demo_record.json"):
+    for name in (
+        "demo_restored.tif",
+        "demo_restored.png",
+        "demo_noisy.png",
+        "demo_fbc.png",
+        "demo_stopping.png",
+        "demo_record.json",
+    ):
         assert (tmp_path / name).exists()
     record = json.loads((tmp_path / "demo_record.json").read_text())
     assert record["psnr_noisy"] > 0 and record["iterations"] == 5
@@ -122,12 +143,28 @@ def test_noise_model_estimated_by_default_and_recorded(tmp_path, capsys):
     assert "Anscombe transform used" in capsys.readouterr().err
     assert main(["denoise", str(path), "-o", str(tmp_path / "off"), "--no-anscombe", *FAST]) == 0
     assert json.loads((tmp_path / "off" / "counts_denoise.json").read_text())["noise_model"] is None
-    assert main(["denoise", str(path), "-o", str(tmp_path / "given"), "--anscombe",
-                 "--anscombe-gain", "20", "--anscombe-offset", "100", *FAST]) == 0
+    assert (
+        main(
+            [
+                "denoise",
+                str(path),
+                "-o",
+                str(tmp_path / "given"),
+                "--anscombe",
+                "--anscombe-gain",
+                "20",
+                "--anscombe-offset",
+                "100",
+                *FAST,
+            ]
+        )
+        == 0
+    )
     given = json.loads((tmp_path / "given" / "counts_denoise.json").read_text())["noise_model"]
     assert given["source"] == "given" and given["transform"]["gain"] == 20
-    assert main(["denoise", str(path), "-o", str(tmp_path / "x"), "--anscombe",
-                 "--no-anscombe"]) == 2      # one or the other
+    assert (
+        main(["denoise", str(path), "-o", str(tmp_path / "x"), "--anscombe", "--no-anscombe"]) == 2
+    )  # one or the other
 
 
 def test_outputs_get_the_usual_file_mode_not_the_temporary_files(tmp_path):

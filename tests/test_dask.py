@@ -16,11 +16,12 @@ def test_dask_lazy_matches_numpy_on_distributed_cluster():
     x = rng.integers(100, 4001, size=(2, 32, 32)).astype(np.uint16)
     lazy = restore(da.from_array(x), axes="ZYX", output_dtype="input", **FAST)
     assert isinstance(lazy, da.Array) and lazy.dtype == np.uint16
-    assert lazy.numblocks == (2, 1, 1)                       # one task per plane
+    assert lazy.numblocks == (2, 1, 1)  # one task per plane
     expected = restore(x, axes="ZYX", output_dtype="input", batch_size=1, **FAST).image
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster):
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster),
+    ):
         result = lazy.compute()
     assert result.dtype == np.uint16 and result.shape == x.shape
     np.testing.assert_array_equal(result, expected)

@@ -35,12 +35,12 @@ def camera(scene, gain, offset, read_noise, photons, seed, clip=(None, None)):
 # gain, offset, read noise, photons at full scale, clipping: the range of cameras and light
 # levels of fluorescence microscopy, with a camera offset, a saturated top and a clipped bottom
 CASES = [
-    (1.0, 0.0, 0.0, 100, (None, None)),          # pure photon counts
+    (1.0, 0.0, 0.0, 100, (None, None)),  # pure photon counts
     (10.0, 100.0, 20.0, 50, (None, None)),
-    (50.0, 1000.0, 5.0, 20, (None, None)),       # sCMOS-like: large offset, low read noise
-    (2.0, 0.0, 10.0, 200, (0, 300)),             # saturates at the top
-    (100.0, 500.0, 200.0, 5, (0, None)),         # a few photons, read noise dominant
-    (0.5, 100.0, 3.0, 1000, (None, None)),       # bright
+    (50.0, 1000.0, 5.0, 20, (None, None)),  # sCMOS-like: large offset, low read noise
+    (2.0, 0.0, 10.0, 200, (0, 300)),  # saturates at the top
+    (100.0, 500.0, 200.0, 5, (0, None)),  # a few photons, read noise dominant
+    (0.5, 100.0, 3.0, 1000, (None, None)),  # bright
     (20.0, 0.0, 2.0, 100, (0, 1500)),
 ]
 
@@ -59,7 +59,7 @@ def test_estimate_matches_the_true_noise_model(gain, offset, read_noise, photons
     levels = np.percentile(signal, [10, 50, 90])
     if clip[1] is not None:
         levels = levels[levels < clip[1] - 3 * np.sqrt(gain * clip[1])]
-    true_std = np.sqrt(gain * (levels - offset) + read_noise ** 2 + 1 / 12)   # + rounding
+    true_std = np.sqrt(gain * (levels - offset) + read_noise**2 + 1 / 12)  # + rounding
     np.testing.assert_allclose(np.sqrt(estimate.variance(levels)), true_std, rtol=0.2)
 
 
@@ -87,7 +87,7 @@ def test_gaussian_noise_is_not_taken_for_photon_noise(seed):
 
 
 def test_noise_free_and_flat_images():
-    raw = (200 + smooth_image(128) * 3000).astype(np.uint16)     # structure, no noise
+    raw = (200 + smooth_image(128) * 3000).astype(np.uint16)  # structure, no noise
     assert not estimate_noise(raw).signal_dependent
     with pytest.raises(ValueError, match=r"no noise|too few"):
         estimate_noise(np.full((64, 64), 7, np.uint16))
@@ -104,8 +104,8 @@ def test_resolve_anscombe_options():
     assert isinstance(model, PoissonGaussian) and estimate.signal_dependent
     assert model.gain == estimate.gain
     # the transform needs only gain and the variance at level 0; the split keeps that
-    assert model.read_noise ** 2 - model.gain * model.offset == pytest.approx(estimate.floor)
-    assert resolve_anscombe("auto", data, "inpaint") == (None, None)   # denoising only
+    assert model.read_noise**2 - model.gain * model.offset == pytest.approx(estimate.floor)
+    assert resolve_anscombe("auto", data, "inpaint") == (None, None)  # denoising only
     assert resolve_anscombe(False, data, "denoise") == (None, None)
     given, none = resolve_anscombe({"gain": 2.0}, data, "denoise")
     assert given == PoissonGaussian(gain=2.0) and none is None
@@ -128,7 +128,7 @@ def test_transform_round_trip(inverse):
     model = PoissonGaussian(gain=3.0, offset=100.0, read_noise=4.0, inverse=inverse)
     levels = np.linspace(100.0, 3000.0, 50)
     back = model.inverse_transform(model.forward(levels))
-    if inverse == "algebraic":       # exact where the value is above the transform's floor
+    if inverse == "algebraic":  # exact where the value is above the transform's floor
         np.testing.assert_allclose(back, levels, rtol=1e-4, atol=0.05)
     # the unbiased inverse is exact on average over the noise, not pointwise
     rng = np.random.default_rng(0)

@@ -19,9 +19,16 @@ def rng():
     return np.random.default_rng(0)
 
 
-@pytest.mark.parametrize("shape, expected", [
-    ((32, 32), "YX"), ((32, 32, 3), "YXC"), ((4, 32, 32), "ZYX"), ((2, 4, 32, 32), "TZYX"),
-    ((2, 4, 32, 32, 3), "TZYXC")])
+@pytest.mark.parametrize(
+    "shape, expected",
+    [
+        ((32, 32), "YX"),
+        ((32, 32, 3), "YXC"),
+        ((4, 32, 32), "ZYX"),
+        ((2, 4, 32, 32), "TZYX"),
+        ((2, 4, 32, 32, 3), "TZYXC"),
+    ],
+)
 def test_guess_axes(shape, expected):
     assert guess_axes(shape) == expected
 
@@ -84,7 +91,7 @@ def test_cyx_channels_independent(rng):
 
 def test_rgb_yxc_matches_colour_path(rng):
     x = rng.random((32, 32, 3)).astype(np.float32)
-    plain = restore(x, **FAST)                      # the 2-D colour path, unchanged
+    plain = restore(x, **FAST)  # the 2-D colour path, unchanged
     for axes in ("YXC", "YXS"):
         r = restore(x, axes=axes, **FAST)
         assert r.extra["joint_channels"] == axes[-1]
@@ -95,7 +102,7 @@ def test_uint16_round_trip_stays_in_range(rng):
     x = rng.integers(100, 4001, size=(2, 32, 32)).astype(np.uint16)
     r = restore(x, axes="ZYX", output_dtype="input", **FAST)
     assert r.image.dtype == np.uint16 and r.image.shape == x.shape
-    assert r.image.min() >= 100 and r.image.max() <= 4000    # never rescaled by 1/65535
+    assert r.image.min() >= 100 and r.image.max() <= 4000  # never rescaled by 1/65535
     assert r.image.max() > r.image.min()
     default = restore(x, axes="ZYX", **FAST)
     assert default.image.dtype == np.float32
@@ -149,16 +156,16 @@ def test_blending_has_no_seams():
     weights = blend_weights((64, 64), tiles, 8)
     out = np.zeros((64, 64))
     for k, (t, w) in enumerate(zip(tiles, weights)):
-        out[t.slices()] += w * float(k % 2)           # neighbouring tiles disagree by 1
+        out[t.slices()] += w * float(k % 2)  # neighbouring tiles disagree by 1
     jumps = max(np.abs(np.diff(out, axis=0)).max(), np.abs(np.diff(out, axis=1)).max())
-    assert jumps < 0.5                                 # a hard seam would jump by 1
+    assert jumps < 0.5  # a hard seam would jump by 1
 
 
 def test_tiled_restore(rng):
     x = rng.random((64, 64)).astype(np.float32)
     r = restore(x, tile_size=32, **FAST)
     assert r.image.shape == x.shape and np.isfinite(r.image).all()
-    assert r.extra["tiles_per_plane"] == 9     # default overlap 32 // 4 = 8: starts 0, 24, 32
+    assert r.extra["tiles_per_plane"] == 9  # default overlap 32 // 4 = 8: starts 0, 24, 32
     sr = restore(x[:32, :48], "super_resolution", factor=2, tile_size=16, batch_size=3, **FAST)
     assert sr.image.shape == (64, 96) and np.isfinite(sr.image).all()
 
@@ -188,8 +195,7 @@ def test_out_of_memory_falls_back(monkeypatch, rng):
 
 def test_cancel_marks_result(rng):
     x = rng.random((3, 32, 32)).astype(np.float32)
-    r = restore(x, axes="ZYX", batch_size=1, callback=lambda e: e.batch < 1,
-                stack_prior="planes", **FAST)
+    r = restore(x, axes="ZYX", batch_size=1, callback=lambda e: e.batch < 1, stack_prior="planes", **FAST)
     assert r.stop_reason == "cancelled" and not r.finished
     assert np.isnan(r.image[2]).all() and 2 not in r.extra["planes_done"]
 
@@ -198,35 +204,35 @@ def test_anscombe_inverses():
     rng = np.random.default_rng(0)
     model = PoissonGaussian()
     z = np.linspace(0, 50, 11)
-    np.testing.assert_allclose(PoissonGaussian(inverse="algebraic").inverse_transform(model.forward(z)),
-                               z, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        PoissonGaussian(inverse="algebraic").inverse_transform(model.forward(z)), z, rtol=1e-5, atol=1e-4
+    )
     for lam in (1.0, 5.0, 20.0):
         d = model.forward(rng.poisson(lam, 200_000)).mean()
         assert model.inverse_transform(d) == pytest.approx(lam, rel=0.02)
     d = model.forward(rng.poisson(1.0, 200_000)).mean()
-    assert PoissonGaussian(inverse="algebraic").inverse_transform(d) < 0.9     # biased low
+    assert PoissonGaussian(inverse="algebraic").inverse_transform(d) < 0.9  # biased low
     with pytest.raises(ValueError, match="gain"):
         PoissonGaussian(gain=0)
 
 
 def test_anscombe_restore(rng):
     counts = rng.poisson(np.full((2, 32, 32), 20.0)).astype(np.uint16)
-    r = restore(counts, axes="TYX", anscombe={"gain": 1.0, "read_noise": 1.0},
-                output_dtype="input", **FAST)
+    r = restore(counts, axes="TYX", anscombe={"gain": 1.0, "read_noise": 1.0}, output_dtype="input", **FAST)
     assert r.image.dtype == np.uint16 and np.isfinite(r.image.astype(float)).all()
     assert r.extra["anscombe"].read_noise == 1.0
     assert counts.min() <= r.image.mean() <= counts.max()
 
 
 def test_volume_prior_fits_each_zyx_volume_with_one_3d_decoder(rng):
-    x = rng.random((2, 4, 24, 28)).astype(np.float32)        # T, Z, Y, X
+    x = rng.random((2, 4, 24, 28)).astype(np.float32)  # T, Z, Y, X
     before = x.copy()
     r = restore(x, axes="TZYX", stack_prior="volume", anscombe=False, **FAST)
     assert np.array_equal(x, before)
     assert r.image.shape == x.shape and np.isfinite(r.image).all()
     assert r.config.decoder == "volume"
-    assert len(r.extra["plane_histories"]) == 2            # one unit per time point
-    assert r.config.channels == 8                          # as given (default 64 for volumes)
+    assert len(r.extra["plane_histories"]) == 2  # one unit per time point
+    assert r.config.channels == 8  # as given (default 64 for volumes)
     planes = restore(x, axes="TZYX", anscombe=False, stack_prior="planes", **FAST)
     assert len(planes.extra["plane_histories"]) == 8 and planes.config.decoder == "plane"
     # "auto" (default): denoising a Z stack of >= 3 planes fits volumes; otherwise planes
@@ -245,8 +251,7 @@ def test_volume_prior_fits_each_zyx_volume_with_one_3d_decoder(rng):
     with pytest.raises(ValueError, match="stack_prior must be"):
         restore(x, axes="TZYX", stack_prior="3d", **FAST)
     with pytest.raises(ValueError, match="channels"):
-        restore(rng.random((3, 4, 16, 16)), axes="CZYX", stack_prior="volume",
-                channel_mode="joint", **FAST)
+        restore(rng.random((3, 4, 16, 16)), axes="CZYX", stack_prior="volume", channel_mode="joint", **FAST)
 
 
 @pytest.mark.parametrize("dtype", [np.uint16, np.float32])

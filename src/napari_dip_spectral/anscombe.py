@@ -69,8 +69,7 @@ class PoissonGaussian:
             counts = (d / 2) ** 2 - 3 / 8 - s2
         else:
             d = np.maximum(d, _D_MIN)
-            counts = (d * d / 4 + _SQRT_3_2 / (4 * d) - 11 / (8 * d * d)
-                      + 5 * _SQRT_3_2 / (8 * d ** 3) - 1 / 8 - s2)
+            counts = d * d / 4 + _SQRT_3_2 / (4 * d) - 11 / (8 * d * d) + 5 * _SQRT_3_2 / (8 * d**3) - 1 / 8 - s2
         return (np.maximum(counts, 0) * self.gain + self.offset).astype(np.float32)
 
 
@@ -86,7 +85,6 @@ def noise_model(anscombe) -> PoissonGaussian | None:
     if isinstance(anscombe, dict):
         unknown = set(anscombe) - {"gain", "offset", "read_noise", "inverse"}
         if unknown:
-            raise ValueError(f"anscombe has unknown keys {sorted(unknown)}; "
-                             "use gain, offset, read_noise, inverse")
+            raise ValueError(f"anscombe has unknown keys {sorted(unknown)}; use gain, offset, read_noise, inverse")
         return PoissonGaussian(**anscombe)
     raise ValueError(f"anscombe must be True/False, a dict or a PoissonGaussian, got {anscombe!r}")

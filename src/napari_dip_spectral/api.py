@@ -19,15 +19,36 @@ RestorationJob = StackJob = RestoreJob
 __all__ = ["RestorationJob", "RestoreJob", "RestoreResult", "StackJob", "restore"]
 
 
-def restore(image, task: str = "denoise", mask=None, factor=None, iterations=None,
-            lipschitz=None, upsample=None, channels=None, sigma_estimator=None,
-            auto_stop: bool | None = None, seed: int = 0, device: str = "auto", reference=None,
-            callback: Callable | None = None, *, profile: str = "default",
-            normalize: str = "minmax", gain: float = 1.0, signed: bool = False,
-            axes: str | None = None, batch_size: int | None = None,
-            normalize_per: str = "stack", tile_size: int | None = None, anscombe="auto",
-            output_dtype="float32", channel_mode: str = "auto", stack_prior: str = "auto",
-            **options) -> RestoreResult:
+def restore(
+    image,
+    task: str = "denoise",
+    mask=None,
+    factor=None,
+    iterations=None,
+    lipschitz=None,
+    upsample=None,
+    channels=None,
+    sigma_estimator=None,
+    auto_stop: bool | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    reference=None,
+    callback: Callable | None = None,
+    *,
+    profile: str = "default",
+    normalize: str = "minmax",
+    gain: float = 1.0,
+    signed: bool = False,
+    axes: str | None = None,
+    batch_size: int | None = None,
+    normalize_per: str = "stack",
+    tile_size: int | None = None,
+    anscombe="auto",
+    output_dtype="float32",
+    channel_mode: str = "auto",
+    stack_prior: str = "auto",
+    **options,
+) -> RestoreResult:
     """Restore a 2-D grey ``(Y, X)`` or colour ``(Y, X, 3)`` image, or every plane of an nD
     image (``axes`` such as ``"ZYX"``, ``"TCYX"``, ``"YXS"``).
 
@@ -39,13 +60,32 @@ def restore(image, task: str = "denoise", mask=None, factor=None, iterations=Non
     (``stop_reason == "cancelled"``). A dask array comes back as a lazy dask array of the
     restored image.
     """
-    options = dict(mask=mask, factor=factor, reference=reference, profile=profile,
-                   normalize=normalize, gain=gain, signed=signed, axes=axes,
-                   batch_size=batch_size, normalize_per=normalize_per, tile_size=tile_size,
-                   anscombe=anscombe, output_dtype=output_dtype, channel_mode=channel_mode,
-                   stack_prior=stack_prior, iterations=iterations, lipschitz=lipschitz,
-                   upsample=upsample, channels=channels, sigma_estimator=sigma_estimator,
-                   auto_stop=auto_stop, seed=seed, device=device, **options)
+    options = dict(
+        mask=mask,
+        factor=factor,
+        reference=reference,
+        profile=profile,
+        normalize=normalize,
+        gain=gain,
+        signed=signed,
+        axes=axes,
+        batch_size=batch_size,
+        normalize_per=normalize_per,
+        tile_size=tile_size,
+        anscombe=anscombe,
+        output_dtype=output_dtype,
+        channel_mode=channel_mode,
+        stack_prior=stack_prior,
+        iterations=iterations,
+        lipschitz=lipschitz,
+        upsample=upsample,
+        channels=channels,
+        sigma_estimator=sigma_estimator,
+        auto_stop=auto_stop,
+        seed=seed,
+        device=device,
+        **options,
+    )
     if type(image).__module__.split(".")[0] == "dask":
         from .lazy import restore_dask
 

@@ -44,74 +44,109 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="dip-spectral",
         description="Restore images with the spectral-bias-controlled deep image prior "
-                    "(Shi et al., IJCV 2022). 'dip-spectral demo -o OUTDIR' runs a bundled "
-                    "example.",
+        "(Shi et al., IJCV 2022). 'dip-spectral demo -o OUTDIR' runs a bundled "
+        "example.",
         epilog="Exit codes: 0 all inputs done, 1 some inputs failed (reported and skipped), "
-               "2 usage error. Docs: docs/stacks.md.")
+        "2 usage error. Docs: docs/stacks.md.",
+    )
     p.add_argument("task", choices=TASKS, help="what to do")
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="image files: TIFF / OME-TIFF (any axes), PNG, JPEG or BMP")
-    p.add_argument("-o", "--output-dir", required=True, type=Path,
-                   help="folder for the results (created if missing)")
-    p.add_argument("--axes", help="axes of every input, e.g. ZYX, TCYX, YXS (default: from the "
-                                  "file's metadata, else a guess)")
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="image files: TIFF / OME-TIFF (any axes), PNG, JPEG or BMP"
+    )
+    p.add_argument("-o", "--output-dir", required=True, type=Path, help="folder for the results (created if missing)")
+    p.add_argument(
+        "--axes", help="axes of every input, e.g. ZYX, TCYX, YXS (default: from the file's metadata, else a guess)"
+    )
     p.add_argument("--mask", type=Path, help="inpaint: mask image, nonzero = observed pixel")
     p.add_argument("--factor", type=int, choices=(2, 4, 8), help="super_resolution: scale factor")
     p.add_argument("--iterations", type=int, help="iteration budget (default: the task's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--lipschitz", type=_lipschitz,
-                   help="Lipschitz bound lambda per layer, or 'none' for no control")
-    p.add_argument("--upsample", choices=("gaussian", "bilinear", "nearest", "deconv"),
-                   help="upsampling layer of the decoder")
+    p.add_argument("--lipschitz", type=_lipschitz, help="Lipschitz bound lambda per layer, or 'none' for no control")
+    p.add_argument(
+        "--upsample", choices=("gaussian", "bilinear", "nearest", "deconv"), help="upsampling layer of the decoder"
+    )
     p.add_argument("--channels", type=int, help="feature channels of the decoder (default 128)")
-    p.add_argument("--profile", choices=PROFILES, default="default",
-                   help="settings profile: 'default' or the authors' 'paper'")
+    p.add_argument(
+        "--profile", choices=PROFILES, default="default", help="settings profile: 'default' or the authors' 'paper'"
+    )
     p.add_argument("--no-auto-stop", action="store_true", help="run the whole iteration budget")
-    p.add_argument("--normalize", choices=METHODS, default="minmax",
-                   help="intensity normalisation to [0, 1] (default minmax)")
-    p.add_argument("--normalize-per", choices=NORMALIZE_PER, default="stack",
-                   help="one intensity range per stack (per channel) or per plane (default stack)")
-    p.add_argument("--channel-mode", choices=CHANNEL_MODES, default="auto",
-                   help="channels fitted independently or jointly (default: RGB jointly, "
-                        "other channel axes independently)")
+    p.add_argument(
+        "--normalize", choices=METHODS, default="minmax", help="intensity normalisation to [0, 1] (default minmax)"
+    )
+    p.add_argument(
+        "--normalize-per",
+        choices=NORMALIZE_PER,
+        default="stack",
+        help="one intensity range per stack (per channel) or per plane (default stack)",
+    )
+    p.add_argument(
+        "--channel-mode",
+        choices=CHANNEL_MODES,
+        default="auto",
+        help="channels fitted independently or jointly (default: RGB jointly, other channel axes independently)",
+    )
     p.add_argument("--batch-size", type=int, help="planes fitted together (default: from memory)")
-    p.add_argument("--tile-size", type=int, help="tile side in pixels (default: tiles only "
-                                                 "when a plane does not fit the memory budget)")
+    p.add_argument(
+        "--tile-size",
+        type=int,
+        help="tile side in pixels (default: tiles only when a plane does not fit the memory budget)",
+    )
     noise = p.add_mutually_exclusive_group()
-    noise.add_argument("--anscombe", action="store_true",
-                       help="generalised Anscombe transform with the parameters given below "
-                            "(default for denoising: the noise model is estimated from each "
-                            "image and the transform used when the noise grows with the signal)")
-    noise.add_argument("--no-anscombe", action="store_true",
-                       help="no noise model and no transform (signal-independent noise)")
-    p.add_argument("--anscombe-gain", type=float, default=1.0,
-                   help="camera gain, data units per photo-electron (default 1)")
-    p.add_argument("--anscombe-offset", type=float, default=0.0,
-                   help="camera offset / dark level (default 0)")
-    p.add_argument("--anscombe-read-noise", type=float, default=0.0,
-                   help="read noise standard deviation in data units (default 0)")
-    p.add_argument("--output-dtype", choices=("input", "float32"), default="input",
-                   help="'input': keep uint8/uint16 (rounded, clipped); float inputs give "
-                        "float32 (default input)")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="send planes to this dask.distributed scheduler (e.g. tcp://host:8786); "
-                        "no per-iteration history is recorded then")
+    noise.add_argument(
+        "--anscombe",
+        action="store_true",
+        help="generalised Anscombe transform with the parameters given below "
+        "(default for denoising: the noise model is estimated from each "
+        "image and the transform used when the noise grows with the signal)",
+    )
+    noise.add_argument(
+        "--no-anscombe", action="store_true", help="no noise model and no transform (signal-independent noise)"
+    )
+    p.add_argument(
+        "--anscombe-gain", type=float, default=1.0, help="camera gain, data units per photo-electron (default 1)"
+    )
+    p.add_argument("--anscombe-offset", type=float, default=0.0, help="camera offset / dark level (default 0)")
+    p.add_argument(
+        "--anscombe-read-noise", type=float, default=0.0, help="read noise standard deviation in data units (default 0)"
+    )
+    p.add_argument(
+        "--output-dtype",
+        choices=("input", "float32"),
+        default="input",
+        help="'input': keep uint8/uint16 (rounded, clipped); float inputs give float32 (default input)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="send planes to this dask.distributed scheduler (e.g. tcp://host:8786); "
+        "no per-iteration history is recorded then",
+    )
     return p
 
 
 def _options(args) -> dict:
     anscombe = False if args.no_anscombe else "auto"
     if args.anscombe:
-        anscombe = {"gain": args.anscombe_gain, "offset": args.anscombe_offset,
-                    "read_noise": args.anscombe_read_noise}
-    return dict(factor=args.factor, iterations=args.iterations, device=args.device,
-                seed=args.seed, lipschitz=args.lipschitz, upsample=args.upsample,
-                channels=args.channels, profile=args.profile,
-                auto_stop=False if args.no_auto_stop else None, normalize=args.normalize,
-                normalize_per=args.normalize_per, channel_mode=args.channel_mode,
-                batch_size=args.batch_size, tile_size=args.tile_size, anscombe=anscombe,
-                output_dtype=args.output_dtype)
+        anscombe = {"gain": args.anscombe_gain, "offset": args.anscombe_offset, "read_noise": args.anscombe_read_noise}
+    return dict(
+        factor=args.factor,
+        iterations=args.iterations,
+        device=args.device,
+        seed=args.seed,
+        lipschitz=args.lipschitz,
+        upsample=args.upsample,
+        channels=args.channels,
+        profile=args.profile,
+        auto_stop=False if args.no_auto_stop else None,
+        normalize=args.normalize,
+        normalize_per=args.normalize_per,
+        channel_mode=args.channel_mode,
+        batch_size=args.batch_size,
+        tile_size=args.tile_size,
+        anscombe=anscombe,
+        output_dtype=args.output_dtype,
+    )
 
 
 def output_stem(path: Path, task: str) -> str:
@@ -124,38 +159,51 @@ def output_stem(path: Path, task: str) -> str:
 
 
 def _history(entries) -> list[dict]:
-    return [{k: v for k, v in dataclasses.asdict(e).items() if not k.endswith("_all")}
-            for e in entries]
+    return [{k: v for k, v in dataclasses.asdict(e).items() if not k.endswith("_all")} for e in entries]
 
 
 def run_record(args, path: Path, out: Path, image, result, seconds: float) -> dict:
     """Everything needed to reproduce and judge one run."""
     record = {
-        "input": str(path), "output": str(out), "task": args.task,
-        "input_shape": list(image.data.shape), "input_dtype": str(image.data.dtype),
-        "axes": image.axes, "pixel_size": image.pixel_size, "unit": image.unit,
-        "options": {k: v for k, v in _options(args).items()}, "seed": args.seed,
-        "versions": versions(), "seconds": round(seconds, 3),
+        "input": str(path),
+        "output": str(out),
+        "task": args.task,
+        "input_shape": list(image.data.shape),
+        "input_dtype": str(image.data.dtype),
+        "axes": image.axes,
+        "pixel_size": image.pixel_size,
+        "unit": image.unit,
+        "options": {k: v for k, v in _options(args).items()},
+        "seed": args.seed,
+        "versions": versions(),
+        "seconds": round(seconds, 3),
         "command": sys.argv,
     }
     if args.mask:
         record["mask"] = str(args.mask)
-    if result is None:          # computed on a dask scheduler: image only
+    if result is None:  # computed on a dask scheduler: image only
         record.update(scheduler=args.scheduler, history=None)
         return record
     record.update(
-        config=dataclasses.asdict(result.config), device=result.device,
-        stop_reason=result.stop_reason, stop_iteration=result.stop_iteration,
-        iterations=result.iterations, parameters=result.parameters,
+        config=dataclasses.asdict(result.config),
+        device=result.device,
+        stop_reason=result.stop_reason,
+        stop_iteration=result.stop_iteration,
+        iterations=result.iterations,
+        parameters=result.parameters,
         normalization=dataclasses.asdict(result.normalization),
         noise_model=noise_summary(result.extra),
-        history=_history(result.history))
+        history=_history(result.history),
+    )
     if "plane_histories" in result.extra and len(result.extra["plane_histories"]) > 1:
         record["planes"] = [
             {"stop_iteration": it, "stop_reason": reason, "history": _history(hist)}
-            for it, reason, hist in zip(result.extra["plane_stop_iterations"],
-                                        result.extra["plane_stop_reasons"],
-                                        result.extra["plane_histories"])]
+            for it, reason, hist in zip(
+                result.extra["plane_stop_iterations"],
+                result.extra["plane_stop_reasons"],
+                result.extra["plane_histories"],
+            )
+        ]
     return record
 
 
@@ -188,8 +236,7 @@ def process(args, path: Path, mask, client) -> tuple[Path, str | None]:
     seconds = time.perf_counter() - started
     write_tiff(out, restored, axes, image, scale=args.factor or 1)
     record = run_record(args, path, out, image, result, seconds)
-    write_atomic(out.with_suffix(".json"),
-                 lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1, default=str)))
+    write_atomic(out.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1, default=str)))
     if result is not None and result.history:
         save_plots(result.history, args.output_dir, out.stem, result.stop_iteration)
     return out, (None if result is None else describe_noise(result.extra))
@@ -249,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 out, note = process(args, path, mask, client)
                 message = f"{path.name} -> {out}" + (f" ({note})" if note else "")
-            except Exception as error:      # one bad file never stops the others
+            except Exception as error:  # one bad file never stops the others
                 failed += 1
                 message = f"FAILED {path}: {type(error).__name__}: {error}"
             if bar is not None:

@@ -14,11 +14,11 @@ from .core.config import TASKS
 class Degraded:
     """A degraded observation and what ``restore`` needs to undo it."""
 
-    image: np.ndarray                  # the observation, float32 in [0, 1]
+    image: np.ndarray  # the observation, float32 in [0, 1]
     task: str
-    mask: np.ndarray | None = None     # inpaint: True = observed
-    factor: int | None = None          # super_resolution
-    clean: np.ndarray | None = None    # the clean image the observation came from
+    mask: np.ndarray | None = None  # inpaint: True = observed
+    factor: int | None = None  # super_resolution
+    clean: np.ndarray | None = None  # the clean image the observation came from
 
 
 def _as_unit_float(image) -> np.ndarray:
@@ -61,8 +61,16 @@ def lanczos_downscale(image: np.ndarray, factor: int) -> np.ndarray:
     return np.asarray(small, dtype=np.float32) / 255
 
 
-def degrade(image, task: str = "denoise", *, sigma: float = 25 / 255, quality: int = 10,
-            keep: float = 0.5, factor: int = 4, seed: int = 0) -> Degraded:
+def degrade(
+    image,
+    task: str = "denoise",
+    *,
+    sigma: float = 25 / 255,
+    quality: int = 10,
+    keep: float = 0.5,
+    factor: int = 4,
+    seed: int = 0,
+) -> Degraded:
     """Degrade a clean image for ``task``.
 
     * denoise: ``clip(x + N(0, sigma^2), 0, 1)``

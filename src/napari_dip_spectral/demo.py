@@ -24,8 +24,7 @@ def sample() -> tuple[np.ndarray, np.ndarray]:
 
     from .degradations import degrade
 
-    clean = transform.resize(data.camera().astype(np.float32) / 255, (128, 128),
-                             anti_aliasing=True).astype(np.float32)
+    clean = transform.resize(data.camera().astype(np.float32) / 255, (128, 128), anti_aliasing=True).astype(np.float32)
     return clean, degrade(clean, "denoise", sigma=25 / 255, seed=0).image
 
 
@@ -35,9 +34,10 @@ def psnr(x: np.ndarray, ref: np.ndarray) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="dip-spectral demo",
-                                description="Denoise a bundled 128x128 sample and write the result, "
-                                            "FBC and stopping plots and a run record.")
+    p = argparse.ArgumentParser(
+        prog="dip-spectral demo",
+        description="Denoise a bundled 128x128 sample and write the result, FBC and stopping plots and a run record.",
+    )
     p.add_argument("-o", "--output-dir", required=True, type=Path, help="folder for the results")
     p.add_argument("--iterations", type=int, default=800, help="iteration budget (default 800)")
     p.add_argument("--channels", type=int, default=64, help="decoder channels (default 64)")
@@ -58,8 +58,16 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     clean, noisy = sample()
     started = time.perf_counter()
-    result = restore(noisy, "denoise", iterations=args.iterations, channels=args.channels,
-                     device=args.device, seed=args.seed, reference=clean, normalize="none")
+    result = restore(
+        noisy,
+        "denoise",
+        iterations=args.iterations,
+        channels=args.channels,
+        device=args.device,
+        seed=args.seed,
+        reference=clean,
+        normalize="none",
+    )
     seconds = time.perf_counter() - started
     for name, img in (("noisy", noisy), ("restored", result.image)):
         pil = Image.fromarray(np.round(np.clip(img, 0, 1) * 255).astype(np.uint8))
@@ -69,18 +77,26 @@ def main(argv: list[str] | None = None) -> int:
     write_atomic(out / "demo_restored.tif", lambda tmp: tifffile.imwrite(tmp, result.image))
     save_plots(result.history, out, "demo", result.stop_iteration)
     before, after = psnr(noisy, clean), psnr(result.image, clean)
-    record = {"task": "denoise", "sample": "skimage camera 128x128, sigma 25/255, degrade(seed=0)",
-              "iterations": result.iterations, "channels": args.channels, "seed": args.seed,
-              "device": result.device, "stop_reason": result.stop_reason,
-              "stop_iteration": result.stop_iteration, "seconds": round(seconds, 2),
-              "psnr_noisy": round(before, 3), "psnr_restored": round(after, 3),
-              "versions": versions(),
-              "history": [{"iteration": h.iteration, "fbc": h.fbc, "ratio": h.ratio, "psnr": h.psnr}
-                          for h in result.history]}
-    write_atomic(out / "demo_record.json",
-                 lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1)))
-    print(f"PSNR noisy {before:.2f} dB -> restored {after:.2f} dB "
-          f"({result.iterations} iterations, {result.stop_reason}, {seconds:.0f} s on {result.device})")
+    record = {
+        "task": "denoise",
+        "sample": "skimage camera 128x128, sigma 25/255, degrade(seed=0)",
+        "iterations": result.iterations,
+        "channels": args.channels,
+        "seed": args.seed,
+        "device": result.device,
+        "stop_reason": result.stop_reason,
+        "stop_iteration": result.stop_iteration,
+        "seconds": round(seconds, 2),
+        "psnr_noisy": round(before, 3),
+        "psnr_restored": round(after, 3),
+        "versions": versions(),
+        "history": [{"iteration": h.iteration, "fbc": h.fbc, "ratio": h.ratio, "psnr": h.psnr} for h in result.history],
+    }
+    write_atomic(out / "demo_record.json", lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1)))
+    print(
+        f"PSNR noisy {before:.2f} dB -> restored {after:.2f} dB "
+        f"({result.iterations} iterations, {result.stop_reason}, {seconds:.0f} s on {result.device})"
+    )
     print(f"results in {out}")
     return 0
 

@@ -18,7 +18,7 @@ class RunEvent:
     planes: tuple[int, ...]
     n_planes: int
     event: object
-    tiles: int = 1                     # tiles per plane (1 = untiled)
+    tiles: int = 1  # tiles per plane (1 = untiled)
 
     @property
     def plane(self) -> int:
@@ -32,4 +32,4 @@ class RunEvent:
         return getattr(self.event, name)
 
 
-StackEvent = RunEvent          # the name earlier releases used for a stack's events
+StackEvent = RunEvent  # the name earlier releases used for a stack's events

@@ -31,7 +31,7 @@ class ImageFile:
 
     data: np.ndarray
     axes: str
-    kind: str                           # "imagej" | "ome" | "tiff" | "plain"
+    kind: str  # "imagej" | "ome" | "tiff" | "plain"
     pixel_size: dict = field(default_factory=dict)
     unit: str | None = None
 
@@ -109,8 +109,11 @@ def write_tiff(path, data: np.ndarray, axes: str, source: ImageFile, scale: int 
     kwargs: dict = {}
     if "X" in sizes and "Y" in sizes:
         kwargs["resolution"] = (1 / sizes["X"], 1 / sizes["Y"])
-    imagej_ok = (_in_order(axes, IMAGEJ_ORDER) and data.dtype in (np.uint8, np.uint16, np.float32)
-                 and not (axes.endswith("S") and data.dtype != np.uint8))
+    imagej_ok = (
+        _in_order(axes, IMAGEJ_ORDER)
+        and data.dtype in (np.uint8, np.uint16, np.float32)
+        and not (axes.endswith("S") and data.dtype != np.uint8)
+    )
     if source.kind == "ome":
         meta = {"axes": axes}
         for letter, value in sizes.items():
@@ -148,7 +151,7 @@ def write_atomic(path, write) -> Path:
 
 
 def _umask() -> int:
-    mask = os.umask(0)      # reading the umask means setting it; put it straight back
+    mask = os.umask(0)  # reading the umask means setting it; put it straight back
     os.umask(mask)
     return mask
 

@@ -43,8 +43,7 @@ def stack_ranges(data, layout: Layout, method: str) -> tuple[np.ndarray, np.ndar
             info = np.iinfo(data.dtype)
             return np.full_like(lo, info.min), np.full_like(hi, info.max)
         if lo.min() < 0 or hi.max() > 1:
-            raise ValueError(f"normalize={method!r} on float data needs values in [0, 1]; "
-                             "use 'minmax' or 'percentile'")
+            raise ValueError(f"normalize={method!r} on float data needs values in [0, 1]; use 'minmax' or 'percentile'")
         return np.zeros_like(lo), np.ones_like(hi)
     return lo, hi
 

@@ -61,16 +61,34 @@ class RestoreJob:
     dask path so that every block is normalised alike.
     """
 
-    def __init__(self, image, task: str = "denoise", *, axes: str | None = None, mask=None,
-                 factor=None, reference=None, profile: str = "default", normalize: str = "minmax",
-                 normalize_per: str = "stack", channel_mode: str = "auto", gain: float = 1.0,
-                 signed: bool = False, batch_size: int | None = None, tile_size: int | None = None,
-                 tile_overlap: int | None = None, anscombe="auto", output_dtype="float32",
-                 ranges: tuple | None = None, stack_prior: str = "auto", **options):
+    def __init__(
+        self,
+        image,
+        task: str = "denoise",
+        *,
+        axes: str | None = None,
+        mask=None,
+        factor=None,
+        reference=None,
+        profile: str = "default",
+        normalize: str = "minmax",
+        normalize_per: str = "stack",
+        channel_mode: str = "auto",
+        gain: float = 1.0,
+        signed: bool = False,
+        batch_size: int | None = None,
+        tile_size: int | None = None,
+        tile_overlap: int | None = None,
+        anscombe="auto",
+        output_dtype="float32",
+        ranges: tuple | None = None,
+        stack_prior: str = "auto",
+        **options,
+    ):
         check_task_profile(task, profile)
         arr = check_image(image, axes)
         if axes is None and arr.ndim == 3 and arr.shape[-1] == 3:
-            axes = "YXS"                   # a colour image: its channels fitted jointly
+            axes = "YXS"  # a colour image: its channels fitted jointly
         self.layout = stack_layout(arr.shape, axes, channel_mode, stack_prior, task, profile)
         if self.layout.volume:
             options["decoder"] = "volume"
@@ -81,22 +99,20 @@ class RestoreJob:
             raise ValueError(f"normalize_per must be one of {NORMALIZE_PER}, got {normalize_per!r}")
         check_batch_size(batch_size)
         if tile_size is not None:
-            plan_tiles((64, 64), tile_size, self._overlap(tile_size, tile_overlap))   # validates
+            plan_tiles((64, 64), tile_size, self._overlap(tile_size, tile_overlap))  # validates
         self.task, self.input_shape, self.input_dtype = task, arr.shape, arr.dtype
         self.output_dtype = check_output_dtype(output_dtype, arr.dtype)
         yx = (self.layout.axes.index("Y"), self.layout.axes.index("X"))
         self.model, self.noise_estimate = resolve_anscombe(anscombe, arr, task, yx)
         self.config = build_config(task, profile, **photon_options(options, self.model, profile))
         if self.model is not None and normalize == "none":
-            raise ValueError("normalize='none' cannot be combined with anscombe (the transform "
-                             "changes the range)")
+            raise ValueError("normalize='none' cannot be combined with anscombe (the transform changes the range)")
         self.factor, self.gain, self.signed = check_task_options(task, factor, gain, signed)
         self.batch_size, self.tile_size, self.tile_overlap = batch_size, tile_size, tile_overlap
 
         planes = self.layout.to_planes(arr)
         data = planes if self.model is None else self.model.forward(planes)
-        self.normalizations, self.constant = self._normalizations(arr, planes, normalize,
-                                                                  normalize_per, ranges)
+        self.normalizations, self.constant = self._normalizations(arr, planes, normalize, normalize_per, ranges)
         self.constant_values = planes.reshape(len(planes), -1)[:, 0].astype(np.float32)
         if all(self.constant):
             raise ValueError("image is constant: nothing to restore")
@@ -126,9 +142,11 @@ class RestoreJob:
         else:
             for i in range(n):
                 try:
-                    norms.append(fit_normalization(
-                        planes[i], method,
-                        transform=None if self.model is None else self.model.forward))
+                    norms.append(
+                        fit_normalization(
+                            planes[i], method, transform=None if self.model is None else self.model.forward
+                        )
+                    )
                     constant.append(False)
                 except ValueError as error:
                     if "constant" not in str(error):
@@ -199,14 +217,12 @@ class RestoreJob:
         budget = memory_budget(device)
         tile = self.tile_size
         if tile is None:
-            tile = auto_tile(self.layout.spatial, budget, self.config.channels,
-                             self.config.levels, c, scale)
+            tile = auto_tile(self.layout.spatial, budget, self.config.channels, self.config.levels, c, scale)
         side = self.layout.spatial if tile is None else tuple(min(tile, s) for s in self.layout.spatial)
         if self.batch_size is not None:
             return tile, int(self.batch_size)
-        per_unit = unit_bytes(self.config.channels, self.config.levels, c,
-                              side[0] * scale, side[1] * scale)
-        if self.config.decoder == "volume":     # every feature map holds all Z planes
+        per_unit = unit_bytes(self.config.channels, self.config.levels, c, side[0] * scale, side[1] * scale)
+        if self.config.decoder == "volume":  # every feature map holds all Z planes
             per_unit *= c
         return tile, int(max(1, min(MAX_AUTO_BATCH, budget // max(per_unit, 1))))
 
@@ -244,7 +260,8 @@ class RestoreJob:
 
                     raise DeviceMemoryError(
                         f"out of device memory even for one {current}x{current} tile; use "
-                        "device='cpu', fewer channels or a smaller image") from None
+                        "device='cpu', fewer channels or a smaller image"
+                    ) from None
                 batch = 1
         return assemble_result(self, state)
 
@@ -273,13 +290,16 @@ class RestoreJob:
         while start < len(units) and not cancelled:
             chunk = list(range(start, min(start + batch_size, len(units))))
             obs = np.stack([self.unit[units[u][0]][(slice(None),) + units[u][1].slices()] for u in chunk])
-            masks = None if self.masks is None else np.stack(
-                [self.masks[units[u][0]][(slice(None),) + units[u][1].slices()] for u in chunk])
+            masks = (
+                None
+                if self.masks is None
+                else np.stack([self.masks[units[u][0]][(slice(None),) + units[u][1].slices()] for u in chunk])
+            )
             ref = None
             if self.reference is not None:
-                ref = torch.from_numpy(np.stack(
-                    [self.reference[units[u][0]][(slice(None),) + units[u][1].slices(scale)]
-                     for u in chunk]))
+                ref = torch.from_numpy(
+                    np.stack([self.reference[units[u][0]][(slice(None),) + units[u][1].slices(scale)] for u in chunk])
+                )
             planes = tuple(dict.fromkeys(units[u][0] for u in chunk))
             gen = iterate(torch.from_numpy(obs), self.operator(masks), self.config, ref)
             message = None
@@ -308,16 +328,27 @@ class RestoreJob:
                 unit_hist[u] = [entry_of(e, g) for e in outcome.history]
                 unit_stop[u] = outcome.stop_iterations[g]
                 unit_iterations[u] = outcome.iterations
-                unit_auto[u] = (outcome.stop_reason == "auto_stop"
-                                or outcome.stop_iterations[g] < outcome.iterations)
+                unit_auto[u] = outcome.stop_reason == "auto_stop" or outcome.stop_iterations[g] < outcome.iterations
                 done.add(u)
             start = chunk[-1] + 1
             batch_no += 1
-        return PlanState(out=out, units=units, tiles=tiles, tile=tile, batch_size=batch_size,
-                         hist=unit_hist, stop=unit_stop, auto=unit_auto,
-                         iterations=unit_iterations, done=done,
-                         cancelled=cancelled, seconds=seconds, parameters=parameters,
-                         device=device_name, lipschitz=lipschitz)
+        return PlanState(
+            out=out,
+            units=units,
+            tiles=tiles,
+            tile=tile,
+            batch_size=batch_size,
+            hist=unit_hist,
+            stop=unit_stop,
+            auto=unit_auto,
+            iterations=unit_iterations,
+            done=done,
+            cancelled=cancelled,
+            seconds=seconds,
+            parameters=parameters,
+            device=device_name,
+            lipschitz=lipschitz,
+        )
 
     def restore(self, callback=None):
         """Run to the end; ``callback(event)`` returning False cancels."""

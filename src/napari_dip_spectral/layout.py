@@ -38,8 +38,12 @@ def parse_axes(axes: str | None, shape: tuple[int, ...]) -> str:
     if axes is None:
         guess = guess_axes(shape)
         if len(shape) > 2:
-            warnings.warn(f"axes not given for an image of shape {tuple(shape)}: assuming "
-                          f"axes={guess!r}; pass axes= to say otherwise", UserWarning, stacklevel=3)
+            warnings.warn(
+                f"axes not given for an image of shape {tuple(shape)}: assuming "
+                f"axes={guess!r}; pass axes= to say otherwise",
+                UserWarning,
+                stacklevel=3,
+            )
         return guess
     if not isinstance(axes, str):
         raise ValueError(f"axes must be a string such as 'ZYX', got {axes!r}")
@@ -54,8 +58,9 @@ def parse_axes(axes: str | None, shape: tuple[int, ...]) -> str:
     if "C" in axes and "S" in axes:
         raise ValueError(f"axes {axes!r} has both C and S: give one channel axis")
     if len(axes) != len(shape):
-        raise ValueError(f"axes {axes!r} has {len(axes)} letters but the image has "
-                         f"{len(shape)} dimensions {tuple(shape)}")
+        raise ValueError(
+            f"axes {axes!r} has {len(axes)} letters but the image has {len(shape)} dimensions {tuple(shape)}"
+        )
     return axes
 
 
@@ -118,8 +123,7 @@ class Layout:
 
     def from_planes(self, planes: np.ndarray) -> np.ndarray:
         """The inverse of :meth:`to_planes` (the planes' Y, X sizes are kept)."""
-        moved = planes.reshape(self.loop_shape + ((self.channels,) if self.joint else ())
-                               + planes.shape[-2:])
+        moved = planes.reshape(self.loop_shape + ((self.channels,) if self.joint else ()) + planes.shape[-2:])
         return np.transpose(moved, np.argsort(self.order))
 
     def plane_values(self, values: np.ndarray) -> np.ndarray:
@@ -130,37 +134,37 @@ class Layout:
         return moved.reshape(self.n_planes, -1)[:, 0]
 
 
-def make_layout(image_shape: tuple[int, ...], axes: str | None, channel_mode: str = "auto",
-                stack_prior: str = "planes") -> Layout:
+def make_layout(
+    image_shape: tuple[int, ...], axes: str | None, channel_mode: str = "auto", stack_prior: str = "planes"
+) -> Layout:
     """The layout of an image. ``stack_prior="volume"`` makes each (Z, Y, X) volume one unit
     (the Z planes become the channels of one 3-D decoder, core/volume.py); without a Z axis,
     each (T, Y, X) time series."""
     shape = tuple(int(s) for s in image_shape)
     parsed = parse_axes(axes, shape)
     if stack_prior not in STACK_PRIORS:
-        raise ValueError(f"stack_prior must be 'auto' or one of {STACK_PRIORS}, "
-                         f"got {stack_prior!r}")
+        raise ValueError(f"stack_prior must be 'auto' or one of {STACK_PRIORS}, got {stack_prior!r}")
     joint = joint_axis(parsed, shape, channel_mode)
     if stack_prior == "volume":
         depth = next((a for a in "ZT" if a in parsed), None)
         if depth is None:
             raise ValueError(f"stack_prior='volume' needs a Z or T axis; axes are {parsed!r}")
         if joint is not None:
-            raise ValueError(f"stack_prior='volume' fits the {depth} planes jointly; fit the "
-                             "channels independently (channel_mode='independent')")
+            raise ValueError(
+                f"stack_prior='volume' fits the {depth} planes jointly; fit the "
+                "channels independently (channel_mode='independent')"
+            )
         joint = depth
     return Layout(parsed, shape, joint)
 
 
-def stack_layout(image_shape, axes, channel_mode: str, stack_prior: str, task: str,
-                 profile: str) -> Layout:
+def stack_layout(image_shape, axes, channel_mode: str, stack_prior: str, task: str, profile: str) -> Layout:
     """The layout a job uses. ``stack_prior="auto"``: denoising with the default profile fits
     a stack with a Z axis of at least three planes (and no jointly fitted channels) as one
     volume per (T, C) index (core/volume.py); everything else plane by plane."""
     if stack_prior == "auto":
         layout = make_layout(image_shape, axes, channel_mode)
         z = layout.shape[layout.axes.index("Z")] if "Z" in layout.axes else 0
-        volume = (task == "denoise" and profile == "default" and layout.joint is None
-                  and z >= VOLUME_MIN_PLANES)
+        volume = task == "denoise" and profile == "default" and layout.joint is None and z >= VOLUME_MIN_PLANES
         return make_layout(image_shape, layout.axes, channel_mode, "volume") if volume else layout
     return make_layout(image_shape, axes, channel_mode, stack_prior)

@@ -23,32 +23,47 @@ from .noise_fit import resolve_anscombe, sample_planes
 from .validate import check_batch_size, check_output_dtype
 
 
-def _restore_block(block: np.ndarray, *masks, axes: str, ranges, channel_axis, task: str,
-                   output_dtype, block_info=None, **kwargs) -> np.ndarray:
+def _restore_block(
+    block: np.ndarray, *masks, axes: str, ranges, channel_axis, task: str, output_dtype, block_info=None, **kwargs
+) -> np.ndarray:
     """Restore one chunk (a module-level function, so worker processes can unpickle it)."""
     if ranges is not None and channel_axis is not None:
         start, stop = block_info[0]["array-location"][channel_axis]
         ranges = tuple(np.take(r, np.arange(start, stop), axis=channel_axis) for r in ranges)
     mask = masks[0] if masks else kwargs.pop("mask", None)
-    job = RestoreJob(block, task, axes=axes, ranges=ranges, output_dtype=output_dtype, mask=mask,
-                   **kwargs)
+    job = RestoreJob(block, task, axes=axes, ranges=ranges, output_dtype=output_dtype, mask=mask, **kwargs)
     return job.restore().image
 
 
-def restore_dask(image, task: str = "denoise", *, axes=None, mask=None, reference=None,
-                 callback=None, batch_size=None, normalize="minmax", normalize_per="stack",
-                 anscombe="auto", output_dtype="float32", channel_mode="auto", factor=None,
-                 stack_prior="auto", **kwargs):
+def restore_dask(
+    image,
+    task: str = "denoise",
+    *,
+    axes=None,
+    mask=None,
+    reference=None,
+    callback=None,
+    batch_size=None,
+    normalize="minmax",
+    normalize_per="stack",
+    anscombe="auto",
+    output_dtype="float32",
+    channel_mode="auto",
+    factor=None,
+    stack_prior="auto",
+    **kwargs,
+):
     """A lazy dask array of the restored image (same axes; Y, X times ``factor`` for
     super-resolution). ``reference`` and ``callback`` are not supported here."""
     import dask.array as da
 
     if reference is not None or callback is not None:
-        raise ValueError("reference and callback are not supported for dask arrays; "
-                         "compute the array first or restore chunks yourself")
+        raise ValueError(
+            "reference and callback are not supported for dask arrays; "
+            "compute the array first or restore chunks yourself"
+        )
     check_batch_size(batch_size)
-    layout = stack_layout(image.shape, axes, channel_mode, stack_prior, task,
-                          kwargs.get("profile", "default"))
+    layout = stack_layout(image.shape, axes, channel_mode, stack_prior, task, kwargs.get("profile", "default"))
     out_dtype = check_output_dtype(output_dtype, np.dtype(image.dtype))
     loop = layout.loop_axes
     chunks = {}
@@ -69,17 +84,32 @@ def restore_dask(image, task: str = "denoise", *, axes=None, mask=None, referenc
         sizes = [i for i, n in enumerate(ranges[0].shape) if n > 1]
         channel_axis = sizes[0] if sizes else None
     scale = (factor or 1) if task == "super_resolution" else 1
-    out_chunks = tuple(tuple(c * scale for c in cs) if a in "YX" else cs
-                       for a, cs in zip(layout.axes, x.chunks))
+    out_chunks = tuple(tuple(c * scale for c in cs) if a in "YX" else cs for a, cs in zip(layout.axes, x.chunks))
     args = [x]
     if mask is not None and np.shape(mask) == tuple(image.shape) and image.ndim > 2:
         args.append(da.asarray(mask).rechunk(x.chunks))
         mask = None
-    options = dict(axes=layout.axes, ranges=ranges, channel_axis=channel_axis, task=task,
-                   output_dtype=out_dtype, normalize=normalize, normalize_per=normalize_per,
-                   anscombe=anscombe, channel_mode=channel_mode, factor=factor,
-                   stack_prior=stack_prior, **kwargs)
+    options = dict(
+        axes=layout.axes,
+        ranges=ranges,
+        channel_axis=channel_axis,
+        task=task,
+        output_dtype=out_dtype,
+        normalize=normalize,
+        normalize_per=normalize_per,
+        anscombe=anscombe,
+        channel_mode=channel_mode,
+        factor=factor,
+        stack_prior=stack_prior,
+        **kwargs,
+    )
     if mask is not None:
         options["mask"] = np.asarray(mask)
-    return da.map_blocks(_restore_block, *args, dtype=out_dtype, chunks=out_chunks,
-                         meta=np.empty((0,) * image.ndim, dtype=out_dtype), **options)
+    return da.map_blocks(
+        _restore_block,
+        *args,
+        dtype=out_dtype,
+        chunks=out_chunks,
+        meta=np.empty((0,) * image.ndim, dtype=out_dtype),
+        **options,
+    )

@@ -37,7 +37,7 @@ from .anscombe import PoissonGaussian, noise_model
 _MASK = np.array([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]]) / 6.0
 _MAD_TO_SIGMA = 1.4826
 _MAX_SAMPLES = 2_000_000
-_MAX_PLANES = 16          # planes of a stack that "auto" estimates from
+_MAX_PLANES = 16  # planes of a stack that "auto" estimates from
 _MIN_GROUP = 64
 # Below this many usable pixels (a 64 x 64 plane) the slope is too uncertain to act on.
 MIN_SAMPLES = 3600
@@ -130,7 +130,7 @@ def _groups(level: np.ndarray, resid: np.ndarray, n_groups: int):
     means, variances, counts = [], [], []
     start = index[0]
     for stop in index[1:]:
-        if stop - start < _MIN_GROUP:       # merge a sparse group into the next one
+        if stop - start < _MIN_GROUP:  # merge a sparse group into the next one
             continue
         r = resid[start:stop]
         mad = np.median(np.abs(r - np.median(r)))
@@ -149,8 +149,7 @@ def _fit_line(x, y, weights) -> tuple[float, float]:
     return float(slope), float(ym - slope * xm)
 
 
-def estimate_noise(image, plane_axes: tuple[int, int] = (-2, -1),
-                   n_groups: int = 40) -> NoiseEstimate:
+def estimate_noise(image, plane_axes: tuple[int, int] = (-2, -1), n_groups: int = 40) -> NoiseEstimate:
     """Fit ``variance = gain * level + floor`` to ``image`` (2-D or any stack of planes whose
     spatial axes are ``plane_axes``); see the module docstring for how.
 
@@ -184,8 +183,7 @@ def estimate_noise(image, plane_axes: tuple[int, int] = (-2, -1),
     gain, floor, gain_error = _line(means, variances, counts)
     # a slope within noise of flat, or too few pixels to tell, is signal-independent
     measurable = gain >= 4 * gain_error and level.size >= MIN_SAMPLES
-    return _estimate(gain, floor, means, variances, float(planes.max()) - float(planes.min()),
-                     measurable)
+    return _estimate(gain, floor, means, variances, float(planes.max()) - float(planes.min()), measurable)
 
 
 def _line(means, variances, counts) -> tuple[float, float, float]:
@@ -195,27 +193,26 @@ def _line(means, variances, counts) -> tuple[float, float, float]:
     # the variance of a MAD-based variance estimate scales as variance^2 / count
     weights = counts / np.maximum(variances, 1e-30) ** 2
     gain, floor = _fit_line(means, variances, weights)
-    for _ in range(2):      # reweight by the fitted variance, drop far-off groups, refit
+    for _ in range(2):  # reweight by the fitted variance, drop far-off groups, refit
         fitted = np.maximum(gain * means + floor, 1e-30)
-        spread = fitted * np.sqrt(2.0 / counts) * 1.65     # MAD's efficiency is ~0.37
+        spread = fitted * np.sqrt(2.0 / counts) * 1.65  # MAD's efficiency is ~0.37
         keep = np.abs(variances - fitted) < 3 * spread
         if keep.sum() < 2:
             break
         gain, floor = _fit_line(means[keep], variances[keep], counts[keep] / fitted[keep] ** 2)
     fitted = np.maximum(gain * means + floor, 1e-30)
     # a MAD-based variance from n values has a variance of about 5.4 v^2 / n
-    w = counts / (5.4 * fitted ** 2)
+    w = counts / (5.4 * fitted**2)
     spread = (w * (means - (w * means).sum() / w.sum()) ** 2).sum()
     return gain, floor, float(np.inf if spread <= 0 else 1 / np.sqrt(spread))
 
 
-def _estimate(gain: float, floor: float, means, variances, data_range: float,
-              measurable: bool) -> NoiseEstimate:
+def _estimate(gain: float, floor: float, means, variances, data_range: float, measurable: bool) -> NoiseEstimate:
     dark, bright = float(means.min()), float(means.max())
     gain = max(gain, 0.0)
     low_var = gain * dark + floor
     high_var = gain * bright + floor
-    if low_var <= 0:        # the line meets zero inside the data: no Gaussian floor there
+    if low_var <= 0:  # the line meets zero inside the data: no Gaussian floor there
         signal_dependent = gain > 0
     else:
         signal_dependent = gain > 0 and high_var / low_var >= SIGNAL_DEPENDENT_RATIO
@@ -224,19 +221,24 @@ def _estimate(gain: float, floor: float, means, variances, data_range: float,
     if gain > 0:
         offset = dark
         read2 = floor + gain * offset
-        if read2 < 0:           # the line says the dark level is higher; keep the same floor
+        if read2 < 0:  # the line says the dark level is higher; keep the same floor
             offset, read2 = -floor / gain, 0.0
     else:
         offset, read2 = 0.0, max(floor, 0.0)
-    return NoiseEstimate(gain=float(gain), floor=float(floor), offset=float(offset),
-                         read_noise=float(np.sqrt(read2)), signal_dependent=bool(signal_dependent),
-                         levels=tuple(float(m) for m in means),
-                         variances=tuple(float(v) for v in variances))
+    return NoiseEstimate(
+        gain=float(gain),
+        floor=float(floor),
+        offset=float(offset),
+        read_noise=float(np.sqrt(read2)),
+        signal_dependent=bool(signal_dependent),
+        levels=tuple(float(m) for m in means),
+        variances=tuple(float(v) for v in variances),
+    )
 
 
-def resolve_anscombe(anscombe, image, task: str,
-                     plane_axes: tuple[int, int] = (-2, -1)) -> tuple[PoissonGaussian | None,
-                                                                       NoiseEstimate | None]:
+def resolve_anscombe(
+    anscombe, image, task: str, plane_axes: tuple[int, int] = (-2, -1)
+) -> tuple[PoissonGaussian | None, NoiseEstimate | None]:
     """The transform a run uses, and the estimate behind it (None when nothing was estimated).
 
     ``anscombe="auto"`` (the default of ``restore()``): for denoising, estimate the noise
@@ -246,17 +248,15 @@ def resolve_anscombe(anscombe, image, task: str,
     """
     if isinstance(anscombe, str):
         if anscombe != "auto":
-            raise ValueError(f"anscombe must be 'auto', True/False, a dict or a PoissonGaussian, "
-                             f"got {anscombe!r}")
+            raise ValueError(f"anscombe must be 'auto', True/False, a dict or a PoissonGaussian, got {anscombe!r}")
         if task != "denoise":
             return None, None
         try:
-            planes = np.prod(np.shape(image)) // (np.shape(image)[plane_axes[0]]
-                                                  * np.shape(image)[plane_axes[1]])
-            if planes > _MAX_PLANES:     # a deep stack: evenly spaced planes tell as much
+            planes = np.prod(np.shape(image)) // (np.shape(image)[plane_axes[0]] * np.shape(image)[plane_axes[1]])
+            if planes > _MAX_PLANES:  # a deep stack: evenly spaced planes tell as much
                 image, plane_axes = sample_planes(image, plane_axes, _MAX_PLANES), (-2, -1)
             estimate = estimate_noise(image, plane_axes)
-        except ValueError:      # nothing to measure (e.g. constant): the job says what is wrong
+        except ValueError:  # nothing to measure (e.g. constant): the job says what is wrong
             return None, None
         return estimate.model(), estimate
     return noise_model(anscombe), None
@@ -265,7 +265,7 @@ def resolve_anscombe(anscombe, image, task: str,
 def sample_planes(image, plane_axes: tuple[int, int], limit: int = 16) -> np.ndarray:
     """Up to ``limit`` evenly spaced planes of a (possibly lazy) stack, as one numpy array
     ``(n, Y, X)``, for estimating the noise of a stack too large to read whole."""
-    moved = np.moveaxis(image, plane_axes, (-2, -1))     # dask arrays stay lazy here
+    moved = np.moveaxis(image, plane_axes, (-2, -1))  # dask arrays stay lazy here
     flat = moved.reshape((-1,) + tuple(moved.shape[-2:]))
     index = np.unique(np.linspace(0, flat.shape[0] - 1, min(limit, flat.shape[0])).round().astype(int))
     return np.asarray(flat[index])
@@ -277,9 +277,11 @@ def noise_summary(extra: dict) -> dict | None:
     model, estimate = extra.get("anscombe"), extra.get("noise_estimate")
     if model is None and estimate is None:
         return None
-    return {"source": "estimated" if estimate is not None else "given",
-            "transform": None if model is None else asdict(model),
-            "estimate": None if estimate is None else estimate.as_dict()}
+    return {
+        "source": "estimated" if estimate is not None else "given",
+        "transform": None if model is None else asdict(model),
+        "estimate": None if estimate is None else estimate.as_dict(),
+    }
 
 
 def describe_noise(extra: dict) -> str:
@@ -291,8 +293,10 @@ def describe_noise(extra: dict) -> str:
             return "noise model: none (signal-independent noise assumed)"
         return "noise model: estimated signal-independent, no transform"
     source = "estimated" if estimate is not None else "given"
-    return (f"noise model ({source}): gain {model.gain:.4g}, offset {model.offset:.4g}, "
-            f"read noise {model.read_noise:.4g}; Anscombe transform used")
+    return (
+        f"noise model ({source}): gain {model.gain:.4g}, offset {model.offset:.4g}, "
+        f"read noise {model.read_noise:.4g}; Anscombe transform used"
+    )
 
 
 def photon_options(options: dict, model: PoissonGaussian | None, profile: str) -> dict:

@@ -25,9 +25,9 @@ class Normalization:
         return (unit * np.float32(self.high - self.low) + np.float32(self.low)).astype(np.float32)
 
 
-def fit_normalization(image: np.ndarray, method: str = "minmax",
-                      percentiles: tuple[float, float] = (0.1, 99.9),
-                      transform=None) -> Normalization:
+def fit_normalization(
+    image: np.ndarray, method: str = "minmax", percentiles: tuple[float, float] = (0.1, 99.9), transform=None
+) -> Normalization:
     """How to map ``image`` to [0, 1] (after ``transform``, e.g. a variance-stabilising
     transform's ``forward``, when given: the dtype's range is carried through it, the other
     methods measure the transformed values; ``"none"`` cannot be combined with it).
@@ -43,8 +43,7 @@ def fit_normalization(image: np.ndarray, method: str = "minmax",
         raise ValueError(f"normalize must be one of {METHODS}, got {method!r}")
     if transform is not None:
         if method == "none":
-            raise ValueError("normalize='none' cannot be combined with anscombe (the transform "
-                             "changes the range)")
+            raise ValueError("normalize='none' cannot be combined with anscombe (the transform changes the range)")
         if method == "dtype":
             base = fit_normalization(image, method, percentiles)
             low, high = (float(transform(np.float32(v))) for v in (base.low, base.high))

@@ -82,8 +82,7 @@ def stopping_figure(history, stop_iteration: int | None = None, title: str = "Au
         handles += ax2.plot(its, [h.psnr for h in history], color="tab:red", lw=1.5, label="PSNR (dB)")
         ax2.set_ylabel("PSNR vs reference (dB)")
     if stop_iteration:
-        handles.append(ax.axvline(stop_iteration, color="green", ls="--", lw=1.2,
-                                  label=f"stop ({stop_iteration})"))
+        handles.append(ax.axvline(stop_iteration, color="green", ls="--", lw=1.2, label=f"stop ({stop_iteration})"))
     ax.legend(handles=handles, labels=[h.get_label() for h in handles], fontsize=8, loc="upper right")
     return fig
 

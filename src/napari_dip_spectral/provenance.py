@@ -13,6 +13,11 @@ def versions() -> dict:
 
     from . import __version__
 
-    return {"napari_dip_spectral": __version__, "torch": torch.__version__,
-            "numpy": np.__version__, "tifffile": tifffile.__version__,
-            "python": platform.python_version(), "platform": platform.platform()}
+    return {
+        "napari_dip_spectral": __version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "tifffile": tifffile.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }

@@ -47,12 +47,15 @@ class RestoreResult:
 def entry_of(entry, g: int):
     from .core.solver import LogEntry
 
-    return LogEntry(iteration=entry.iteration, loss=entry.loss_all[g], fbc=list(entry.fbc_all[g]),
-                    ratio=entry.ratio_all[g],
-                    psnr=None if entry.psnr_all is None else entry.psnr_all[g],
-                    fit_all=None if entry.fit_all is None else [entry.fit_all[g]],
-                    noise_level_all=None if entry.noise_level_all is None
-                    else [entry.noise_level_all[g]])
+    return LogEntry(
+        iteration=entry.iteration,
+        loss=entry.loss_all[g],
+        fbc=list(entry.fbc_all[g]),
+        ratio=entry.ratio_all[g],
+        psnr=None if entry.psnr_all is None else entry.psnr_all[g],
+        fit_all=None if entry.fit_all is None else [entry.fit_all[g]],
+        noise_level_all=None if entry.noise_level_all is None else [entry.noise_level_all[g]],
+    )
 
 
 def mean_history(histories: list[list]) -> list:
@@ -70,15 +73,21 @@ def mean_history(histories: list[list]) -> list:
         es = by_it[it]
         psnr = None if any(e.psnr is None for e in es) else float(np.mean([e.psnr for e in es]))
         noise = all(e.fit_all and e.noise_level_all for e in es)
-        merged.append(LogEntry(
-            iteration=it, loss=float(np.mean([e.loss for e in es])),
-            fbc=np.mean([e.fbc for e in es], axis=0).tolist(),
-            ratio=float(np.mean([e.ratio for e in es])), psnr=psnr,
-            loss_all=[e.loss for e in es], fbc_all=[e.fbc for e in es],
-            ratio_all=[e.ratio for e in es],
-            psnr_all=None if psnr is None else [e.psnr for e in es],
-            fit_all=[v for e in es for v in e.fit_all] if noise else None,
-            noise_level_all=[v for e in es for v in e.noise_level_all] if noise else None))
+        merged.append(
+            LogEntry(
+                iteration=it,
+                loss=float(np.mean([e.loss for e in es])),
+                fbc=np.mean([e.fbc for e in es], axis=0).tolist(),
+                ratio=float(np.mean([e.ratio for e in es])),
+                psnr=psnr,
+                loss_all=[e.loss for e in es],
+                fbc_all=[e.fbc for e in es],
+                ratio_all=[e.ratio for e in es],
+                psnr_all=None if psnr is None else [e.psnr for e in es],
+                fit_all=[v for e in es for v in e.fit_all] if noise else None,
+                noise_level_all=[v for e in es for v in e.noise_level_all] if noise else None,
+            )
+        )
     return merged
 
 
@@ -88,15 +97,15 @@ class PlanState:
     (one plane, or one tile of a plane), its history, stop iteration and whether it stopped
     by its rule."""
 
-    out: np.ndarray                     # (planes, C, H, W)
-    units: list                         # (plane, Tile) per unit
+    out: np.ndarray  # (planes, C, H, W)
+    units: list  # (plane, Tile) per unit
     tiles: list
     tile: int | None
     batch_size: int
     hist: dict[int, list]
     stop: dict[int, int]
     auto: dict[int, bool]
-    iterations: dict[int, int]          # iterations each unit ran
+    iterations: dict[int, int]  # iterations each unit ran
     done: set[int]
     cancelled: bool
     seconds: float
@@ -147,15 +156,30 @@ def assemble_result(job, s: PlanState) -> RestoreResult:
     history = mean_history([h for h in plane_hist if h])
     first = next(x for x in job.normalizations if x is not None)
     return RestoreResult(
-        image=full, history=history,
+        image=full,
+        history=history,
         iterations=max(s.iterations.values(), default=0),
-        stop_reason=reason, stop_iteration=max(plane_stop), task=job.task,
-        config=job.config, seconds=s.seconds, device=s.device, normalization=first,
+        stop_reason=reason,
+        stop_iteration=max(plane_stop),
+        task=job.task,
+        config=job.config,
+        seconds=s.seconds,
+        device=s.device,
+        normalization=first,
         parameters=s.parameters,
-        extra={"axes": job.layout.axes, "joint_channels": job.layout.joint,
-               "plane_histories": plane_hist, "plane_stop_iterations": plane_stop,
-               "plane_stop_reasons": plane_reason, "normalizations": job.normalizations,
-               "batch_size": s.batch_size, "tile_size": s.tile,
-               "tiles_per_plane": len(s.tiles), "planes_done": planes_done,
-               "anscombe": job.model, "noise_estimate": job.noise_estimate,
-               "lipschitz_used": s.lipschitz})
+        extra={
+            "axes": job.layout.axes,
+            "joint_channels": job.layout.joint,
+            "plane_histories": plane_hist,
+            "plane_stop_iterations": plane_stop,
+            "plane_stop_reasons": plane_reason,
+            "normalizations": job.normalizations,
+            "batch_size": s.batch_size,
+            "tile_size": s.tile,
+            "tiles_per_plane": len(s.tiles),
+            "planes_done": planes_done,
+            "anscombe": job.model,
+            "noise_estimate": job.noise_estimate,
+            "lipschitz_used": s.lipschitz,
+        },
+    )

@@ -30,8 +30,7 @@ class Tile:
 
     def slices(self, scale: int = 1) -> tuple[slice, slice]:
         """The tile's region in a plane ``scale`` times larger (super-resolution output)."""
-        return (slice(self.y0 * scale, (self.y0 + self.h) * scale),
-                slice(self.x0 * scale, (self.x0 + self.w) * scale))
+        return (slice(self.y0 * scale, (self.y0 + self.h) * scale), slice(self.x0 * scale, (self.x0 + self.w) * scale))
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -56,8 +55,7 @@ def plan_tiles(shape: tuple[int, int], tile: int, overlap: int) -> list[Tile]:
     check_tiling(tile, overlap)
     h, w = shape
     th, tw = min(tile, h), min(tile, w)
-    return [Tile(y, x, th, tw) for y in tile_starts(h, tile, overlap)
-            for x in tile_starts(w, tile, overlap)]
+    return [Tile(y, x, th, tw) for y in tile_starts(h, tile, overlap) for x in tile_starts(w, tile, overlap)]
 
 
 def _ramp(length: int, overlap: int, rising: bool, falling: bool) -> np.ndarray:
@@ -69,12 +67,11 @@ def _ramp(length: int, overlap: int, rising: bool, falling: bool) -> np.ndarray:
         if rising:
             r[:overlap] = up
         if falling:
-            r[length - overlap:] = up[::-1]
+            r[length - overlap :] = up[::-1]
     return r
 
 
-def blend_weights(shape: tuple[int, int], tiles: list[Tile], overlap: int,
-                  scale: int = 1) -> list[np.ndarray]:
+def blend_weights(shape: tuple[int, int], tiles: list[Tile], overlap: int, scale: int = 1) -> list[np.ndarray]:
     """Per-tile weights (in a plane ``scale`` times larger) that sum to 1 at every pixel."""
     h, w = shape[0] * scale, shape[1] * scale
     o = overlap * scale
@@ -94,7 +91,7 @@ def unit_bytes(channels: int, levels: int, out_channels: int, height: int, width
     """Rough device memory for fitting one plane (or tile) of ``height x width`` output
     pixels: the finest level holds about 16 activation/gradient tensors of ``channels``
     feature maps (float32), and the coarser levels add a third of that."""
-    multiple = 2 ** levels
+    multiple = 2**levels
     hp = max(2 * multiple, -(-height // multiple) * multiple)
     wp = max(2 * multiple, -(-width // multiple) * multiple)
     return int(4 * hp * wp * (16 * channels * 4 / 3 + 8 * out_channels))
@@ -116,8 +113,9 @@ def memory_budget(device) -> int:
     return int(min(4 << 30, ram // 4))
 
 
-def auto_tile(shape: tuple[int, int], budget: int, channels: int, levels: int,
-              out_channels: int, scale: int = 1) -> int | None:
+def auto_tile(
+    shape: tuple[int, int], budget: int, channels: int, levels: int, out_channels: int, scale: int = 1
+) -> int | None:
     """``None`` when a whole plane fits the budget, else the largest tile side (a multiple
     of 32, at least 64) whose estimate fits."""
     h, w = shape

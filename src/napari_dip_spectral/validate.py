@@ -31,8 +31,10 @@ def check_image(image, axes: str | None = None) -> np.ndarray:
     if arr.dtype == bool or arr.dtype.kind not in "uif":
         raise ValueError(f"image must be a numeric array, got dtype {arr.dtype}")
     if axes is None and arr.ndim == 3 and arr.shape[-1] == 4:
-        raise ValueError("image has 4 channels (RGBA?): drop the alpha channel first, or give "
-                         "axes (e.g. 'YXC') to restore them as channels")
+        raise ValueError(
+            "image has 4 channels (RGBA?): drop the alpha channel first, or give "
+            "axes (e.g. 'YXC') to restore them as channels"
+        )
     if arr.ndim < 2:
         raise ValueError(f"image must have at least 2 dimensions (Y, X), got shape {arr.shape}")
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
@@ -42,8 +44,7 @@ def check_image(image, axes: str | None = None) -> np.ndarray:
 
 def check_plane_size(spatial: tuple[int, int]) -> None:
     if min(spatial) < MIN_SIDE:
-        raise ValueError(f"image is too small ({spatial[0]}x{spatial[1]}); both sides (Y and X) "
-                         f"must be >= {MIN_SIDE}")
+        raise ValueError(f"image is too small ({spatial[0]}x{spatial[1]}); both sides (Y and X) must be >= {MIN_SIDE}")
 
 
 def check_mask(mask, spatial: tuple[int, int]) -> np.ndarray:
@@ -54,8 +55,9 @@ def check_mask(mask, spatial: tuple[int, int]) -> np.ndarray:
     if m.ndim == 3 and m.shape[-1] in (1, 3):
         m = m.any(-1) if m.dtype == bool else (m != 0).any(-1)
     if m.shape != tuple(spatial):
-        raise ValueError(f"mask shape {np.asarray(mask).shape} does not match the image's "
-                         f"spatial shape {tuple(spatial)}")
+        raise ValueError(
+            f"mask shape {np.asarray(mask).shape} does not match the image's spatial shape {tuple(spatial)}"
+        )
     if m.dtype.kind == "f" and not np.isfinite(m).all():
         raise ValueError("mask contains NaN or inf values")
     m = m != 0
@@ -82,8 +84,7 @@ def check_output_dtype(output_dtype, input_dtype: np.dtype) -> np.dtype:
     try:
         dtype = np.dtype(output_dtype)
     except TypeError as error:
-        raise ValueError(f"output_dtype must be 'float32', 'input' or a numpy dtype, "
-                         f"got {output_dtype!r}") from error
+        raise ValueError(f"output_dtype must be 'float32', 'input' or a numpy dtype, got {output_dtype!r}") from error
     if dtype.kind not in "uif":
         raise ValueError(f"output_dtype must be numeric, got {output_dtype!r}")
     return dtype
@@ -104,9 +105,9 @@ def build_config(task: str, profile: str = "default", **options) -> SolverConfig
         if value is not None:
             changes[key] = value
     if options.get("lipschitz") is not None:
-        changes["lipschitz_by_size"] = False   # a lambda the user chose is used as given
+        changes["lipschitz_by_size"] = False  # a lambda the user chose is used as given
         if options["lipschitz"] == float("inf") or options["lipschitz"] is False:
-            changes["lipschitz"] = None        # no control
+            changes["lipschitz"] = None  # no control
     config = config.replace(**changes)
     config.validate()
     return config

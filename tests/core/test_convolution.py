@@ -15,23 +15,29 @@ def gradients(conv, x, grad_out):
     return (y, *torch.autograd.grad(y, wrt, grad_out))
 
 
-@pytest.mark.parametrize("batch,groups,cin,cout,kernel,mode,bias,size", [
-    (1, 1, 6, 10, 3, "reflect", False, (9, 11)),   # the decoder's block (no bias)
-    (1, 1, 6, 10, 3, "reflect", True, (2, 2)),     # the coarsest grid reflection allows
-    (1, 4, 3, 5, 3, "reflect", False, (9, 11)),    # a grouped decoder (planes of a stack)
-    (2, 3, 2, 4, 3, "zeros", True, (9, 11)),       # a batch is summed in the weight gradient
-    (1, 2, 4, 3, 1, "zeros", True, (9, 11)),       # the 1x1 head
-    (3, 1, 2, 2, 5, "circular", True, (9, 11)),
-])
-def test_matches_torch_convolution_forward_and_backward(batch, groups, cin, cout, kernel, mode,
-                                                        bias, size, monkeypatch):
-    monkeypatch.setattr(convolution, "FAST_MIN_INPUT_VALUES", 0)   # small shapes, our path
+@pytest.mark.parametrize(
+    "batch,groups,cin,cout,kernel,mode,bias,size",
+    [
+        (1, 1, 6, 10, 3, "reflect", False, (9, 11)),  # the decoder's block (no bias)
+        (1, 1, 6, 10, 3, "reflect", True, (2, 2)),  # the coarsest grid reflection allows
+        (1, 4, 3, 5, 3, "reflect", False, (9, 11)),  # a grouped decoder (planes of a stack)
+        (2, 3, 2, 4, 3, "zeros", True, (9, 11)),  # a batch is summed in the weight gradient
+        (1, 2, 4, 3, 1, "zeros", True, (9, 11)),  # the 1x1 head
+        (3, 1, 2, 2, 5, "circular", True, (9, 11)),
+    ],
+)
+def test_matches_torch_convolution_forward_and_backward(
+    batch, groups, cin, cout, kernel, mode, bias, size, monkeypatch
+):
+    monkeypatch.setattr(convolution, "FAST_MIN_INPUT_VALUES", 0)  # small shapes, our path
     monkeypatch.setattr(convolution, "FAST_MIN_CHANNELS", 0)
     torch.manual_seed(0)
-    ours = Conv2d(cin * groups, cout * groups, kernel, padding=kernel // 2, padding_mode=mode,
-                  groups=groups, bias=bias).double()
-    reference = nn.Conv2d(cin * groups, cout * groups, kernel, padding=kernel // 2,
-                          padding_mode=mode, groups=groups, bias=bias).double()
+    ours = Conv2d(
+        cin * groups, cout * groups, kernel, padding=kernel // 2, padding_mode=mode, groups=groups, bias=bias
+    ).double()
+    reference = nn.Conv2d(
+        cin * groups, cout * groups, kernel, padding=kernel // 2, padding_mode=mode, groups=groups, bias=bias
+    ).double()
     reference.load_state_dict(ours.state_dict())
     x = torch.randn(batch, cin * groups, *size, dtype=torch.double, requires_grad=True)
     grad_out = torch.randn(batch, cout * groups, *size, dtype=torch.double)
@@ -69,8 +75,7 @@ def test_the_fast_path_is_taken_for_large_wide_inputs_and_can_be_switched_off(mo
     assert x[0].numel() >= convolution.FAST_MIN_INPUT_VALUES
     assert "ForwardKernelBackward" in type(conv(x).grad_fn).__name__
     thin = Conv2d(8, 2, 3, padding=1, padding_mode="reflect")
-    assert "ForwardKernelBackward" not in type(
-        thin(torch.randn(1, 8, 128, 128, requires_grad=True)).grad_fn).__name__
+    assert "ForwardKernelBackward" not in type(thin(torch.randn(1, 8, 128, 128, requires_grad=True)).grad_fn).__name__
     monkeypatch.setattr(convolution, "FAST_CPU_BACKWARD", False)
     assert "ForwardKernelBackward" not in type(conv(x).grad_fn).__name__
 
@@ -81,5 +86,4 @@ def test_strided_convolutions_use_torchs_own_path():
     x = torch.randn(1, 2, 8, 8, requires_grad=True)
     y = conv(x)
     assert "ForwardKernelBackward" not in type(y.grad_fn).__name__
-    torch.testing.assert_close(y, nn.functional.conv2d(x, conv.weight, conv.bias, stride=2,
-                                                       padding=1))
+    torch.testing.assert_close(y, nn.functional.conv2d(x, conv.weight, conv.bias, stride=2, padding=1))

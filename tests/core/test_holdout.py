@@ -19,11 +19,11 @@ def test_held_out_pixels_are_left_out_of_the_data_term():
     assert 0.07 < float(op.held.mean()) < 0.13
     assert torch.equal(op.held + op.keep, torch.ones_like(op.held))
     x, y = torch.zeros(2, 1, 64, 64), torch.rand(2, 1, 64, 64)
-    changed = y + 5 * op.held                       # change only the held-out pixels
+    changed = y + 5 * op.held  # change only the held-out pixels
     assert torch.allclose(op.loss_per_group(x, y), op.loss_per_group(x, changed))
     assert torch.all(op.heldout_error(x, changed) > op.heldout_error(x, y) + 1)
     again = HeldOutPixels(Denoise(), (2, 1, 64, 64), fraction=0.1, seed=0)
-    assert torch.equal(again.held, op.held)         # reproducible from the seed
+    assert torch.equal(again.held, op.held)  # reproducible from the seed
     with pytest.raises(ValueError, match="observation is the image"):
         HeldOutPixels(SuperResolve(2), (1, 1, 16, 16), 0.1)
     with pytest.raises(ValueError, match="fraction"):
@@ -35,7 +35,7 @@ def test_rule_remembers_the_best_and_waits_for_patience():
     assert rule.record(10, torch.tensor([1.0, 1.0])).tolist() == [True, True]
     assert rule.record(20, torch.tensor([0.5, 1.2])).tolist() == [True, False]
     assert rule.check(30).tolist() == [False, False]
-    assert rule.check(40).tolist() == [False, True]           # plane 1: no gain since 10
+    assert rule.check(40).tolist() == [False, True]  # plane 1: no gain since 10
     assert rule.best_iteration.tolist() == [20, 10]
 
 
@@ -43,12 +43,21 @@ def test_solver_stops_at_the_lowest_held_out_error():
     rng = np.random.default_rng(0)
     clean = smooth_image(48)
     y = torch.from_numpy(clean + rng.normal(0, 0.15, clean.shape).astype(np.float32))[None, None]
-    config = SolverConfig(iterations=600, channels=16, levels=3, learning_rate=1e-2,
-                          stop_rule="holdout", holdout_patience=60, metrics_every=10,
-                          average=0.9, init_output="data", device="cpu")
+    config = SolverConfig(
+        iterations=600,
+        channels=16,
+        levels=3,
+        learning_rate=1e-2,
+        stop_rule="holdout",
+        holdout_patience=60,
+        metrics_every=10,
+        average=0.9,
+        init_output="data",
+        device="cpu",
+    )
     out = solve(y, Denoise(), config)
     assert out.stop_reason == "auto_stop" and out.iterations < 600
     assert out.iterations - out.stop_iterations[0] >= 60
     assert np.isfinite(out.image).all()
     error = float(((out.image[0, 0] - clean) ** 2).mean())
-    assert error < 0.5 * 0.15 ** 2                  # far better than the noisy input
+    assert error < 0.5 * 0.15**2  # far better than the noisy input

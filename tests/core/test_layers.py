@@ -20,21 +20,22 @@ def _train_and_check_bound(estimator, lipschitz, lr, steps=30, adversarial=True)
     torch.manual_seed(0)
     conv = lipschitz_conv(16, 24, 3, groups=2, lipschitz=lipschitz, sigma_estimator=estimator)
     with torch.no_grad():
-        conv.parametrizations.weight.original.mul_(3)   # start well above every bound tested
+        conv.parametrizations.weight.original.mul_(3)  # start well above every bound tested
     opt = torch.optim.Adam(conv.parameters(), lr=lr)
     x = torch.randn(1, 32, 12, 12)
     target = torch.randn(1, 48, 12, 12)
     for _ in range(steps):
         opt.zero_grad()
-        weight = conv.weight          # the effective weight this training step uses
+        weight = conv.weight  # the effective weight this training step uses
         sigma = torch.linalg.svdvals(weight.detach().reshape(2, 24, -1))[:, 0]
         assert (sigma <= lipschitz * (1 + 1e-3)).all(), sigma
         out = torch.nn.functional.conv2d(
-            torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"), weight, conv.bias, groups=2)
+            torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"), weight, conv.bias, groups=2
+        )
         if adversarial:
-            out.pow(2).mean().neg().backward()   # push every singular value to grow
+            out.pow(2).mean().neg().backward()  # push every singular value to grow
         else:
-            (out - 3 * target).pow(2).mean().backward()   # a fit that needs a larger gain
+            (out - 3 * target).pow(2).mean().backward()  # a fit that needs a larger gain
         opt.step()
 
 
@@ -103,8 +104,7 @@ def test_sigma_is_a_constant_for_backpropagation():
     conv(x).sum().backward()
     # gradient w.r.t. W_bar = gradient w.r.t. W / scale, with no term through sigma
     w = (w_bar.detach() / scale).requires_grad_()
-    torch.nn.functional.conv2d(torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"),
-                               w, conv.bias).sum().backward()
+    torch.nn.functional.conv2d(torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"), w, conv.bias).sum().backward()
     assert torch.allclose(w_bar.grad, w.grad / scale, rtol=1e-5, atol=1e-7)
 
 
@@ -144,10 +144,12 @@ def test_gaussian_upsampler_equals_two_one_dimensional_passes():
     up = GaussianUpsample(4, 0.5)
     x = torch.randn(2, 4, 7, 9)
     taps = gaussian_kernel_1d(0.5)
-    rows = torch.nn.functional.conv_transpose2d(x, taps.view(1, 1, 5, 1).repeat(4, 1, 1, 1), stride=(2, 1),
-                                                padding=(2, 0), output_padding=(1, 0), groups=4)
-    both = torch.nn.functional.conv_transpose2d(rows, taps.view(1, 1, 1, 5).repeat(4, 1, 1, 1), stride=(1, 2),
-                                                padding=(0, 2), output_padding=(0, 1), groups=4)
+    rows = torch.nn.functional.conv_transpose2d(
+        x, taps.view(1, 1, 5, 1).repeat(4, 1, 1, 1), stride=(2, 1), padding=(2, 0), output_padding=(1, 0), groups=4
+    )
+    both = torch.nn.functional.conv_transpose2d(
+        rows, taps.view(1, 1, 1, 5).repeat(4, 1, 1, 1), stride=(1, 2), padding=(0, 2), output_padding=(0, 1), groups=4
+    )
     out = up(x)
     assert out.shape == (2, 4, 14, 18)
     assert torch.allclose(out, both, atol=1e-6)
@@ -174,8 +176,15 @@ def _decoder_fit_worst_sigma_ratio(block, monkeypatch, steps=40):
     from napari_dip_spectral.core.network import Decoder, DecoderSpec, fourier_input
 
     monkeypatch.setattr(layers, "POWER_BLOCK", block)
-    spec = DecoderSpec(out_channels=3, channels=16, levels=3, lipschitz=1.4,
-                       sigma_estimator="power", groups=2, gaussian_sigmas=(0.1, 0.1, 0.1))
+    spec = DecoderSpec(
+        out_channels=3,
+        channels=16,
+        levels=3,
+        lipschitz=1.4,
+        sigma_estimator="power",
+        groups=2,
+        gaussian_sigmas=(0.1, 0.1, 0.1),
+    )
     torch.manual_seed(0)
     net = Decoder(spec)
     z, target = fourier_input(spec, 32, 32), torch.rand(1, 6, 32, 32)

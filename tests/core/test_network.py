@@ -53,8 +53,9 @@ def test_mean_only_norm_has_the_gradient_of_its_expression():
 
 @pytest.mark.parametrize("upsample", ["gaussian", "bilinear", "nearest", "deconv"])
 def test_output_shape_and_range(upsample):
-    spec = DecoderSpec(out_channels=3, channels=8, levels=3, upsample=upsample,
-                       gaussian_sigmas=(0.1, 0.5, 0.5), groups=2)
+    spec = DecoderSpec(
+        out_channels=3, channels=8, levels=3, upsample=upsample, gaussian_sigmas=(0.1, 0.5, 0.5), groups=2
+    )
     z = fourier_input(spec, 32, 48)
     assert z.shape == (1, 2 * 32, 4, 6)
     assert torch.allclose(z[:, :16] ** 2 + z[:, 16:32] ** 2, torch.ones(1, 16, 4, 6), atol=1e-6)
@@ -66,14 +67,14 @@ def test_output_shape_and_range(upsample):
 def test_padded_size():
     assert padded_size(100, 32) == 128
     assert padded_size(128, 32) == 128
-    assert padded_size(20, 32) == 64      # at least 2 input pixels per side
+    assert padded_size(20, 32) == 64  # at least 2 input pixels per side
 
 
 def test_groups_are_independent_networks():
     spec = DecoderSpec(out_channels=1, channels=8, levels=2, upsample="bilinear", groups=2)
     net = Decoder(spec)
     z = fourier_input(spec, 16, 16)
-    net(z)[:, 0].sum().backward()          # a loss on the first network only
+    net(z)[:, 0].sum().backward()  # a loss on the first network only
     conv = net.body[0]
     grad = conv.parametrizations.weight.original.grad
     assert grad[:8].abs().sum() > 0

@@ -27,7 +27,7 @@ def test_noise_sigma_is_estimated_within_ten_percent(sigma):
     y = torch.from_numpy(np.stack([noisy, smooth_image(128, seed=3)]))[:, None]
     est = estimate_noise_sigma(y)
     assert est[0].item() == pytest.approx(sigma, rel=0.1)
-    assert est[1].item() < 0.2 * sigma          # a clean smooth plane has almost no noise
+    assert est[1].item() < 0.2 * sigma  # a clean smooth plane has almost no noise
 
 
 def test_noise_estimate_refuses_bad_shapes():
@@ -46,8 +46,17 @@ def test_noise_rule_fires_per_plane_at_its_own_level():
 
 
 def _config(**changes):
-    base = SolverConfig(iterations=60, channels=8, levels=3, sigma_estimator="power",
-                        metrics_every=5, average=0.9, init_output="data", device="cpu", seed=0)
+    base = SolverConfig(
+        iterations=60,
+        channels=8,
+        levels=3,
+        sigma_estimator="power",
+        metrics_every=5,
+        average=0.9,
+        init_output="data",
+        device="cpu",
+        seed=0,
+    )
     return base.replace(**changes)
 
 
@@ -58,8 +67,8 @@ def test_the_noise_rule_stops_a_denoising_run_once_the_fit_reaches_the_noise_lev
     assert out.stop_reason == "auto_stop" and 0 < out.rule_iterations[0] == out.iterations < 400
     # the data term of the result had reached the estimated noise variance when it stopped
     sigma = estimate_noise_sigma(obs).item()
-    assert out.history[-1].fit_all[0] <= sigma ** 2
-    assert out.history[-2].fit_all[0] > sigma ** 2
+    assert out.history[-1].fit_all[0] <= sigma**2
+    assert out.history[-2].fit_all[0] > sigma**2
 
 
 def test_settling_freezes_a_fired_plane_while_the_other_plane_keeps_learning():
@@ -70,8 +79,7 @@ def test_settling_freezes_a_fired_plane_while_the_other_plane_keeps_learning():
     obs = torch.from_numpy(np.stack([noisy.clip(0, 1), calm]))[:, None]
 
     def run(iterations, settle):
-        cfg = _config(iterations=iterations, stop_rule="noise", noise_fraction=3.0,
-                      auto_stop=False, settle=settle)
+        cfg = _config(iterations=iterations, stop_rule="noise", noise_fraction=3.0, auto_stop=False, settle=settle)
         return solve(obs, Denoise(), cfg)
 
     short, long = run(60, 5), run(120, 5)
@@ -87,10 +95,12 @@ def test_settling_freezes_a_fired_plane_while_the_other_plane_keeps_learning():
 
 
 def test_bad_stop_settings_are_refused():
-    for changes, message in [(dict(stop_rule="sharpness"), "stop_rule"),
-                             (dict(noise_sigma=2.0), "noise_sigma"),
-                             (dict(noise_fraction=-1), "noise_fraction"),
-                             (dict(settle=-3), "settle")]:
+    for changes, message in [
+        (dict(stop_rule="sharpness"), "stop_rule"),
+        (dict(noise_sigma=2.0), "noise_sigma"),
+        (dict(noise_fraction=-1), "noise_fraction"),
+        (dict(settle=-3), "settle"),
+    ]:
         with pytest.raises(ValueError, match=message):
             _config(**changes).validate()
 
@@ -104,5 +114,5 @@ def test_the_noise_fraction_grows_with_the_image_side_and_can_be_fixed():
     assert noise_fraction_for(config, 128, 128, 3) == pytest.approx(0.97, abs=1e-3)
     assert noise_fraction_for(config, 32, 128, 1) == noise_fraction_for(config, 64, 64, 1)
     assert 0.99 < noise_fraction_for(config, 512, 512, 1) < 1
-    assert noise_fraction_for(config, 8, 8, 1) == 0.5                  # never below half
+    assert noise_fraction_for(config, 8, 8, 1) == 0.5  # never below half
     assert noise_fraction_for(config.replace(noise_fraction=0.9), 16, 16) == 0.9

@@ -25,9 +25,9 @@ def test_downsampling_keeps_constants_and_gives_the_low_resolution_shape(factor)
 
 def test_downsampling_removes_frequencies_above_the_new_nyquist():
     x = torch.zeros(1, 1, 64, 64)
-    x[..., ::2] = 1.0       # the highest horizontal frequency
+    x[..., ::2] = 1.0  # the highest horizontal frequency
     y = SuperResolve(4).forward(x)
-    assert y[..., 2:-2].std() < 1e-3      # away from the replicated borders
+    assert y[..., 2:-2].std() < 1e-3  # away from the replicated borders
 
 
 def test_bad_factor_is_refused():
@@ -41,7 +41,7 @@ def test_inpainting_loss_ignores_missing_pixels():
     op = Inpaint(mask)
     y = torch.rand(1, 1, 8, 8) * mask
     x = y.clone()
-    x[..., 4:] = 5.0            # anything in the missing half
+    x[..., 4:] = 5.0  # anything in the missing half
     assert op.loss_per_group(x, y).item() == pytest.approx(0.0)
     x[..., 0, 0] += 1.0
     assert op.loss_per_group(x, y).item() == pytest.approx(1 / 64)

@@ -15,7 +15,7 @@ def test_a_low_pass_output_matches_only_the_bands_it_keeps():
     ref = torch.rand(1, 1, 64, 64)
     spectrum = torch.fft.fftshift(torch.fft.fft2(ref[0, 0]))
     yy, xx = torch.meshgrid(torch.arange(64) - 32, torch.arange(64) - 32, indexing="ij")
-    keep = (yy ** 2 + xx ** 2).sqrt() <= 32 * 0.4          # bands 1 and 2 of 5
+    keep = (yy**2 + xx**2).sqrt() <= 32 * 0.4  # bands 1 and 2 of 5
     low = torch.fft.ifft2(torch.fft.ifftshift(spectrum * keep)).real
     bands = fbc_bands(low.view(1, 1, 64, 64), ref)[0]
     assert torch.allclose(bands[:2], torch.ones(2), atol=1e-4)
@@ -37,10 +37,13 @@ def test_grey_conversion_uses_luma_weights():
     assert torch.allclose(to_grey(x), torch.full((2, 2), 0.5870))
 
 
-@pytest.mark.parametrize("name,clean_vs_noisy,blurred_vs_noisy", [
-    ("image_F16_512rgb.png", [0.9326, 0.8110, 0.6252, 0.4195, 0.2666], [0.8780, 0.5794, 0.2363, 0.0617, 0.0229]),
-    ("image_House256rgb.png", [0.9221, 0.7363, 0.5335, 0.3782, 0.2628], [0.8724, 0.5416, 0.2352, 0.1009, 0.0647]),
-])
+@pytest.mark.parametrize(
+    "name,clean_vs_noisy,blurred_vs_noisy",
+    [
+        ("image_F16_512rgb.png", [0.9326, 0.8110, 0.6252, 0.4195, 0.2666], [0.8780, 0.5794, 0.2363, 0.0617, 0.0229]),
+        ("image_House256rgb.png", [0.9221, 0.7363, 0.5335, 0.3782, 0.2628], [0.8724, 0.5416, 0.2352, 0.1009, 0.0647]),
+    ],
+)
 def test_reference_values_of_the_specification(shared_data, name, clean_vs_noisy, blurred_vs_noisy):
     """method.md section 1, [MEASURED] table: noise from RandomState(0), blur sigma 1."""
     from scipy.ndimage import gaussian_filter

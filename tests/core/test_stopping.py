@@ -24,12 +24,12 @@ def test_a_falling_series_stops_when_the_window_means_differ_by_less_than_epsilo
     # ratio(t) = 10 * exp(-t / 300): the window means differ by about 100 * |ratio'(t)|
     series = [10 * np.exp(-t / 300) for t in range(1, 5001)]
     t_stop = feed(WindowedStopRule(100, 0.01), series)
-    m1 = np.mean(series[t_stop - 201:t_stop - 101])    # iterations t-200 .. t-101
-    m2 = np.mean(series[t_stop - 100:t_stop - 1])      # iterations t-99 .. t-1 (99 values)
+    m1 = np.mean(series[t_stop - 201 : t_stop - 101])  # iterations t-200 .. t-101
+    m2 = np.mean(series[t_stop - 100 : t_stop - 1])  # iterations t-99 .. t-1 (99 values)
     assert abs(m1 - m2) < 0.01
     t = t_stop - 1
-    m1_prev = np.mean(series[t - 201:t - 101])
-    m2_prev = np.mean(series[t - 100:t - 1])
+    m1_prev = np.mean(series[t - 201 : t - 101])
+    m2_prev = np.mean(series[t - 100 : t - 1])
     assert abs(m1_prev - m2_prev) >= 0.01
     assert 1000 < t_stop < 2000
 
@@ -37,7 +37,7 @@ def test_a_falling_series_stops_when_the_window_means_differ_by_less_than_epsilo
 def test_the_current_iteration_is_not_in_the_second_window():
     # a jump exactly at the checked iteration must not delay the stop
     series = [3.0] * 300
-    series[200] = 100.0     # iteration 201
+    series[200] = 100.0  # iteration 201
     assert feed(WindowedStopRule(100, 0.01), series) == 201
 
 
@@ -100,7 +100,7 @@ def test_a_flat_output_is_never_a_stop():
     from napari_dip_spectral.core.stopping import WindowedStopRule, stop_ratio
 
     flat = torch.full((2, 1, 32, 32), 0.4)
-    flat[1] = torch.rand(1, 32, 32)            # plane 1 has structure, plane 0 is flat
+    flat[1] = torch.rand(1, 32, 32)  # plane 1 has structure, plane 0 is flat
     ratio = stop_ratio(flat)
     assert ratio[0].item() == 0 and ratio[1].item() > 0
     rule = WindowedStopRule(window=10, epsilon=0.01)

@@ -12,8 +12,15 @@ from napari_dip_spectral.core.volume import VolumeDecoder
 
 
 def _spec(depth, groups=1, lipschitz=1.2):
-    return DecoderSpec(out_channels=depth, channels=8, levels=2, upsample="bilinear",
-                       lipschitz=lipschitz, sigma_estimator="exact", groups=groups)
+    return DecoderSpec(
+        out_channels=depth,
+        channels=8,
+        levels=2,
+        upsample="bilinear",
+        lipschitz=lipschitz,
+        sigma_estimator="exact",
+        groups=groups,
+    )
 
 
 @pytest.mark.parametrize("depth, groups", [(1, 1), (5, 1), (3, 2)])
@@ -53,7 +60,7 @@ def test_a_plane_sees_its_neighbours():
     with torch.no_grad():
         a, b = net(z), net(moved)
     assert (a[0, 1] - b[0, 1]).abs().max() > 1e-4
-    assert (a[0, 3] - b[0, 3]).abs().max() > 0          # and, through depth, further planes
+    assert (a[0, 3] - b[0, 3]).abs().max() > 0  # and, through depth, further planes
 
 
 def test_rejects_an_upsampler_it_cannot_do():

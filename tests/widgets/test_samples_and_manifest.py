@@ -8,8 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-SAMPLES = ["noisy_camera", "jpeg_astronaut", "holey_camera", "small_astronaut", "cell_details",
-           "fluorescence_stack"]
+SAMPLES = ["noisy_camera", "jpeg_astronaut", "holey_camera", "small_astronaut", "cell_details", "fluorescence_stack"]
 
 
 @pytest.mark.gui
@@ -19,8 +18,9 @@ def test_each_sample_opens(make_napari_viewer, key):
     viewer.open_sample("napari-dip-spectral", key)
     assert len(viewer.layers) >= 1
     visible = [layer for layer in viewer.layers if layer.visible]
-    assert visible and all(min(layer.data.shape[-3 if getattr(layer, "rgb", False) else -2:][:2]) >= 8
-                               for layer in visible)
+    assert visible and all(
+        min(layer.data.shape[-3 if getattr(layer, "rgb", False) else -2 :][:2]) >= 8 for layer in visible
+    )
 
 
 def test_fluorescence_stack_is_noisy_uint16_with_pixel_size():
@@ -48,14 +48,17 @@ def test_manifest_validates():
     assert manifest.name == "napari-dip-spectral"
     assert len(manifest.contributions.widgets) == 5
     assert len(manifest.contributions.sample_data) == len(SAMPLES)
-    result = subprocess.run([sys.executable, "-m", "npe2", "validate", "napari-dip-spectral"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "npe2", "validate", "napari-dip-spectral"], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_importing_the_widgets_does_not_import_torch():
-    code = ("import sys, napari_dip_spectral.widgets.task_widget, napari_dip_spectral.widgets.samples;"
-            "assert 'torch' not in sys.modules")
+    code = (
+        "import sys, napari_dip_spectral.widgets.task_widget, napari_dip_spectral.widgets.samples;"
+        "assert 'torch' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

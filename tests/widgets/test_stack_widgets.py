@@ -19,8 +19,14 @@ def small_stack() -> np.ndarray:
 def test_all_planes_gives_one_layer_with_the_stack_shape_and_geometry(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     stack = small_stack()
-    layer = viewer.add_image(stack, name="stack", scale=(2.0, 0.5, 0.25), translate=(1, 2, 3),
-                             units=("um", "um", "um"), axis_labels=("z", "y", "x"))
+    layer = viewer.add_image(
+        stack,
+        name="stack",
+        scale=(2.0, 0.5, 0.25),
+        translate=(1, 2, 3),
+        units=("um", "um", "um"),
+        axis_labels=("z", "y", "x"),
+    )
     widget = dock(viewer, "denoise", iterations=4)
     widget.image.value = layer
     assert not widget.stack_fields.native.isHidden() and widget.axes.value == "ZYX"
@@ -57,7 +63,7 @@ def test_cancel_all_planes_marks_unstarted_planes_nan(make_napari_viewer, qtbot)
     widget.form.preview_every.value = 1
     widget.image.value = layer
     widget.planes.value = "all planes"
-    widget.batch_size.value = 1                  # one plane per batch: planes 1, 2 never start
+    widget.batch_size.value = 1  # one plane per batch: planes 1, 2 never start
     widget.stack_prior.value = "planes"
     widget.run()
     qtbot.waitUntil(lambda: "stack [denoise] (running)" in viewer.layers, timeout=60_000)
@@ -73,8 +79,7 @@ def test_cancel_all_planes_marks_unstarted_planes_nan(make_napari_viewer, qtbot)
     out = viewer.layers["stack [denoise] (cancelled)"]
     meta = out.metadata["dip_spectral"]
     assert meta["finished"] is False
-    assert meta["planes"] == {"finished": [], "interrupted": [0], "not_started": [1, 2],
-                              "constant": []}
+    assert meta["planes"] == {"finished": [], "interrupted": [0], "not_started": [1, 2], "constant": []}
     assert out.data.shape == stack.shape
     assert np.isfinite(out.data[0]).all() and np.isnan(out.data[1:]).all()
     assert "CANCELLED" in widget.status.value and "never started (NaN): 1-2" in widget.status.value
@@ -93,7 +98,7 @@ class CountingArray:
         first = key[0] if isinstance(key, tuple) else key
         if isinstance(first, slice):
             self.planes_read.extend(range(*first.indices(self.shape[0])))
-        else:                                    # dask may fuse an integer index in
+        else:  # dask may fuse an integer index in
             self.planes_read.append(int(first))
         return self.data[key]
 
@@ -141,13 +146,13 @@ def test_dask_layer_is_read_only_when_a_run_starts(make_napari_viewer, qtbot, no
     layer = viewer.add_image(lazy, name="lazy", contrast_limits=(0, 1200))
     viewer.dims.set_current_step(0, 1)
     qtbot.wait(50)
-    shown = len(source.planes_read)             # what napari read to draw the layer
+    shown = len(source.planes_read)  # what napari read to draw the layer
     widget = dock(viewer, "denoise", iterations=4)
     widget.image.value = layer
-    assert widget.axes.value == "ZYX"           # guessed from the shape; nothing read
+    assert widget.axes.value == "ZYX"  # guessed from the shape; nothing read
     assert len(source.planes_read) == shown
 
-    widget.run(wait=True, timeout=120)          # displayed plane: only plane 1 is read
+    widget.run(wait=True, timeout=120)  # displayed plane: only plane 1 is read
     assert set(source.planes_read[shown:]) == {1}
     assert viewer.layers["lazy [denoise] plane 1"].data.shape == (1, 24, 24)
 
@@ -176,8 +181,7 @@ def test_axes_come_from_labels_or_shape_and_bad_axes_are_refused(make_napari_vie
     widget.axes.value = "ZYX"
     before = len(notification_manager.records)
     assert widget.run() is None
-    errors = [str(n.message) for n in notification_manager.records[before:]
-              if n.severity == NotificationSeverity.ERROR]
+    errors = [str(n.message) for n in notification_manager.records[before:] if n.severity == NotificationSeverity.ERROR]
     assert len(errors) == 1 and "axes" in errors[0]
     assert not widget.running
 

@@ -9,8 +9,13 @@ from napari.utils.notifications import NotificationSeverity, notification_manage
 pytestmark = pytest.mark.gui
 
 PLUGIN = "napari-dip-spectral"
-WIDGETS = {"denoise": "Denoise", "deblock": "JPEG deblock", "inpaint": "Inpaint",
-           "super_resolution": "Super-resolution", "enhance": "Enhance details"}
+WIDGETS = {
+    "denoise": "Denoise",
+    "deblock": "JPEG deblock",
+    "inpaint": "Inpaint",
+    "super_resolution": "Super-resolution",
+    "enhance": "Enhance details",
+}
 
 
 def dock(viewer, task: str, iterations: int = 6):
@@ -29,8 +34,7 @@ def finish(qtbot, widget, timeout_ms: int = 120_000) -> None:
 
 
 def errors_since(count: int) -> list[str]:
-    return [str(n.message) for n in notification_manager.records[count:]
-            if n.severity == NotificationSeverity.ERROR]
+    return [str(n.message) for n in notification_manager.records[count:] if n.severity == NotificationSeverity.ERROR]
 
 
 def smooth_image(size: int = 40, seed: int = 0) -> np.ndarray:
@@ -46,8 +50,9 @@ def test_each_task_runs_and_writes_result_and_plot_layers(make_napari_viewer, qt
     image = smooth_image(24 if task == "super_resolution" else 40)
     if task == "deblock":
         image = (np.stack([image, image[::-1], image.T], -1) * 255).astype(np.uint8)
-    layer = viewer.add_image(image, name="input", scale=(0.5, 0.25), translate=(3, 4),
-                             units=("um", "um"), axis_labels=("y", "x"))
+    layer = viewer.add_image(
+        image, name="input", scale=(0.5, 0.25), translate=(3, 4), units=("um", "um"), axis_labels=("y", "x")
+    )
     original = layer.data.copy()
     widget = dock(viewer, task)
     factor = 1
@@ -129,7 +134,7 @@ def test_quitting_the_worker_keeps_only_a_labelled_preview(make_napari_viewer, q
     widget.form.preview_every.value = 1
     worker = widget.run()
     qtbot.waitUntil(lambda: "x [denoise] (running)" in viewer.layers, timeout=60_000)
-    worker.quit()                     # what napari's activity dock does
+    worker.quit()  # what napari's activity dock does
     finish(qtbot, widget)
     assert widget.last_result is None
     assert "x [denoise]" not in viewer.layers
@@ -199,7 +204,7 @@ def test_denoise_shows_the_noise_model_it_used(make_napari_viewer, qtbot, choice
     layer = viewer.add_image(photon_counts(), name="counts")
     widget = dock(viewer, "denoise", iterations=4)
     widget.image.value = layer
-    assert widget.form.noise_model.value == "estimated"        # the default
+    assert widget.form.noise_model.value == "estimated"  # the default
     widget.form.noise_model.value = choice
     widget.run()
     finish(qtbot, widget)
@@ -219,7 +224,7 @@ def test_large_plane_tiles_through_the_same_job_as_restore(make_napari_viewer, q
     from napari_dip_spectral import job, restore
     from napari_dip_spectral.tiling import unit_bytes
 
-    budget = unit_bytes(8, 5, 1, 64, 64) + 1          # room for a 64 x 64 tile, not the plane
+    budget = unit_bytes(8, 5, 1, 64, 64) + 1  # room for a 64 x 64 tile, not the plane
     monkeypatch.setattr(job, "memory_budget", lambda device: budget)
     viewer = make_napari_viewer()
     image = smooth_image(112)

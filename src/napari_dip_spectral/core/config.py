@@ -20,10 +20,8 @@ DECODERS = ("plane", "volume")
 STOP_RULES = ("ratio", "noise", "holdout")
 
 # lambda per task in the authors' scripts (super-resolution has no released script).
-PAPER_LIPSCHITZ = {"denoise": 1.4, "deblock": 1.4, "inpaint": 1.6,
-                   "super_resolution": 1.4, "enhance": 1.0}
-PAPER_ITERATIONS = {"denoise": 10_000, "deblock": 10_000, "inpaint": 10_000,
-                    "super_resolution": 10_000, "enhance": 100}
+PAPER_LIPSCHITZ = {"denoise": 1.4, "deblock": 1.4, "inpaint": 1.6, "super_resolution": 1.4, "enhance": 1.0}
+PAPER_ITERATIONS = {"denoise": 10_000, "deblock": 10_000, "inpaint": 10_000, "super_resolution": 10_000, "enhance": 100}
 
 
 @dataclass
@@ -31,45 +29,45 @@ class SolverConfig:
     """Every knob of one optimisation. ``None`` never appears here: the API fills defaults."""
 
     iterations: int = 10_000
-    lipschitz: float | None = 1.4          # None: no Lipschitz control (plain decoder)
+    lipschitz: float | None = 1.4  # None: no Lipschitz control (plain decoder)
     upsample: str = "bilinear"
     channels: int = 128
-    decoder: str = "plane"                 # "plane": 2-D decoder per plane; "volume": one 3-D
-                                           # decoder whose output channels are the Z planes
+    decoder: str = "plane"  # "plane": 2-D decoder per plane; "volume": one 3-D
+    # decoder whose output channels are the Z planes
     levels: int = 5
     sigma_estimator: str = "exact"
     learning_rate: float = 1e-3
-    warmup: int = 0                        # linear learning-rate warm-up iterations
-    lr_decay: int = 0                      # 0 = constant; else lr / (1 + t / lr_decay)
-    init_output: str = "default"           # "default" | "data": head starts at the data's mean level
+    warmup: int = 0  # linear learning-rate warm-up iterations
+    lr_decay: int = 0  # 0 = constant; else lr / (1 + t / lr_decay)
+    init_output: str = "default"  # "default" | "data": head starts at the data's mean level
     auto_stop: bool = True
     stop_window: int = 100
     stop_epsilon: float = 0.01
-    stop_rule: str = "ratio"               # "ratio": the paper's blur/sharpness rule; "noise":
-                                           # stop when the result fits the data to the noise
-                                           # level (denoising; the ratio rule stands in on planes
-                                           # without measurable noise); "holdout": stop
-                                           # where the error on held-out pixels was lowest
-                                           # (core/holdout.py; denoising and deblocking)
-    holdout_fraction: float = 0.1          # "holdout" rule: share of pixels left out of the fit
-    holdout_patience: int = 100            # "holdout" rule: stop after this many iterations
-                                           # without a lower error on the held-out pixels
-    noise_sigma: float | None = None       # the noise sigma in [0, 1] units; None: estimated
-    noise_fraction: float | None = None    # "noise" rule: stop at fit <= fraction * sigma^2;
-                                           # None: from the image size (noise_fraction_for)
-    settle: int = 0                        # after a plane's rule fires, its learning rate
-                                           # decays as exp(-(t - t_stop) / settle) and its average
-                                           # of outputs is kept as it is (0 = off), so a run
-                                           # that goes on keeps the stopped result
-    tv_weight: float = 0.0                 # total-variation term added to the data term, in units
-                                           # of the plane's noise variance: loss = fit + 2 w sigma^2
-                                           # mean|grad x| (0 = off)
-    metrics_every: int = 1                 # FBC / ratio / PSNR (and the stop rule) every k iterations
+    stop_rule: str = "ratio"  # "ratio": the paper's blur/sharpness rule; "noise":
+    # stop when the result fits the data to the noise
+    # level (denoising; the ratio rule stands in on planes
+    # without measurable noise); "holdout": stop
+    # where the error on held-out pixels was lowest
+    # (core/holdout.py; denoising and deblocking)
+    holdout_fraction: float = 0.1  # "holdout" rule: share of pixels left out of the fit
+    holdout_patience: int = 100  # "holdout" rule: stop after this many iterations
+    # without a lower error on the held-out pixels
+    noise_sigma: float | None = None  # the noise sigma in [0, 1] units; None: estimated
+    noise_fraction: float | None = None  # "noise" rule: stop at fit <= fraction * sigma^2;
+    # None: from the image size (noise_fraction_for)
+    settle: int = 0  # after a plane's rule fires, its learning rate
+    # decays as exp(-(t - t_stop) / settle) and its average
+    # of outputs is kept as it is (0 = off), so a run
+    # that goes on keeps the stopped result
+    tv_weight: float = 0.0  # total-variation term added to the data term, in units
+    # of the plane's noise variance: loss = fit + 2 w sigma^2
+    # mean|grad x| (0 = off)
+    metrics_every: int = 1  # FBC / ratio / PSNR (and the stop rule) every k iterations
     n_bands: int = 5
-    average: float = 0.0                   # exponential average of outputs (0 = off, e.g. 0.99;
-                                           # the weight ramps up as min(average, (1+t)/(10+t)))
-    lipschitz_by_size: bool = False        # scale lambda down for small images (see lipschitz_for_size)
-    preview_every: int = 0                 # 0: no previews
+    average: float = 0.0  # exponential average of outputs (0 = off, e.g. 0.99;
+    # the weight ramps up as min(average, (1+t)/(10+t)))
+    lipschitz_by_size: bool = False  # scale lambda down for small images (see lipschitz_for_size)
+    preview_every: int = 0  # 0: no previews
     seed: int = 0
     device: str = "auto"
     extras: dict = field(default_factory=dict)
@@ -156,13 +154,23 @@ def task_defaults(task: str, profile: str = "default") -> SolverConfig:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
-    paper = SolverConfig(iterations=PAPER_ITERATIONS[task], lipschitz=PAPER_LIPSCHITZ[task],
-                         upsample="bilinear", sigma_estimator="exact", metrics_every=1,
-                         auto_stop=task != "enhance")
+    paper = SolverConfig(
+        iterations=PAPER_ITERATIONS[task],
+        lipschitz=PAPER_LIPSCHITZ[task],
+        upsample="bilinear",
+        sigma_estimator="exact",
+        metrics_every=1,
+        auto_stop=task != "enhance",
+    )
     if profile == "paper":
         return paper
-    if task == "enhance":   # a 100-iteration low-pass fit: averaging and stop rules do not apply
+    if task == "enhance":  # a 100-iteration low-pass fit: averaging and stop rules do not apply
         return paper.replace(sigma_estimator="power", metrics_every=10, init_output="data")
-    return paper.replace(sigma_estimator="power", metrics_every=10, init_output="data",
-                         average=0.99, settle=50,
-                         stop_rule="noise" if task == "denoise" else "ratio")
+    return paper.replace(
+        sigma_estimator="power",
+        metrics_every=10,
+        init_output="data",
+        average=0.99,
+        settle=50,
+        stop_rule="noise" if task == "denoise" else "ratio",
+    )

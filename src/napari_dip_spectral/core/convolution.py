@@ -29,7 +29,7 @@ FAST_CPU_BACKWARD = True
 # (a Python-level autograd function costs more than it saves); 0.8-1.06x with 16 channels
 # even at 128 px (a thin weight-gradient product).
 FAST_MIN_INPUT_VALUES = 100_000
-FAST_MIN_CHANNELS = 32          # input channels per group
+FAST_MIN_CHANNELS = 32  # input channels per group
 
 
 class _ForwardKernelBackward(torch.autograd.Function):
@@ -38,7 +38,7 @@ class _ForwardKernelBackward(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, w, b, groups, reflect):
-        if reflect:                     # 3x3 kernel: reflection padding by one pixel
+        if reflect:  # 3x3 kernel: reflection padding by one pixel
             x = F.pad(x, (1, 1, 1, 1), mode="reflect")
         ctx.save_for_backward(x, w)
         ctx.groups, ctx.reflect = groups, reflect
@@ -46,8 +46,8 @@ class _ForwardKernelBackward(torch.autograd.Function):
         return F.conv2d(x, w, b, groups=groups)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable   # the pad inside forward hides x from a
-    def backward(ctx, grad):                        # second derivative: refuse, never zeros
+    @torch.autograd.function.once_differentiable  # the pad inside forward hides x from a
+    def backward(ctx, grad):  # second derivative: refuse, never zeros
         x, w = ctx.saved_tensors
         g = ctx.groups
         grad = grad.contiguous()
@@ -64,7 +64,7 @@ class _ForwardKernelBackward(torch.autograd.Function):
             # a grouped forward convolution with the input channels as the batch, the batch
             # as the channels, and the output gradient as the kernel
             xs = x.reshape(n, g, cin, hp, wp).permute(2, 1, 0, 3, 4).reshape(cin, g * n, hp, wp)
-            ks = grad.transpose(0, 1)                          # (g * cout, n, h, w)
+            ks = grad.transpose(0, 1)  # (g * cout, n, h, w)
             grad_w = F.conv2d(xs, ks, groups=g).transpose(0, 1).reshape(w.shape)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad.sum(dim=(0, 2, 3))
@@ -91,7 +91,7 @@ def _cpu_autocast() -> bool:
     saved tensors and the incoming gradient would disagree in dtype)."""
     try:
         return torch.is_autocast_enabled("cpu")
-    except TypeError:                   # torch < 2.4
+    except TypeError:  # torch < 2.4
         return torch.is_autocast_cpu_enabled()
 
 
@@ -100,16 +100,21 @@ class Conv2d(nn.Conv2d):
     backward described in the module docstring."""
 
     def _conv_forward(self, input, weight, bias):
-        plain = (self.stride == (1, 1) and self.dilation == (1, 1)
-                 and isinstance(self.padding, tuple))
-        if not (FAST_CPU_BACKWARD and plain and input.device.type == "cpu"
-                and torch.is_grad_enabled() and input.dim() == 4 and not _cpu_autocast()
-                and input[0].numel() >= FAST_MIN_INPUT_VALUES
-                and self.in_channels // self.groups >= FAST_MIN_CHANNELS):
+        plain = self.stride == (1, 1) and self.dilation == (1, 1) and isinstance(self.padding, tuple)
+        if not (
+            FAST_CPU_BACKWARD
+            and plain
+            and input.device.type == "cpu"
+            and torch.is_grad_enabled()
+            and input.dim() == 4
+            and not _cpu_autocast()
+            and input[0].numel() >= FAST_MIN_INPUT_VALUES
+            and self.in_channels // self.groups >= FAST_MIN_CHANNELS
+        ):
             return super()._conv_forward(input, weight, bias)
         if self.padding_mode == "reflect" and self.padding == (1, 1):
             return _ForwardKernelBackward.apply(input, weight, bias, self.groups, True)
-        if any(self.padding):           # (a zero-width reflection pad would still copy)
+        if any(self.padding):  # (a zero-width reflection pad would still copy)
             mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
             input = F.pad(input, self._reversed_padding_repeated_twice, mode=mode)
         return _ForwardKernelBackward.apply(input, weight, bias, self.groups, False)

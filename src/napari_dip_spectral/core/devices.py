@@ -29,6 +29,5 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name not in available_devices():
-        raise ValueError(
-            f"device {device!r} is not available here; available: {', '.join(available_devices())}")
+        raise ValueError(f"device {device!r} is not available here; available: {', '.join(available_devices())}")
     return torch.device(name)

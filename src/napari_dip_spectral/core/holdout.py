@@ -24,8 +24,7 @@ class HeldOutPixels(ForwardOperator):
     """Wraps a pixel-wise operator (denoising, deblocking): its data term uses the kept
     pixels only; :meth:`heldout_error` is the mean squared error on the others."""
 
-    def __init__(self, base: ForwardOperator, observation_shape: tuple[int, ...],
-                 fraction: float, seed: int = 0):
+    def __init__(self, base: ForwardOperator, observation_shape: tuple[int, ...], fraction: float, seed: int = 0):
         if base.scale != 1:
             raise ValueError("held-out pixels need an operator whose observation is the image")
         if not 0 < fraction < 0.5:

@@ -17,8 +17,8 @@ from torch.nn.utils import parametrize
 from .convolution import Conv2d
 
 SIGMA_ESTIMATORS = ("exact", "power")
-POWER_BLOCK = 4          # vectors the "power" estimator iterates (subspace iteration if > 1)
-POWER_EXACT_FIRST = 25   # training calls computed exactly before the power steps take over
+POWER_BLOCK = 4  # vectors the "power" estimator iterates (subspace iteration if > 1)
+POWER_EXACT_FIRST = 25  # training calls computed exactly before the power steps take over
 
 
 class LipschitzBound(nn.Module):
@@ -49,15 +49,21 @@ class LipschitzBound(nn.Module):
     ``conv.weight`` for inspection does not change the optimisation.
     """
 
-    def __init__(self, lipschitz: float, groups: int = 1, estimator: str = "power",
-                 refresh_every: int = 10, power_steps: int = 2, block: int | None = None,
-                 exact_first: int | None = None):
+    def __init__(
+        self,
+        lipschitz: float,
+        groups: int = 1,
+        estimator: str = "power",
+        refresh_every: int = 10,
+        power_steps: int = 2,
+        block: int | None = None,
+        exact_first: int | None = None,
+    ):
         super().__init__()
         if not lipschitz > 0:
             raise ValueError(f"lipschitz must be > 0, got {lipschitz!r}")
         if estimator not in SIGMA_ESTIMATORS:
-            raise ValueError(
-                f"sigma_estimator must be one of {SIGMA_ESTIMATORS}, got {estimator!r}")
+            raise ValueError(f"sigma_estimator must be one of {SIGMA_ESTIMATORS}, got {estimator!r}")
         self.lipschitz = float(lipschitz)
         self.groups = int(groups)
         self.estimator = estimator
@@ -66,7 +72,7 @@ class LipschitzBound(nn.Module):
         self.block = int(block or POWER_BLOCK)
         self.exact_first = int(POWER_EXACT_FIRST if exact_first is None else exact_first)
         self.calls = 0
-        self.register_buffer("u", torch.empty(0), persistent=False)   # left singular vectors
+        self.register_buffer("u", torch.empty(0), persistent=False)  # left singular vectors
         self.register_buffer("sigma", torch.empty(0), persistent=False)
 
     def reset(self) -> None:
@@ -91,7 +97,7 @@ class LipschitzBound(nn.Module):
         # several times cheaper than an SVD of the (out x in*k*k) matrix
         gram = torch.bmm(m, m.transpose(1, 2)).double()
         eigenvalues, eigenvectors = torch.linalg.eigh(gram)
-        self.u = eigenvectors[:, :, -self.block:].to(m.dtype)        # (groups, out, block)
+        self.u = eigenvectors[:, :, -self.block :].to(m.dtype)  # (groups, out, block)
         self.sigma = eigenvalues[:, -1].clamp(min=0).sqrt().to(m.dtype)
 
     @torch.no_grad()
@@ -105,13 +111,13 @@ class LipschitzBound(nn.Module):
             for _ in range(self.power_steps):
                 v = F.normalize(torch.bmm(m.transpose(1, 2), u), dim=1)
                 mv = torch.bmm(m, v)
-                self.sigma = mv.norm(dim=(1, 2))        # ||M v||, v = M^T u / ||M^T u||
+                self.sigma = mv.norm(dim=(1, 2))  # ||M v||, v = M^T u / ||M^T u||
                 u = F.normalize(mv, dim=1)
             self.u = u
             return
         for _ in range(self.power_steps):
             u = torch.linalg.qr(torch.bmm(m, torch.bmm(m.transpose(1, 2), u))).Q
-        v = torch.bmm(m.transpose(1, 2), u)                          # (groups, in, block)
+        v = torch.bmm(m.transpose(1, 2), u)  # (groups, in, block)
         ritz = torch.linalg.eigvalsh(torch.bmm(v.transpose(1, 2), v))[:, -1]
         self.u = u
         self.sigma = ritz.clamp(min=0).sqrt()
@@ -123,8 +129,7 @@ class LipschitzBound(nn.Module):
         if self.sigma.numel() == 0 or (self.sigma.device != m.device):
             self._exact_refresh(m)
         elif advancing:
-            if (self.estimator == "exact" or self.calls < self.exact_first
-                    or self.calls % self.refresh_every == 0):
+            if self.estimator == "exact" or self.calls < self.exact_first or self.calls % self.refresh_every == 0:
                 self._exact_refresh(m)
             else:
                 self._power_steps(m)
@@ -139,13 +144,26 @@ class LipschitzBound(nn.Module):
         return weight / scale.view(-1, *([1] * (weight.dim() - 1)))
 
 
-def lipschitz_conv(in_channels: int, out_channels: int, kernel_size: int, *, groups: int = 1,
-                   lipschitz: float | None = None, sigma_estimator: str = "power") -> nn.Conv2d:
+def lipschitz_conv(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    *,
+    groups: int = 1,
+    lipschitz: float | None = None,
+    sigma_estimator: str = "power",
+) -> nn.Conv2d:
     """A grouped conv (reflection padding, kaiming-uniform init; :class:`.convolution.Conv2d`,
     whose CPU backward is faster) with an optional Lipschitz bound registered as a
     parametrization of its weight."""
-    conv = Conv2d(in_channels * groups, out_channels * groups, kernel_size,
-                  padding=kernel_size // 2, padding_mode="reflect", groups=groups)
+    conv = Conv2d(
+        in_channels * groups,
+        out_channels * groups,
+        kernel_size,
+        padding=kernel_size // 2,
+        padding_mode="reflect",
+        groups=groups,
+    )
     return bounded(conv, groups, lipschitz, sigma_estimator)
 
 
@@ -164,7 +182,7 @@ def gaussian_kernel_1d(sigma: float) -> torch.Tensor:
     """The 5 taps of method.md section 4: offsets (-1, -1/2, 0, 1/2, 1) in low-resolution
     pixel units, Gaussian weights, normalised so that the 2-D outer product sums to 1."""
     offsets = torch.tensor([-1.0, -0.5, 0.0, 0.5, 1.0], dtype=torch.float64)
-    taps = torch.exp(-offsets ** 2 / (2 * sigma ** 2))
+    taps = torch.exp(-(offsets**2) / (2 * sigma**2))
     return (taps / taps.sum()).float()
 
 
@@ -188,8 +206,7 @@ class GaussianUpsample(nn.Module):
         self.register_buffer("kernel", kernel.expand(channels, 1, 5, 5).contiguous())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv_transpose2d(x, self.kernel, stride=2, padding=2, output_padding=1,
-                                  groups=self.channels)
+        return F.conv_transpose2d(x, self.kernel, stride=2, padding=2, output_padding=1, groups=self.channels)
 
 
 class _MeanOnlyNormFunction(torch.autograd.Function):

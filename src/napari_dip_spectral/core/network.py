@@ -40,12 +40,12 @@ class DecoderSpec:
             raise ValueError("gaussian_sigmas needs one sigma per level")
         if self.channels < 1 or self.levels < 1 or self.out_channels < 1 or self.groups < 1:
             raise ValueError("channels, levels, out_channels and groups must be >= 1")
-        if not self.negative_slope >= 0:      # (the in-place LeakyReLU needs it, too)
+        if not self.negative_slope >= 0:  # (the in-place LeakyReLU needs it, too)
             raise ValueError(f"negative_slope must be >= 0, got {self.negative_slope!r}")
 
     @property
     def multiple(self) -> int:
-        return 2 ** self.levels
+        return 2**self.levels
 
 
 def padded_size(size: int, multiple: int) -> int:
@@ -70,14 +70,14 @@ class Decoder(nn.Module):
         g, c = spec.groups, spec.channels
 
         def block(cin: int, cout: int) -> list[nn.Module]:
-            conv = lipschitz_conv(cin, cout, 3, groups=g, lipschitz=spec.lipschitz,
-                                  sigma_estimator=spec.sigma_estimator)
+            conv = lipschitz_conv(
+                cin, cout, 3, groups=g, lipschitz=spec.lipschitz, sigma_estimator=spec.sigma_estimator
+            )
             # the norm subtracts each channel's mean, so a conv bias before it cancels out
             # exactly (its gradient is rounding noise); dropped after initialisation, which
             # keeps the random stream and so the initial network as it was
             conv.register_parameter("bias", None)
-            return [conv, MeanOnlyNorm(cout * g),
-                    nn.LeakyReLU(spec.negative_slope, inplace=True)]
+            return [conv, MeanOnlyNorm(cout * g), nn.LeakyReLU(spec.negative_slope, inplace=True)]
 
         layers: list[nn.Module] = [*block(spec.input_channels, c), *block(c, c)]
         for level in range(spec.levels):
@@ -85,12 +85,13 @@ class Decoder(nn.Module):
                 deconv = nn.ConvTranspose2d(c * g, c * g, 4, stride=2, padding=1, groups=g)
                 nn.init.kaiming_uniform_(deconv.weight, a=0, mode="fan_in")
                 # method.md 2.1: deconv followed by a single conv, no norm or activation.
-                layers += [deconv, lipschitz_conv(c, c, 3, groups=g, lipschitz=spec.lipschitz,
-                                                  sigma_estimator=spec.sigma_estimator)]
+                layers += [
+                    deconv,
+                    lipschitz_conv(c, c, 3, groups=g, lipschitz=spec.lipschitz, sigma_estimator=spec.sigma_estimator),
+                ]
                 continue
             if spec.upsample == "gaussian":
-                layers.append(GaussianUpsample(c * g, spec.gaussian_sigmas[level],
-                                               spec.gaussian_gain))
+                layers.append(GaussianUpsample(c * g, spec.gaussian_sigmas[level], spec.gaussian_gain))
             else:
                 layers.append(nn.Upsample(scale_factor=2, mode=spec.upsample))
             layers += [*block(c, c), *block(c, c)]
@@ -113,9 +114,9 @@ class Decoder(nn.Module):
             self.head.weight.mul_(weight_scale)
 
 
-def fourier_input(spec: DecoderSpec, height: int, width: int,
-                  generator: torch.Generator | None = None, depth: int | None = None
-                  ) -> torch.Tensor:
+def fourier_input(
+    spec: DecoderSpec, height: int, width: int, generator: torch.Generator | None = None, depth: int | None = None
+) -> torch.Tensor:
     """Random-phase input: ``u ~ U[0, 1)`` of shape ``(G * input_channels / 2, h, w)`` at
     ``1 / 2**levels`` resolution; the input is ``[sin(2 pi u), cos(2 pi u)]`` per group.
     With ``depth`` (the volume decoder), one such input per plane: ``(..., depth, h, w)``."""

@@ -86,9 +86,9 @@ def lanczos2_kernel(factor: int) -> torch.Tensor:
     i = torch.arange(1, size + 1, dtype=torch.float64)
     d = (i + 0.5 - centre).abs() / factor
     a = 2.0
-    taps = torch.where(d == 0, torch.ones_like(d),
-                       a * torch.sin(math.pi * d) * torch.sin(math.pi * d / a)
-                       / (math.pi ** 2 * d ** 2))
+    taps = torch.where(
+        d == 0, torch.ones_like(d), a * torch.sin(math.pi * d) * torch.sin(math.pi * d / a) / (math.pi**2 * d**2)
+    )
     taps = torch.where(d < a, taps, torch.zeros_like(d))
     return (taps / taps.sum()).float()
 
@@ -135,8 +135,9 @@ class Enhance(ForwardOperator):
         return (y + self.gain * detail).clamp(0, 1)
 
 
-def for_task(task: str, *, mask: torch.Tensor | None = None, factor: int | None = None,
-             gain: float = 1.0, signed: bool = False) -> ForwardOperator:
+def for_task(
+    task: str, *, mask: torch.Tensor | None = None, factor: int | None = None, gain: float = 1.0, signed: bool = False
+) -> ForwardOperator:
     """The operator of a task name (``mask``: ``(G, 1, H, W)`` with 1 = observed, inpainting;
     ``factor``: super-resolution; ``gain`` and ``signed``: enhancement)."""
     if task == "inpaint":

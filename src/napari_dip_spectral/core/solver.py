@@ -50,29 +50,29 @@ class LogEntry:
 
 @dataclass
 class ProgressEvent:
-    iteration: int                      # 1-based count of iterations done
-    total: int                          # the iteration budget
-    log: LogEntry | None = None         # set on metric iterations
-    preview: np.ndarray | None = None   # (G, C, H, W) float32 in [0, 1], on preview iterations
-    stopped: int = 0                    # planes whose stop rule has fired
+    iteration: int  # 1-based count of iterations done
+    total: int  # the iteration budget
+    log: LogEntry | None = None  # set on metric iterations
+    preview: np.ndarray | None = None  # (G, C, H, W) float32 in [0, 1], on preview iterations
+    stopped: int = 0  # planes whose stop rule has fired
 
 
 @dataclass
 class SolveOutcome:
-    image: np.ndarray                   # (G, C, H, W) float32 in [0, 1]
+    image: np.ndarray  # (G, C, H, W) float32 in [0, 1]
     history: list[LogEntry]
     iterations: int
-    stop_reason: str                    # "auto_stop" | "max_iterations" | "cancelled"
-    stop_iterations: list[int]          # per plane: the iteration its result was taken at
+    stop_reason: str  # "auto_stop" | "max_iterations" | "cancelled"
+    stop_iterations: list[int]  # per plane: the iteration its result was taken at
     seconds: float
     device: str
     parameters: int
-    lipschitz: float | None = None     # the bound used (after the size rule)
+    lipschitz: float | None = None  # the bound used (after the size rule)
     rule_iterations: list[int] = field(default_factory=list)  # per plane: where a stop rule
-                                        # fired (0 = never), also when auto_stop is off
+    # fired (0 = never), also when auto_stop is off
 
 
-NO_NOISE = 0.5 / 255     # estimated noise sigma below which the "noise" rule cannot work
+NO_NOISE = 0.5 / 255  # estimated noise sigma below which the "noise" rule cannot work
 
 
 class DeviceMemoryError(MemoryError):
@@ -84,13 +84,20 @@ def _psnr(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return -10 * torch.log10(mse.clamp(min=1e-12))
 
 
-def build_network(config: SolverConfig, out_channels: int, groups: int, out_hw: tuple[int, int],
-                  generator_seed: int) -> tuple[Decoder | VolumeDecoder, torch.Tensor]:
+def build_network(
+    config: SolverConfig, out_channels: int, groups: int, out_hw: tuple[int, int], generator_seed: int
+) -> tuple[Decoder | VolumeDecoder, torch.Tensor]:
     """The seeded decoder and its fixed input, on the CPU (reproducible on any device)."""
-    spec = DecoderSpec(out_channels=out_channels, channels=config.channels, levels=config.levels,
-                       upsample=config.upsample, lipschitz=config.lipschitz,
-                       sigma_estimator=config.sigma_estimator, groups=groups,
-                       **config.extras.get("decoder", {}))
+    spec = DecoderSpec(
+        out_channels=out_channels,
+        channels=config.channels,
+        levels=config.levels,
+        upsample=config.upsample,
+        lipschitz=config.lipschitz,
+        sigma_estimator=config.sigma_estimator,
+        groups=groups,
+        **config.extras.get("decoder", {}),
+    )
     hp, wp = (padded_size(s, spec.multiple) for s in out_hw)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(generator_seed)
@@ -108,7 +115,7 @@ def make_optimiser(params: list[torch.nn.Parameter], learning_rate: float) -> to
     the same update formula, 0-4 % of an iteration on the CPU (docs/speed.md)."""
     try:
         return torch.optim.Adam(params, lr=learning_rate, fused=True)
-    except (RuntimeError, TypeError):     # older torch: fused Adam is CUDA-only
+    except (RuntimeError, TypeError):  # older torch: fused Adam is CUDA-only
         return torch.optim.Adam(params, lr=learning_rate)
 
 
@@ -119,9 +126,9 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(dx * dx + dy * dy + 1e-8).mean((1, 2, 3))
 
 
-def iterate(observation: torch.Tensor, operator: ForwardOperator, config: SolverConfig,
-            reference: torch.Tensor | None = None
-            ) -> Generator[ProgressEvent, object, SolveOutcome]:
+def iterate(
+    observation: torch.Tensor, operator: ForwardOperator, config: SolverConfig, reference: torch.Tensor | None = None
+) -> Generator[ProgressEvent, object, SolveOutcome]:
     config.validate()
     if observation.dim() != 4:
         raise ValueError("observation must have shape (planes, channels, height, width)")
@@ -130,15 +137,15 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
     groups, channels, h, w = observation.shape
     out_h, out_w = operator.output_shape((h, w))
     if config.lipschitz_by_size and config.lipschitz is not None:
-        config = config.replace(lipschitz=lipschitz_for_size(config.lipschitz, min(out_h, out_w)),
-                                lipschitz_by_size=False)
+        config = config.replace(
+            lipschitz=lipschitz_for_size(config.lipschitz, min(out_h, out_w)), lipschitz_by_size=False
+        )
     net, z = build_network(config, channels, groups, (out_h, out_w), config.seed)
     hp, wp = (padded_size(s, net.spec.multiple) for s in (out_h, out_w))
     top, left = (hp - out_h) // 2, (wp - out_w) // 2
     holdout = None
     if config.stop_rule == "holdout":
-        operator = HeldOutPixels(operator, tuple(observation.shape), config.holdout_fraction,
-                                 config.seed)
+        operator = HeldOutPixels(operator, tuple(observation.shape), config.holdout_fraction, config.seed)
         holdout = HeldOutStopRule(groups, config.holdout_patience)
     try:
         net, z = net.to(device), z.to(device)
@@ -151,11 +158,13 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
     except torch.cuda.OutOfMemoryError as error:  # pragma: no cover - needs a GPU
         raise DeviceMemoryError(
             f"out of memory on {device} for {groups} plane(s) of {out_h}x{out_w}; "
-            "use smaller tiles or fewer planes per batch") from error
+            "use smaller tiles or fewer planes per batch"
+        ) from error
 
     optimiser = make_optimiser(list(net.parameters()), config.learning_rate)
     schedule = None
     if config.warmup > 0 or config.lr_decay > 0:
+
         def factor(step: int) -> float:
             ramp = min(1.0, (step + 1) / config.warmup) if config.warmup > 0 else 1.0
             return ramp / (1 + step / config.lr_decay) if config.lr_decay > 0 else ramp
@@ -169,11 +178,12 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
     ratio_planes = torch.full((groups,), holdout is None, dtype=torch.bool)
     sigma = None
     if config.stop_rule == "noise" or config.tv_weight > 0:
-        sigma = (torch.full((groups,), float(config.noise_sigma)) if config.noise_sigma
-                 else estimate_noise_sigma(y).cpu())
+        sigma = (
+            torch.full((groups,), float(config.noise_sigma)) if config.noise_sigma else estimate_noise_sigma(y).cpu()
+        )
     tv_scale = None
     if config.tv_weight > 0:
-        tv_scale = (2 * config.tv_weight * sigma ** 2).to(device)
+        tv_scale = (2 * config.tv_weight * sigma**2).to(device)
     if config.stop_rule == "noise":
         noise_rule = NoiseLevelStopRule(sigma, noise_fraction_for(config, out_h, out_w, channels))
         # the ratio rule fired 2.4 dB before the peak on House at 256 px
@@ -181,9 +191,9 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
         ratio_planes = sigma < NO_NOISE
     params = list(net.parameters())
     history: list[LogEntry] = []
-    stopped_at = torch.zeros(groups, dtype=torch.long)     # where a rule fired; 0 = not yet
-    kept = None        # each plane's result at its stop, allocated when a rule first fires
-    best = None        # "holdout": each plane's result where its held-out error was lowest
+    stopped_at = torch.zeros(groups, dtype=torch.long)  # where a rule fired; 0 = not yet
+    kept = None  # each plane's result at its stop, allocated when a rule first fires
+    best = None  # "holdout": each plane's result where its held-out error was lowest
     average = None
     n_params = sum(p.numel() for p in net.parameters())
     reason = "max_iterations"
@@ -197,7 +207,7 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
         for t in range(1, config.iterations + 1):
             optimiser.zero_grad(set_to_none=True)
             out = net(z).view(groups, channels, hp, wp)
-            x = out[..., top:top + out_h, left:left + out_w]
+            x = out[..., top : top + out_h, left : left + out_w]
             loss = operator.loss_per_group(x, y)
             if tv_scale is None:
                 loss.sum().backward()
@@ -209,8 +219,7 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
                 # (all parameters are group-major, so a plane is a slice of every tensor),
                 # and their average of outputs (the result) takes in no more outputs
                 age = (t - stopped_at).clamp(min=0).float()
-                settle = torch.where(stopped_at > 0, torch.exp(-age / config.settle),
-                                     torch.ones(groups)).to(device)
+                settle = torch.where(stopped_at > 0, torch.exp(-age / config.settle), torch.ones(groups)).to(device)
                 taking = (stopped_at == 0).float().to(device).view(-1, 1, 1, 1)
                 before = [p.detach().clone() for p in params]
             optimiser.step()
@@ -247,16 +256,20 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
                 loss_v, ratio_v = stacked[:, 0], stacked[:, 1]
                 fit_v = stacked[:, 2]
                 psnr_v = stacked[:, 3] if psnr is not None else None
-                fbc_v = stacked[:, -config.n_bands:]
-                entry = LogEntry(iteration=t, loss=float(loss_v.mean()),
-                                 fbc=fbc_v.mean(0).tolist(), ratio=float(ratio_v.mean()),
-                                 psnr=None if psnr_v is None else float(psnr_v.mean()),
-                                 loss_all=loss_v.tolist(), fbc_all=fbc_v.tolist(),
-                                 ratio_all=ratio_v.tolist(),
-                                 psnr_all=None if psnr_v is None else psnr_v.tolist(),
-                                 fit_all=fit_v.tolist(),
-                                 noise_level_all=None if noise_rule is None
-                                 else noise_rule.threshold.tolist())
+                fbc_v = stacked[:, -config.n_bands :]
+                entry = LogEntry(
+                    iteration=t,
+                    loss=float(loss_v.mean()),
+                    fbc=fbc_v.mean(0).tolist(),
+                    ratio=float(ratio_v.mean()),
+                    psnr=None if psnr_v is None else float(psnr_v.mean()),
+                    loss_all=loss_v.tolist(),
+                    fbc_all=fbc_v.tolist(),
+                    ratio_all=ratio_v.tolist(),
+                    psnr_all=None if psnr_v is None else psnr_v.tolist(),
+                    fit_all=fit_v.tolist(),
+                    noise_level_all=None if noise_rule is None else noise_rule.threshold.tolist(),
+                )
                 history.append(entry)
                 event.log = entry
                 rule.record(t, ratio)
@@ -295,13 +308,14 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
     except torch.cuda.OutOfMemoryError as error:  # pragma: no cover - needs a GPU
         raise DeviceMemoryError(
             f"out of memory on {device} while fitting {groups} plane(s) of {out_h}x{out_w} "
-            f"({n_params:,} parameters); use smaller tiles or fewer planes per batch") from error
+            f"({n_params:,} parameters); use smaller tiles or fewer planes per batch"
+        ) from error
 
     if x is None:
         raise RuntimeError("the solver ran no iteration")
     final = current(x).clone()
     rule_iterations = stopped_at.tolist()
-    if not config.auto_stop:        # the rule only settled the run; every plane ran to t
+    if not config.auto_stop:  # the rule only settled the run; every plane ran to t
         stopped_at.zero_()
     running = stopped_at == 0
     if kept is not None:
@@ -310,10 +324,18 @@ def iterate(observation: torch.Tensor, operator: ForwardOperator, config: Solver
     image = operator.finish(final, y).float().cpu().numpy()
     if not np.isfinite(image).all():
         raise FloatingPointError("the optimisation produced non-finite values")
-    return SolveOutcome(image=image, history=history, iterations=t, stop_reason=reason,
-                        stop_iterations=stop_iterations, seconds=time.perf_counter() - started,
-                        device=str(device), parameters=n_params, lipschitz=config.lipschitz,
-                        rule_iterations=rule_iterations)
+    return SolveOutcome(
+        image=image,
+        history=history,
+        iterations=t,
+        stop_reason=reason,
+        stop_iterations=stop_iterations,
+        seconds=time.perf_counter() - started,
+        device=str(device),
+        parameters=n_params,
+        lipschitz=config.lipschitz,
+        rule_iterations=rule_iterations,
+    )
 
 
 def solve(observation, operator, config, reference=None, callback=None) -> SolveOutcome:

@@ -30,7 +30,7 @@ def _band_index(height: int, width: int, n_bands: int, device: str) -> tuple[tor
     cy, cx = height // 2, width // 2
     yy = torch.arange(height, dtype=torch.float64).view(-1, 1) - cy
     xx = torch.arange(width, dtype=torch.float64).view(1, -1) - cx
-    dist = torch.sqrt(yy ** 2 + xx ** 2)
+    dist = torch.sqrt(yy**2 + xx**2)
     radii = cx * torch.linspace(1 / n_bands, 1, n_bands, dtype=torch.float64)
     # band k (0-based) holds radii[k-1] < d <= radii[k]; d > radii[-1] gets index n_bands (dropped)
     index = torch.bucketize(dist, radii, right=False).flatten()

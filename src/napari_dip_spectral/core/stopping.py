@@ -55,8 +55,12 @@ def mlv_sharpness(x: torch.Tensor, top: int = 1000, alpha: float = -0.01) -> tor
     img = _grey_batch(x.float())[:, 0]
     centre = img[:, 1:-1, 1:-1]
     h, w = centre.shape[-2:]
-    shifts = [img[:, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w] - centre
-              for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+    shifts = [
+        img[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] - centre
+        for dy in (-1, 0, 1)
+        for dx in (-1, 0, 1)
+        if (dy, dx) != (0, 0)
+    ]
     mlv = torch.stack(shifts).amax(0).flatten(1)
     k = min(top + 1, mlv.shape[1])
     values = torch.topk(mlv, k, dim=1).values[:, 1:]  # drop the single largest

@@ -24,13 +24,11 @@ from .network import DecoderSpec
 VOLUME_UPSAMPLERS = ("bilinear", "nearest")
 
 
-def _conv3d(cin: int, cout: int, kernel: int, depth: int, spec: DecoderSpec,
-            lipschitz: float | None) -> nn.Conv3d:
+def _conv3d(cin: int, cout: int, kernel: int, depth: int, spec: DecoderSpec, lipschitz: float | None) -> nn.Conv3d:
     g = spec.groups
     # reflection needs at least two planes; a single plane is padded by repetition
     mode = "reflect" if depth > 1 else "replicate"
-    conv = nn.Conv3d(cin * g, cout * g, kernel, padding=kernel // 2, padding_mode=mode,
-                     groups=g, bias=kernel == 1)
+    conv = nn.Conv3d(cin * g, cout * g, kernel, padding=kernel // 2, padding_mode=mode, groups=g, bias=kernel == 1)
     return bounded(conv, g, lipschitz, spec.sigma_estimator)
 
 
@@ -40,26 +38,31 @@ class VolumeDecoder(nn.Module):
     def __init__(self, spec: DecoderSpec, depth: int):
         super().__init__()
         if spec.upsample not in VOLUME_UPSAMPLERS:
-            raise ValueError(f"the volume decoder upsamples with {VOLUME_UPSAMPLERS}, "
-                             f"not {spec.upsample!r}")
+            raise ValueError(f"the volume decoder upsamples with {VOLUME_UPSAMPLERS}, not {spec.upsample!r}")
         if spec.out_channels != depth:
             raise ValueError("the volume decoder's output channels are its planes")
         self.spec, self.depth = spec, depth
         c, g = spec.channels, spec.groups
 
         def block(cin: int, cout: int) -> list[nn.Module]:
-            return [_conv3d(cin, cout, 3, depth, spec, spec.lipschitz), MeanOnlyNorm(cout * g),
-                    nn.LeakyReLU(spec.negative_slope, inplace=True)]
+            return [
+                _conv3d(cin, cout, 3, depth, spec, spec.lipschitz),
+                MeanOnlyNorm(cout * g),
+                nn.LeakyReLU(spec.negative_slope, inplace=True),
+            ]
 
         layers: list[nn.Module] = [*block(spec.input_channels, c), *block(c, c)]
         for _ in range(spec.levels):
-            layers += [nn.Upsample(scale_factor=(1, 2, 2), mode="trilinear" if spec.upsample
-                                   == "bilinear" else "nearest"), *block(c, c), *block(c, c)]
+            layers += [
+                nn.Upsample(scale_factor=(1, 2, 2), mode="trilinear" if spec.upsample == "bilinear" else "nearest"),
+                *block(c, c),
+                *block(c, c),
+            ]
         self.body = nn.Sequential(*layers)
         self.head = _conv3d(c, 1, 1, depth, spec, None)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        out = torch.sigmoid(self.head(self.body(z)))          # (1, G, Z, H, W)
+        out = torch.sigmoid(self.head(self.body(z)))  # (1, G, Z, H, W)
         return out.reshape(1, self.spec.groups * self.depth, *out.shape[-2:])
 
     def set_output_level(self, level: torch.Tensor) -> None:
@@ -67,4 +70,3 @@ class VolumeDecoder(nn.Module):
         with torch.no_grad():
             mean = level.view(self.spec.groups, self.depth).mean(1).clamp(0.02, 0.98)
             self.head.bias.copy_(torch.log(mean / (1 - mean)))
-

@@ -11,8 +11,13 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label,
 from ..core.config import PROFILES, SolverConfig, task_defaults
 
 NOISE_MODELS = ("estimated", "off")
-TASK_TITLES = {"denoise": "Denoise", "deblock": "JPEG deblock", "inpaint": "Inpaint",
-               "super_resolution": "Super-resolution", "enhance": "Enhance details"}
+TASK_TITLES = {
+    "denoise": "Denoise",
+    "deblock": "JPEG deblock",
+    "inpaint": "Inpaint",
+    "super_resolution": "Super-resolution",
+    "enhance": "Enhance details",
+}
 
 
 class ParameterForm(Container):
@@ -28,74 +33,144 @@ class ParameterForm(Container):
 
         super().__init__(labels=True)
         self.task = task
-        self.iterations = SpinBox(label="iterations", min=1, max=1_000_000, tooltip=(
-            "Most optimisation steps. With automatic stop on, the run usually ends earlier."))
-        self.lipschitz = FloatSpinBox(label="Lipschitz λ (0 = off)", min=0.0, max=20.0, step=0.05,
-                                      tooltip=(
-            "Bound on each layer's Lipschitz constant: smaller values keep the network on low "
-            "frequencies longer (less noise fitted, smoother result). 0 = no control (plain DIP). "
-            "Left at the default, the default profile lowers it for images under 256 px "
-            "(1.4 -> 1.2 at 64 px); a value you type is used as given."))
-        self.upsample = ComboBox(label="upsampler", choices=UPSAMPLERS, tooltip=(
-            "How the decoder doubles resolution between levels. 'gaussian' damps high "
-            "frequencies most; 'bilinear' is the authors' released setting."))
-        self.auto_stop = CheckBox(text="automatic stop", tooltip=(
-            "Stop automatically instead of running every iteration: for denoising when the "
-            "result fits the image to its estimated noise level, otherwise when the "
-            "blur/sharpness ratio stops changing (the paper's rule; 'paper' profile: always)."))
-        self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, tooltip=(
-            "Seed of the network's random initialisation and input: the same seed and settings "
-            "give the same result."))
-        self.device = ComboBox(label="device", choices=available_devices(), tooltip=(
-            "Where to compute: 'auto' picks CUDA, then Apple MPS, then the CPU."))
+        self.iterations = SpinBox(
+            label="iterations",
+            min=1,
+            max=1_000_000,
+            tooltip=("Most optimisation steps. With automatic stop on, the run usually ends earlier."),
+        )
+        self.lipschitz = FloatSpinBox(
+            label="Lipschitz λ (0 = off)",
+            min=0.0,
+            max=20.0,
+            step=0.05,
+            tooltip=(
+                "Bound on each layer's Lipschitz constant: smaller values keep the network on low "
+                "frequencies longer (less noise fitted, smoother result). 0 = no control (plain DIP). "
+                "Left at the default, the default profile lowers it for images under 256 px "
+                "(1.4 -> 1.2 at 64 px); a value you type is used as given."
+            ),
+        )
+        self.upsample = ComboBox(
+            label="upsampler",
+            choices=UPSAMPLERS,
+            tooltip=(
+                "How the decoder doubles resolution between levels. 'gaussian' damps high "
+                "frequencies most; 'bilinear' is the authors' released setting."
+            ),
+        )
+        self.auto_stop = CheckBox(
+            text="automatic stop",
+            tooltip=(
+                "Stop automatically instead of running every iteration: for denoising when the "
+                "result fits the image to its estimated noise level, otherwise when the "
+                "blur/sharpness ratio stops changing (the paper's rule; 'paper' profile: always)."
+            ),
+        )
+        self.seed = SpinBox(
+            label="seed",
+            min=0,
+            max=2**31 - 1,
+            tooltip=(
+                "Seed of the network's random initialisation and input: the same seed and settings "
+                "give the same result."
+            ),
+        )
+        self.device = ComboBox(
+            label="device",
+            choices=available_devices(),
+            tooltip=("Where to compute: 'auto' picks CUDA, then Apple MPS, then the CPU."),
+        )
         basic = [self.iterations, self.lipschitz, self.upsample, self.auto_stop, self.seed, self.device]
         self.factor = None
         if task == "super_resolution":
-            self.factor = ComboBox(label="factor", choices=[2, 4, 8], value=4, tooltip=(
-                "Upscaling factor: the result has factor x more pixels along Y and X, and its "
-                "pixel size (scale) is divided by the factor."))
+            self.factor = ComboBox(
+                label="factor",
+                choices=[2, 4, 8],
+                value=4,
+                tooltip=(
+                    "Upscaling factor: the result has factor x more pixels along Y and X, and its "
+                    "pixel size (scale) is divided by the factor."
+                ),
+            )
             basic.insert(0, self.factor)
         self.gain = None
         if task == "enhance":
-            self.gain = FloatSpinBox(label="detail gain", min=0.05, max=10.0, step=0.05, value=1.0,
-                                     tooltip=(
-                "How strongly the details the network did not fit are added back "
-                "(result = image + gain x detail)."))
+            self.gain = FloatSpinBox(
+                label="detail gain",
+                min=0.05,
+                max=10.0,
+                step=0.05,
+                value=1.0,
+                tooltip=(
+                    "How strongly the details the network did not fit are added back (result = image + gain x detail)."
+                ),
+            )
             basic.insert(0, self.gain)
 
-        self.learning_rate = FloatSpinBox(label="learning rate", min=1e-5, max=1.0, step=1e-5,
-                                          tooltip="Adam step size.")
-        self.channels = SpinBox(label="channels", min=1, max=1024, tooltip=(
-            "Feature channels per decoder layer: fewer is faster and uses less memory. Left "
-            "at the default, a Z stack restored as one volume uses 64."))
-        self.metrics_every = SpinBox(label="metrics every", min=1, max=100_000, tooltip=(
-            "Compute FBC, stop ratio and PSNR every N iterations (the stop rule is checked "
-            "then too). Larger is faster."))
-        self.preview_every = SpinBox(label="preview every", min=0, max=100_000, value=50, tooltip=(
-            "Update the live preview layer every N iterations (0 = no preview)."))
-        self.profile = ComboBox(label="profile", choices=PROFILES, value="default", tooltip=(
-            "'default': this plugin's tuned settings; 'paper': the authors' released "
-            "configuration. Changing it reloads every parameter's default."))
-        advanced = [self.profile, self.learning_rate, self.channels, self.metrics_every,
-                    self.preview_every]
+        self.learning_rate = FloatSpinBox(
+            label="learning rate", min=1e-5, max=1.0, step=1e-5, tooltip="Adam step size."
+        )
+        self.channels = SpinBox(
+            label="channels",
+            min=1,
+            max=1024,
+            tooltip=(
+                "Feature channels per decoder layer: fewer is faster and uses less memory. Left "
+                "at the default, a Z stack restored as one volume uses 64."
+            ),
+        )
+        self.metrics_every = SpinBox(
+            label="metrics every",
+            min=1,
+            max=100_000,
+            tooltip=(
+                "Compute FBC, stop ratio and PSNR every N iterations (the stop rule is checked "
+                "then too). Larger is faster."
+            ),
+        )
+        self.preview_every = SpinBox(
+            label="preview every",
+            min=0,
+            max=100_000,
+            value=50,
+            tooltip=("Update the live preview layer every N iterations (0 = no preview)."),
+        )
+        self.profile = ComboBox(
+            label="profile",
+            choices=PROFILES,
+            value="default",
+            tooltip=(
+                "'default': this plugin's tuned settings; 'paper': the authors' released "
+                "configuration. Changing it reloads every parameter's default."
+            ),
+        )
+        advanced = [self.profile, self.learning_rate, self.channels, self.metrics_every, self.preview_every]
         self.noise_model = None
         if task == "denoise":
-            self.noise_model = ComboBox(label="noise model", choices=NOISE_MODELS,
-                                        value=NOISE_MODELS[0], tooltip=(
-                "'estimated': fit the Poisson-Gaussian noise (gain, dark level, read noise) "
-                "from the image and, where the noise grows with the signal (fluorescence, low "
-                "light), fit in the variance-stabilised (Anscombe) domain. 'off': assume "
-                "signal-independent noise. The estimate is shown after the run and kept in "
-                "the result layer's metadata."))
+            self.noise_model = ComboBox(
+                label="noise model",
+                choices=NOISE_MODELS,
+                value=NOISE_MODELS[0],
+                tooltip=(
+                    "'estimated': fit the Poisson-Gaussian noise (gain, dark level, read noise) "
+                    "from the image and, where the noise grows with the signal (fluorescence, low "
+                    "light), fit in the variance-stabilised (Anscombe) domain. 'off': assume "
+                    "signal-independent noise. The estimate is shown after the run and kept in "
+                    "the result layer's metadata."
+                ),
+            )
             advanced.insert(1, self.noise_model)
         self.advanced = Container(widgets=advanced, labels=True)
-        self.show_advanced = CheckBox(text="advanced settings", value=False,
-                                      tooltip="Show the learning rate, network width and reporting settings.")
+        self.show_advanced = CheckBox(
+            text="advanced settings",
+            value=False,
+            tooltip="Show the learning rate, network width and reporting settings.",
+        )
         self.advanced.visible = False
         self.show_advanced.changed.connect(lambda shown: setattr(self.advanced, "visible", shown))
         self.profile.changed.connect(lambda _: self.load_defaults())
-        self.extend([Label(value=f"<b>{TASK_TITLES[task]}</b> parameters"), *basic,
-                     self.show_advanced, self.advanced])
+        self.extend([Label(value=f"<b>{TASK_TITLES[task]}</b> parameters"), *basic, self.show_advanced, self.advanced])
         self.load_defaults()
 
     def load_defaults(self) -> None:
@@ -112,12 +187,17 @@ class ParameterForm(Container):
 
     def options(self) -> dict:
         """Keyword arguments for ``RestoreJob`` from the current field values."""
-        options = dict(profile=self.profile.value, iterations=int(self.iterations.value),
-                       upsample=self.upsample.value, auto_stop=bool(self.auto_stop.value),
-                       seed=int(self.seed.value), device=self.device.value,
-                       learning_rate=float(self.learning_rate.value),
-                       metrics_every=int(self.metrics_every.value),
-                       preview_every=int(self.preview_every.value))
+        options = dict(
+            profile=self.profile.value,
+            iterations=int(self.iterations.value),
+            upsample=self.upsample.value,
+            auto_stop=bool(self.auto_stop.value),
+            seed=int(self.seed.value),
+            device=self.device.value,
+            learning_rate=float(self.learning_rate.value),
+            metrics_every=int(self.metrics_every.value),
+            preview_every=int(self.preview_every.value),
+        )
         # the profile's own lambda is left to the profile (the default profile scales it for
         # images under 256 px); a changed value is used exactly as typed
         if self.lipschitz.value != (task_defaults(self.task, self.profile.value).lipschitz or 0.0):
@@ -138,6 +218,8 @@ class ParameterForm(Container):
 def describe(config: SolverConfig) -> str:
     """One line naming the settings a run used (for the status label and layer metadata)."""
     lip = "off" if config.lipschitz is None else f"{config.lipschitz:g}"
-    return (f"λ={lip}, {config.upsample}, {config.channels} ch, lr={config.learning_rate:g}, "
-            f"seed={config.seed}, {config.iterations} it max, auto stop "
-            f"{'on' if config.auto_stop else 'off'}")
+    return (
+        f"λ={lip}, {config.upsample}, {config.channels} ch, lr={config.learning_rate:g}, "
+        f"seed={config.seed}, {config.iterations} it max, auto stop "
+        f"{'on' if config.auto_stop else 'off'}"
+    )

@@ -31,8 +31,9 @@ class Plane:
 def full_data(layer: Layer):
     """The data of ``layer`` (its full-resolution level; a multiscale layer is refused)."""
     if getattr(layer, "multiscale", False):
-        raise ValueError(f"layer {layer.name!r} is multiscale; open its full-resolution level "
-                         "as a separate layer to restore it")
+        raise ValueError(
+            f"layer {layer.name!r} is multiscale; open its full-resolution level as a separate layer to restore it"
+        )
     return layer.data
 
 
@@ -49,9 +50,11 @@ def current_plane(layer: Image, viewer) -> Plane:
             raise ValueError("switch the viewer to 2-D display to choose the plane to restore")
         shown = {viewer.dims.ndim - layer.ndim + axis for axis in (layer.ndim - 2, layer.ndim - 1)}
         if set(viewer.dims.displayed) != shown:
-            raise ValueError(f"layer {layer.name!r}: the viewer must display its last two axes "
-                             "(Y, X); undo the axis transpose/roll to restore a plane")
-        position = layer.world_to_data(viewer.dims.point[-layer.ndim:])
+            raise ValueError(
+                f"layer {layer.name!r}: the viewer must display its last two axes "
+                "(Y, X); undo the axis transpose/roll to restore a plane"
+            )
+        position = layer.world_to_data(viewer.dims.point[-layer.ndim :])
         shape = layer.data.shape
         index = tuple(int(np.clip(round(float(position[a])), 0, shape[a] - 1)) for a in range(lead))
     return Plane(np.array(data[index], copy=True), index)
@@ -66,12 +69,13 @@ def matching_plane(layer: Layer, like: Image, index: tuple[int, ...], role: str)
         return np.array(data, copy=True)
     if spatial_ndim == like.ndim:
         return np.array(data[index], copy=True)
-    raise ValueError(f"{role} layer {layer.name!r} has {spatial_ndim} dimensions; use a 2-D layer "
-                     f"or one with the same {like.ndim} dimensions as {like.name!r}")
+    raise ValueError(
+        f"{role} layer {layer.name!r} has {spatial_ndim} dimensions; use a 2-D layer "
+        f"or one with the same {like.ndim} dimensions as {like.name!r}"
+    )
 
 
-def observed_mask(mask_layer: Layer, image: Image, index: tuple[int, ...],
-                  spatial: tuple[int, int]) -> np.ndarray:
+def observed_mask(mask_layer: Layer, image: Image, index: tuple[int, ...], spatial: tuple[int, int]) -> np.ndarray:
     """The API's mask (True = observed) from a layer whose labelled / nonzero pixels, or
     pixels inside its shapes, are the missing ones."""
     if isinstance(mask_layer, Shapes):
@@ -82,8 +86,9 @@ def observed_mask(mask_layer: Layer, image: Image, index: tuple[int, ...],
     if missing.ndim == 3 and isinstance(mask_layer, Image) and mask_layer.rgb:
         missing = missing.any(-1)
     if missing.shape != tuple(spatial):
-        raise ValueError(f"mask layer {mask_layer.name!r} has shape {missing.shape}; it must match "
-                         f"the image plane {tuple(spatial)}")
+        raise ValueError(
+            f"mask layer {mask_layer.name!r} has shape {missing.shape}; it must match the image plane {tuple(spatial)}"
+        )
     return missing == 0
 
 
@@ -109,8 +114,7 @@ class Geometry:
     axis_labels: tuple
 
     def as_kwargs(self) -> dict:
-        return dict(scale=self.scale, translate=self.translate, units=self.units,
-                    axis_labels=self.axis_labels)
+        return dict(scale=self.scale, translate=self.translate, units=self.units, axis_labels=self.axis_labels)
 
 
 def result_geometry(layer: Image, index: tuple[int, ...], factor: int = 1) -> Geometry:
@@ -136,9 +140,12 @@ def with_leading_axes(plane: np.ndarray, index: tuple[int, ...]) -> np.ndarray:
 
 def write_image(viewer, name: str, data: np.ndarray, **kwargs) -> Image:
     """Update the Image layer called ``name`` (data, geometry, metadata...) or add it."""
-    if name in viewer.layers and isinstance(viewer.layers[name], Image) \
-            and viewer.layers[name].rgb == bool(kwargs.get("rgb", False)) \
-            and viewer.layers[name].ndim == data.ndim - bool(kwargs.get("rgb", False)):
+    if (
+        name in viewer.layers
+        and isinstance(viewer.layers[name], Image)
+        and viewer.layers[name].rgb == bool(kwargs.get("rgb", False))
+        and viewer.layers[name].ndim == data.ndim - bool(kwargs.get("rgb", False))
+    ):
         layer = viewer.layers[name]
         kwargs.pop("rgb", None)
         layer.data = data
@@ -156,8 +163,18 @@ def remove_layer(viewer, name: str) -> None:
 
 
 # ---------------------------------------------------------------------- whole stacks
-LABEL_LETTERS = {"t": "T", "time": "T", "z": "Z", "depth": "Z", "c": "C", "channel": "C",
-                 "channels": "C", "s": "S", "y": "Y", "x": "X"}
+LABEL_LETTERS = {
+    "t": "T",
+    "time": "T",
+    "z": "Z",
+    "depth": "Z",
+    "c": "C",
+    "channel": "C",
+    "channels": "C",
+    "s": "S",
+    "y": "Y",
+    "x": "X",
+}
 
 
 def layer_shape(layer: Layer) -> tuple[int, ...]:
@@ -212,6 +229,8 @@ def observed_stack_mask(mask_layer: Layer, image: Image, axes: str) -> np.ndarra
     if image.rgb and missing.shape == shape[:-1]:
         missing = np.broadcast_to(missing[..., None], shape)
     if missing.shape not in (spatial, shape):
-        raise ValueError(f"mask layer {mask_layer.name!r} has shape {missing.shape}; use a 2-D "
-                         f"layer {spatial} or one with the image's shape {shape}")
+        raise ValueError(
+            f"mask layer {mask_layer.name!r} has shape {missing.shape}; use a 2-D "
+            f"layer {spatial} or one with the image's shape {shape}"
+        )
     return missing == 0

@@ -32,16 +32,17 @@ class RunProgress:
             self.iterations.total = step.total
         if self.planes is not None:
             if self.last is None or self.last.batch != event.batch:
-                self.iterations.set_description(
-                    f"{self.title}: batch {event.batch + 1} / {event.batches}, iterations")
+                self.iterations.set_description(f"{self.title}: batch {event.batch + 1} / {event.batches}, iterations")
                 self.planes.update(event.plane - self.planes.n)
             self.last = event
         self.iterations.update(step.iteration - self.iterations.n)
         text = f"iteration {step.iteration} / {step.total}"
         if self.planes is not None:
             tiles = f", {event.tiles} tiles each" if event.tiles > 1 else ""
-            text = (f"{self.unit}s {plane_list(list(event.planes))} of {event.n_planes}{tiles} "
-                    f"(batch {event.batch + 1} / {event.batches}): {text}")
+            text = (
+                f"{self.unit}s {plane_list(list(event.planes))} of {event.n_planes}{tiles} "
+                f"(batch {event.batch + 1} / {event.batches}): {text}"
+            )
         return text
 
     def close(self) -> None:

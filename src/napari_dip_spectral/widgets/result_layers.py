@@ -8,34 +8,47 @@ import dataclasses
 import numpy as np
 
 from .. import plots
-from ..noise_fit import noise_summary
+from ..noise_fit import describe_noise, noise_summary
 from ..result import RestoreResult
 from .layers import write_image
 from .request import RunRequest
+from .stack_run import plane_list
 
-PLOT_KEY = "dip_spectral_plot"      # metadata flag of plot layers (kept out of the input lists)
+PLOT_KEY = "dip_spectral_plot"  # metadata flag of plot layers (kept out of the input lists)
 STACK_PLOTS = " (mean over planes)"  # plot layers of a stack show the mean over its planes
 
 
 def run_summary(result: RestoreResult, request: RunRequest) -> dict:
     """The result layer's metadata: settings, how the run ended, the noise model."""
-    summary = {"task": result.task, "finished": result.finished, "stop_reason": result.stop_reason,
-            "iterations": result.iterations, "stop_iteration": result.stop_iteration,
-            "seconds": round(result.seconds, 3), "device": result.device,
-            "source": request.source, "plane": request.index,
-            "config": dataclasses.asdict(result.config),
-            "noise_model": noise_summary(result.extra)}
+    summary = {
+        "task": result.task,
+        "finished": result.finished,
+        "stop_reason": result.stop_reason,
+        "iterations": result.iterations,
+        "stop_iteration": result.stop_iteration,
+        "seconds": round(result.seconds, 3),
+        "device": result.device,
+        "source": request.source,
+        "plane": request.index,
+        "config": dataclasses.asdict(result.config),
+        "noise_model": noise_summary(result.extra),
+    }
     if request.stack:
-        summary.update(axes=result.extra["axes"], unit=request.unit,
-                       batch_size=result.extra["batch_size"],
-                       tiles_per_plane=result.extra["tiles_per_plane"],
-                       plane_stop_reasons=result.extra["plane_stop_reasons"],
-                       plane_stop_iterations=result.extra["plane_stop_iterations"])
+        summary.update(
+            axes=result.extra["axes"],
+            unit=request.unit,
+            batch_size=result.extra["batch_size"],
+            tiles_per_plane=result.extra["tiles_per_plane"],
+            plane_stop_reasons=result.extra["plane_stop_reasons"],
+            plane_stop_iterations=result.extra["plane_stop_iterations"],
+        )
     return summary
+
 
 def plot_names(name: str, stack: bool) -> tuple[str, str]:
     suffix = STACK_PLOTS if stack else ""
     return f"{name} FBC{suffix}", f"{name} stopping{suffix}"
+
 
 def write_plots(viewer, name: str, result: RestoreResult, beside, stack: bool) -> None:
     """FBC and stopping plots as RGB layers, each as tall as the result: the FBC plot to
@@ -45,18 +58,56 @@ def write_plots(viewer, name: str, result: RestoreResult, beside, stack: bool) -
     if not result.history:
         return
     stop = None if result.stop_reason == "cancelled" else result.stop_iteration
-    if stack and len({s for s, r in zip(result.extra["plane_stop_iterations"],
-                                        result.extra["plane_stop_reasons"])
-                      if r != "constant"}) != 1:
+    if (
+        stack
+        and len(
+            {
+                s
+                for s, r in zip(result.extra["plane_stop_iterations"], result.extra["plane_stop_reasons"])
+                if r != "constant"
+            }
+        )
+        != 1
+    ):
         stop = None
     (y0, x0), (y1, x1) = (np.asarray(c)[-2:] for c in beside.extent.world)
     height, gap = y1 - y0, 0.05 * (x1 - x0)
     fbc_name, stopping_name = plot_names(name, stack)
-    figures = [(fbc_name, plots.fbc_plot(result.history, stop)),
-               (stopping_name, plots.stopping_plot(result.history, stop))]
+    figures = [
+        (fbc_name, plots.fbc_plot(result.history, stop)),
+        (stopping_name, plots.stopping_plot(result.history, stop)),
+    ]
     for row, (title, rgb) in enumerate(figures):
         step = height / rgb.shape[0]
-        write_image(viewer, title, rgb, rgb=True, scale=(step, step),
-                    translate=(y0 + row * (height + gap), x1 + gap),
-                    units=tuple(beside.units)[-2:], axis_labels=tuple(beside.axis_labels)[-2:],
-                    metadata={PLOT_KEY: True, "finished": result.finished})
+        write_image(
+            viewer,
+            title,
+            rgb,
+            rgb=True,
+            scale=(step, step),
+            translate=(y0 + row * (height + gap), x1 + gap),
+            units=tuple(beside.units)[-2:],
+            axis_labels=tuple(beside.axis_labels)[-2:],
+            metadata={PLOT_KEY: True, "finished": result.finished},
+        )
+
+
+def status_line(outcome: RestoreResult, request: RunRequest, summary: dict, iteration: int) -> str:
+    """How the run ended, in one line: the stop, which planes of a stack finished, the time,
+    the device and (denoising) the noise model. ``iteration``: the last one shown."""
+    finished = outcome.finished
+    how = {
+        "auto_stop": f"auto stop at iteration {outcome.stop_iteration}",
+        "max_iterations": f"done: {outcome.iterations} iterations",
+        "cancelled": f"CANCELLED at iteration {iteration}",
+    }[outcome.stop_reason]
+    if request.stack:
+        planes, unit = summary["planes"], request.unit
+        how = f"{how}; {unit}s finished: {plane_list(planes['finished'])}"
+        if not finished:
+            how = (
+                f"{how}, stopped early (last iterate): {plane_list(planes['interrupted'])}, "
+                f"never started (NaN): {plane_list(planes['not_started'])}"
+            )
+    noise = "; " + describe_noise(outcome.extra) if outcome.task == "denoise" else ""
+    return f"{how} ({outcome.seconds:.0f} s, {outcome.device}){noise}"

@@ -16,18 +16,20 @@ def _unit(image: np.ndarray) -> np.ndarray:
 def _camera() -> np.ndarray:
     from skimage import data
 
-    return lanczos_downscale(_unit(data.camera()), 2)          # 256 x 256
+    return lanczos_downscale(_unit(data.camera()), 2)  # 256 x 256
 
 
 def _astronaut() -> np.ndarray:
     from skimage import data
 
-    return lanczos_downscale(_unit(data.astronaut()), 2)       # 256 x 256 x 3
+    return lanczos_downscale(_unit(data.astronaut()), 2)  # 256 x 256 x 3
 
 
 def _pair(degraded, stem: str, how: str, rgb: bool = False) -> list:
-    return [(degraded.clean, {"name": f"{stem} (clean)", "visible": False, "rgb": rgb}, "image"),
-            (degraded.image, {"name": f"{stem} ({how})", "rgb": rgb}, "image")]
+    return [
+        (degraded.clean, {"name": f"{stem} (clean)", "visible": False, "rgb": rgb}, "image"),
+        (degraded.image, {"name": f"{stem} ({how})", "rgb": rgb}, "image"),
+    ]
 
 
 def noisy_camera() -> list:
@@ -44,7 +46,8 @@ def holey_camera() -> list:
     """Cameraman with half of its pixels missing, and a Labels layer marking them (1 = missing)."""
     degraded = degrade(_camera(), "inpaint", keep=0.5, seed=2)
     return _pair(degraded, "camera", "50% missing") + [
-        ((~degraded.mask).astype(np.uint8), {"name": "missing pixels", "opacity": 0.4}, "labels")]
+        ((~degraded.mask).astype(np.uint8), {"name": "missing pixels", "opacity": 0.4}, "labels")
+    ]
 
 
 def small_astronaut() -> list:
@@ -77,5 +80,7 @@ def fluorescence_stack(planes: int = 5, size: int = 96, seed: int = 0) -> list:
     noisy = np.clip(counts, 0, 65535).round().astype(np.uint16)
     meta = dict(scale=(0.5, 0.1, 0.1), units=("um", "um", "um"), axis_labels=("z", "y", "x"))
     limits = (float(clean.min()), float(clean.max()))
-    return [(clean, dict(meta, name="blobs (clean)", visible=False, contrast_limits=limits), "image"),
-            (noisy, dict(meta, name="blobs (noisy, uint16)", contrast_limits=limits), "image")]
+    return [
+        (clean, dict(meta, name="blobs (clean)", visible=False, contrast_limits=limits), "image"),
+        (noisy, dict(meta, name="blobs (noisy, uint16)", contrast_limits=limits), "image"),
+    ]

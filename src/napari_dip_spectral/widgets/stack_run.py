@@ -53,8 +53,7 @@ def plane_account(result: RestoreResult, interrupted: tuple[int, ...]) -> dict[s
     reasons = result.extra["plane_stop_reasons"]
     histories = result.extra["plane_histories"]
     cut = set(interrupted) if not result.finished else set()
-    account: dict[str, list[int]] = {"finished": [], "interrupted": [], "not_started": [],
-                                     "constant": []}
+    account: dict[str, list[int]] = {"finished": [], "interrupted": [], "not_started": [], "constant": []}
     for plane, (reason, history) in enumerate(zip(reasons, histories)):
         if reason == "constant":
             account["constant"].append(plane)

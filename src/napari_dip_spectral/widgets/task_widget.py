@@ -8,39 +8,28 @@ planes of a stack, in a napari thread worker (``worker.py``). Scripts drive it w
 
 from __future__ import annotations
 
-import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton, SpinBox
 from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import QSizePolicy
 
-from ..job import RestoreJob
-from ..layout import STACK_PRIORS, stack_layout
-from ..noise_fit import describe_noise
+from ..layout import STACK_PRIORS
 from ..result import RestoreResult
 from .form import TASK_TITLES, ParameterForm
 from .layers import (
-    current_plane,
-    full_data,
     layer_axes,
-    layer_shape,
-    matching_plane,
-    observed_mask,
-    observed_stack_mask,
     remove_layer,
-    result_geometry,
-    stack_geometry,
     with_leading_axes,
     write_image,
 )
 from .progress_bars import RunProgress
-from .request import RunRequest
-from .result_layers import PLOT_KEY, plot_names, run_summary, write_plots
-from .stack_run import StackPreview, plane_account, plane_list
+from .request import RunRequest, plane_request, stack_request
+from .result_layers import PLOT_KEY, plot_names, run_summary, status_line, write_plots
+from .stack_run import StackPreview, plane_account
 from .worker import RunFailure, restoration_worker, wait_until
 
 STACK_PRIOR_CHOICES = ("auto", *STACK_PRIORS)
-RESULT_KEY = "dip_spectral"         # metadata of result layers: settings and how the run ended
+RESULT_KEY = "dip_spectral"  # metadata of result layers: settings and how the run ended
 DISPLAYED, ALL_PLANES = "displayed plane only", "all planes"
 
 
@@ -52,57 +41,103 @@ class TaskWidget(Container):
     def __init__(self, napari_viewer):
         super().__init__(labels=True)
         self.viewer = napari_viewer
-        self.image = ComboBox(label="image", choices=self._image_choices, tooltip=(
-            "Image layer to restore: 2-D grey or RGB, or a stack (T, Z, C... before Y, X). "
-            "The layer itself is never modified."))
-        self.planes = ComboBox(label="planes", choices=[DISPLAYED, ALL_PLANES], value=DISPLAYED,
-                               tooltip=(
-            "For a stack: restore only the plane shown in the viewer, or every plane (one "
-            "output layer with the input's shape; planes are fitted in batches)."))
-        self.axes = LineEdit(label="axes", tooltip=(
-            "One letter per dimension of the layer: T (time), Z (depth), C (channel), "
-            "S (RGB samples), Y, X; e.g. ZYX, TCYX. Filled in from the layer's axis labels, "
-            "else guessed from its shape. Used when restoring all planes."))
-        self.batch_size = SpinBox(label="planes per batch", min=0, max=1024, value=0, tooltip=(
-            "All planes: how many planes are fitted together as one grouped network "
-            "(0 = as many as memory allows). Results depend on it (keep it to reproduce a run)."))
+        self.image = ComboBox(
+            label="image",
+            choices=self._image_choices,
+            tooltip=(
+                "Image layer to restore: 2-D grey or RGB, or a stack (T, Z, C... before Y, X). "
+                "The layer itself is never modified."
+            ),
+        )
+        self.planes = ComboBox(
+            label="planes",
+            choices=[DISPLAYED, ALL_PLANES],
+            value=DISPLAYED,
+            tooltip=(
+                "For a stack: restore only the plane shown in the viewer, or every plane (one "
+                "output layer with the input's shape; planes are fitted in batches)."
+            ),
+        )
+        self.axes = LineEdit(
+            label="axes",
+            tooltip=(
+                "One letter per dimension of the layer: T (time), Z (depth), C (channel), "
+                "S (RGB samples), Y, X; e.g. ZYX, TCYX. Filled in from the layer's axis labels, "
+                "else guessed from its shape. Used when restoring all planes."
+            ),
+        )
+        self.batch_size = SpinBox(
+            label="planes per batch",
+            min=0,
+            max=1024,
+            value=0,
+            tooltip=(
+                "All planes: how many planes are fitted together as one grouped network "
+                "(0 = as many as memory allows). Results depend on it (keep it to reproduce a run)."
+            ),
+        )
         stack_widgets = [self.planes, self.axes, self.batch_size]
         self.stack_prior = None
         if self.task == "denoise":
-            self.stack_prior = ComboBox(label="stack prior", choices=STACK_PRIOR_CHOICES,
-                                        value="auto", tooltip=(
-                "All planes: 'volume' fits each Z stack with one 3-D decoder, so every plane "
-                "sees its neighbours; 'planes' fits each plane on its own; 'auto' uses a "
-                "volume for a Z axis of at least 3 planes."))
+            self.stack_prior = ComboBox(
+                label="stack prior",
+                choices=STACK_PRIOR_CHOICES,
+                value="auto",
+                tooltip=(
+                    "All planes: 'volume' fits each Z stack with one 3-D decoder, so every plane "
+                    "sees its neighbours; 'planes' fits each plane on its own; 'auto' uses a "
+                    "volume for a Z axis of at least 3 planes."
+                ),
+            )
             stack_widgets.append(self.stack_prior)
         self.stack_fields = Container(widgets=stack_widgets, labels=True)
-        self.extend([Label(value=f"<b>{TASK_TITLES[self.task]}</b> (spectral-bias DIP)"), self.image,
-                     self.stack_fields])
+        self.extend(
+            [Label(value=f"<b>{TASK_TITLES[self.task]}</b> (spectral-bias DIP)"), self.image, self.stack_fields]
+        )
         self.image.changed.connect(self._layer_chosen)
         self.planes.changed.connect(self._planes_chosen)
         self.mask = None
         if self.task == "inpaint":
-            self.mask = ComboBox(label="missing pixels", choices=self._mask_choices, nullable=True,
-                                 tooltip=(
-                "Layer marking the MISSING pixels: labelled (nonzero) pixels of a Labels or "
-                "Image layer, or pixels inside the shapes of a Shapes layer, are missing and "
-                "get filled in; every other pixel is observed."))
+            self.mask = ComboBox(
+                label="missing pixels",
+                choices=self._mask_choices,
+                nullable=True,
+                tooltip=(
+                    "Layer marking the MISSING pixels: labelled (nonzero) pixels of a Labels or "
+                    "Image layer, or pixels inside the shapes of a Shapes layer, are missing and "
+                    "get filled in; every other pixel is observed."
+                ),
+            )
             self.extend([self.mask, Label(value="labelled / nonzero / inside shapes = missing")])
         self.form = ParameterForm(self.task)
-        self.reference = ComboBox(label="reference (PSNR)", choices=self._image_choices,
-                                  nullable=True, value=None, tooltip=(
-            "Optional ground-truth Image layer with the result's shape: PSNR against it is "
-            "logged and drawn in the stopping plot. It does not influence the restoration."))
+        self.reference = ComboBox(
+            label="reference (PSNR)",
+            choices=self._image_choices,
+            nullable=True,
+            value=None,
+            tooltip=(
+                "Optional ground-truth Image layer with the result's shape: PSNR against it is "
+                "logged and drawn in the stopping plot. It does not influence the restoration."
+            ),
+        )
         self.form.advanced.append(self.reference)
         self.run_button = PushButton(text="Run", tooltip="Start the restoration in the background.")
-        self.cancel_button = PushButton(text="Cancel", enabled=False, tooltip=(
-            "Stop after the current iteration; the partial result is labelled (cancelled)."))
+        self.cancel_button = PushButton(
+            text="Cancel",
+            enabled=False,
+            tooltip=("Stop after the current iteration; the partial result is labelled (cancelled)."),
+        )
         self.status = Label(value="ready")
-        self.status.native.setWordWrap(True)     # long messages wrap instead of being cut
+        self.status.native.setWordWrap(True)  # long messages wrap instead of being cut
         # as wide as the dock (not as the first message), as tall as the wrapped text needs
         self.status.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
-        self.extend([self.form, Container(widgets=[self.run_button, self.cancel_button],
-                                          layout="horizontal", labels=False), self.status])
+        self.extend(
+            [
+                self.form,
+                Container(widgets=[self.run_button, self.cancel_button], layout="horizontal", labels=False),
+                self.status,
+            ]
+        )
         self.run_button.changed.connect(lambda: self.run())
         self.cancel_button.changed.connect(self.cancel)
         self.last_worker = None
@@ -111,12 +146,12 @@ class TaskWidget(Container):
         self._request: RunRequest | None = None
         self._progress: RunProgress | None = None
         self._preview: StackPreview | None = None
-        self._received = None            # the last event the worker sent
-        self._newest = None              # newest event not yet shown
-        self._newest_preview = None      # newest event with a preview not yet shown
+        self._received = None  # the last event the worker sent
+        self._newest = None  # newest event not yet shown
+        self._newest_preview = None  # newest event with a preview not yet shown
         self._showing = False
-        self._accepting = False          # events are shown until the run's outcome arrives
-        self._deferred: list = []        # outcome callbacks that arrived while showing an event
+        self._accepting = False  # events are shown until the run's outcome arrives
+        self._deferred: list = []  # outcome callbacks that arrived while showing an event
         self._layer_chosen(self.image.value)
 
     # ----------------------------------------------------------------- stack fields
@@ -133,8 +168,11 @@ class TaskWidget(Container):
 
     # ----------------------------------------------------------------- layer lists
     def _layers(self, kinds) -> list:
-        return [(layer.name, layer) for layer in self.viewer.layers
-                if isinstance(layer, kinds) and not layer.metadata.get(PLOT_KEY)]
+        return [
+            (layer.name, layer)
+            for layer in self.viewer.layers
+            if isinstance(layer, kinds) and not layer.metadata.get(PLOT_KEY)
+        ]
 
     def _image_choices(self, _widget=None) -> list:
         return self._layers(Image)
@@ -165,8 +203,9 @@ class TaskWidget(Container):
         self._accepting, self._newest, self._newest_preview = True, None, None
         self._preview = self._received = None
         iterations = int(self.form.iterations.value)
-        self._progress = RunProgress(f"{TASK_TITLES[self.task]}: {request.source}", iterations,
-                                     request.n_planes, request.unit)
+        self._progress = RunProgress(
+            f"{TASK_TITLES[self.task]}: {request.source}", iterations, request.n_planes, request.unit
+        )
         self.run_button.enabled, self.cancel_button.enabled = False, True
         what = f"all {request.n_planes} {request.unit}s of " if request.stack else ""
         self.status.value = f"running on {what}{request.source} ({iterations} iterations max)"
@@ -189,55 +228,25 @@ class TaskWidget(Container):
         layer = self.image.value
         if layer is None:
             raise ValueError("choose an image layer to restore")
+        mask = None
+        if self.mask is not None:
+            if self.mask.value is None:
+                raise ValueError("choose the mask: the layer that marks the missing pixels")
+            mask = self.mask.value
         options = self.form.options()
         if layer.ndim > 2 and self.planes.value == ALL_PLANES:
-            return self._prepare_stack(layer, options)
-        plane = current_plane(layer, self.viewer)
-        mask = None
-        if self.mask is not None:
-            if self.mask.value is None:
-                raise ValueError("choose the mask: the layer that marks the missing pixels")
-            mask = observed_mask(self.mask.value, layer, plane.index, plane.data.shape[:2])
-        reference = None
-        if self.reference.value is not None:
-            reference = matching_plane(self.reference.value, layer, plane.index, "reference")
-        job = RestoreJob(plane.data, self.task, mask=mask, reference=reference, **options)
-        geometry = result_geometry(layer, plane.index, job.factor or 1)
-        limits = None if layer.rgb else tuple(layer.contrast_limits)
-        return RunRequest(job=job, base=f"{layer.name} [{self.task}]{plane.label}", source=layer.name,
-                          index=plane.index, geometry=geometry, rgb=bool(layer.rgb),
-                          contrast_limits=limits)
-
-    def _prepare_stack(self, layer: Image, options: dict) -> RunRequest:
-        """An all-planes request: axes, mask and reference are checked here; the layer's data
-        is read (a dask array computed) only in the worker, when the job is built."""
-        if not self.axes.value.strip():
-            raise ValueError("axes: give one letter per dimension of the layer, e.g. ZYX")
-        data = full_data(layer)
-        prior = "planes" if self.stack_prior is None else self.stack_prior.value
-        layout = stack_layout(layer_shape(layer), self.axes.value.strip(), "auto", prior,
-                              self.task, options.get("profile", "default"))
-        mask = None
-        if self.mask is not None:
-            if self.mask.value is None:
-                raise ValueError("choose the mask: the layer that marks the missing pixels")
-            mask = observed_stack_mask(self.mask.value, layer, layout.axes)
-        reference = None
-        if self.reference.value is not None:
-            reference = np.asarray(full_data(self.reference.value))
-        batch_size = int(self.batch_size.value) or None
-
-        def build() -> RestoreJob:
-            return RestoreJob(np.asarray(data), self.task, axes=layout.axes, mask=mask,
-                            reference=reference, batch_size=batch_size, stack_prior=prior,
-                            **options)
-
-        return RunRequest(base=f"{layer.name} [{self.task}]", source=layer.name, index=(),
-                          geometry=stack_geometry(layer, layout.axes, options.get("factor") or 1),
-                          rgb=bool(layer.rgb),
-                          contrast_limits=None if layer.rgb else tuple(layer.contrast_limits),
-                          build=build, n_planes=layout.n_planes,
-                          unit="volume" if layout.volume else "plane")
+            prior = "planes" if self.stack_prior is None else self.stack_prior.value
+            return stack_request(
+                layer,
+                self.task,
+                options,
+                axes=self.axes.value.strip(),
+                prior=prior,
+                batch_size=int(self.batch_size.value) or None,
+                mask=mask,
+                reference=self.reference.value,
+            )
+        return plane_request(self.viewer, layer, self.task, options, mask, self.reference.value)
 
     # ----------------------------------------------------------------- worker callbacks
     def _on_event(self, event) -> None:
@@ -281,10 +290,14 @@ class TaskWidget(Container):
         data, iteration = self._preview.data, event.iteration
         if not request.stack:
             data = with_leading_axes(data, request.index)
-        layer = write_image(self.viewer, f"{request.base} (running)", data,
-                            metadata={RESULT_KEY: {"finished": False, "iteration": iteration}},
-                            **request.layer_kwargs())
-        layer.refresh()               # the preview array is updated in place: redraw it
+        layer = write_image(
+            self.viewer,
+            f"{request.base} (running)",
+            data,
+            metadata={RESULT_KEY: {"finished": False, "iteration": iteration}},
+            **request.layer_kwargs(),
+        )
+        layer.refresh()  # the preview array is updated in place: redraw it
 
     def _on_returned(self, outcome) -> None:
         request = self._request
@@ -307,22 +320,9 @@ class TaskWidget(Container):
             summary["planes"] = plane_account(outcome, getattr(self._received, "planes", ()))
         else:
             data = with_leading_axes(outcome.as_input_dtype(request.job.input_dtype), request.index)
-        result_layer = write_image(self.viewer, name, data, metadata={RESULT_KEY: summary},
-                                   **request.layer_kwargs())
+        result_layer = write_image(self.viewer, name, data, metadata={RESULT_KEY: summary}, **request.layer_kwargs())
         write_plots(self.viewer, name, outcome, result_layer, request.stack)
-        how = {"auto_stop": f"auto stop at iteration {outcome.stop_iteration}",
-               "max_iterations": f"done: {outcome.iterations} iterations",
-               "cancelled": f"CANCELLED at iteration {self._progress.iteration}"}[outcome.stop_reason]
-        if request.stack:
-            planes, unit = summary["planes"], request.unit
-            how = (f"{how}; {unit}s finished: {plane_list(planes['finished'])}" if finished else
-                   f"{how}; {unit}s finished: {plane_list(planes['finished'])}, stopped early "
-                   f"(last iterate): {plane_list(planes['interrupted'])}, never started (NaN): "
-                   f"{plane_list(planes['not_started'])}")
-        noise = ""
-        if outcome.task == "denoise":
-            noise = "; " + describe_noise(outcome.extra)
-        self.status.value = f"{how} ({outcome.seconds:.0f} s, {outcome.device}){noise}"
+        self.status.value = status_line(outcome, request, summary, self._progress.iteration)
 
     def _on_aborted(self) -> None:
         """The worker was quit (e.g. from the activity dock): keep the last preview, labelled."""
@@ -330,10 +330,19 @@ class TaskWidget(Container):
         running = f"{request.base} (running)"
         if running in self.viewer.layers:
             preview = self.viewer.layers[running]
-            write_image(self.viewer, f"{request.base} (cancelled)", preview.data,
-                        metadata={RESULT_KEY: {"finished": False, "stop_reason": "cancelled",
-                                               "iteration": preview.metadata[RESULT_KEY]["iteration"]}},
-                        **request.layer_kwargs())
+            write_image(
+                self.viewer,
+                f"{request.base} (cancelled)",
+                preview.data,
+                metadata={
+                    RESULT_KEY: {
+                        "finished": False,
+                        "stop_reason": "cancelled",
+                        "iteration": preview.metadata[RESULT_KEY]["iteration"],
+                    }
+                },
+                **request.layer_kwargs(),
+            )
             remove_layer(self.viewer, running)
         self.status.value = f"cancelled at iteration {self._progress.iteration}"
 
@@ -346,6 +355,7 @@ class TaskWidget(Container):
     def _fail(self, message: str) -> None:
         self.status.value = f"error: {message}"
         show_error(f"{TASK_TITLES[self.task]}: {message}")
+
 
 class DenoiseWidget(TaskWidget):
     """Remove noise (Gaussian, Poisson-Gaussian) from an image."""
