@@ -29,7 +29,7 @@ def test_output_is_planes_as_channels(depth, groups):
     spec = _spec(depth, groups)
     net = VolumeDecoder(spec, depth)
     z = fourier_input(spec, 16, 20, depth=depth)
-    out = net(z)
+    out = net(z).detach()
     assert out.shape == (1, groups * depth, 16, 20)
     assert float(out.min()) > 0 and float(out.max()) < 1
     net.set_output_level(torch.full((groups * depth,), 0.2))
