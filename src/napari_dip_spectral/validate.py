@@ -13,8 +13,8 @@ import numpy as np
 
 from .core.config import PROFILES, TASKS, SolverConfig, task_defaults
 
-# the SolverConfig fields restore() accepts as keywords (extras is internal)
-CONFIG_KEYS = frozenset(f.name for f in fields(SolverConfig)) - {"extras"}
+# the SolverConfig fields restore() accepts as keywords
+CONFIG_KEYS = frozenset(f.name for f in fields(SolverConfig))
 MIN_SIDE = 8
 
 

@@ -6,13 +6,14 @@ Two profiles:
   lambda, Adam lr 1e-3, exact SVD every step, every metric every iteration, default head
   initialisation, the last iterate as the result.
 * ``"default"``: ours. Same network and loss, with the changes that measured better (each is
-  documented in docs/parameters.md and can be switched back one by one).
+  documented in docs/api.md and docs/beyond_the_paper.md and can be switched back one by
+  one).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 TASKS = ("denoise", "deblock", "inpaint", "super_resolution", "enhance")
 PROFILES = ("default", "paper")
@@ -70,7 +71,6 @@ class SolverConfig:
     preview_every: int = 0  # 0: no previews
     seed: int = 0
     device: str = "auto"
-    extras: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         if not isinstance(self.iterations, int) or self.iterations < 1:

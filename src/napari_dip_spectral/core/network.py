@@ -101,17 +101,14 @@ class Decoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.head(self.body(z)))
 
-    def set_output_level(self, level: torch.Tensor, weight_scale: float = 1.0) -> None:
+    def set_output_level(self, level: torch.Tensor) -> None:
         """Start the sigmoid head at a given output level (shape ``(G * out_channels,)``,
         values in (0, 1)) by setting the head bias to its logit, so the first Adam steps do
         not have to travel from 0.5 to the data's level. Guards against the collapse of dark
-        images into sigmoid saturation. ``weight_scale`` < 1 also shrinks the head weights;
-        0.1 slowed every task's early progress by 0.1-3 dB at 100-350 iterations (64 px,
-        docs/beyond_the_paper.md), so the default leaves them as initialised."""
+        images into sigmoid saturation (docs/beyond_the_paper.md)."""
         with torch.no_grad():
             level = level.clamp(0.02, 0.98)
             self.head.bias.copy_(torch.log(level / (1 - level)))
-            self.head.weight.mul_(weight_scale)
 
 
 def fourier_input(

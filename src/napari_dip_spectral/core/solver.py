@@ -96,7 +96,6 @@ def build_network(
         lipschitz=config.lipschitz,
         sigma_estimator=config.sigma_estimator,
         groups=groups,
-        **config.extras.get("decoder", {}),
     )
     hp, wp = (padded_size(s, spec.multiple) for s in out_hw)
     with torch.random.fork_rng(devices=[]):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, SpinBox
 
-from ..core.config import PROFILES, SolverConfig, task_defaults
+from ..core.config import PROFILES, task_defaults
 
 NOISE_MODELS = ("estimated", "off")
 TASK_TITLES = {
@@ -213,13 +213,3 @@ class ParameterForm(Container):
         if self.gain is not None:
             options["gain"] = float(self.gain.value)
         return options
-
-
-def describe(config: SolverConfig) -> str:
-    """One line naming the settings a run used (for the status label and layer metadata)."""
-    lip = "off" if config.lipschitz is None else f"{config.lipschitz:g}"
-    return (
-        f"λ={lip}, {config.upsample}, {config.channels} ch, lr={config.learning_rate:g}, "
-        f"seed={config.seed}, {config.iterations} it max, auto stop "
-        f"{'on' if config.auto_stop else 'off'}"
-    )
