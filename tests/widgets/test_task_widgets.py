@@ -238,3 +238,26 @@ def test_large_plane_tiles_through_the_same_job_as_restore(make_napari_viewer, q
     expected = restore(image, "denoise", **widget.form.options())
     assert expected.extra["tiles_per_plane"] == result.extra["tiles_per_plane"]
     np.testing.assert_allclose(viewer.layers["big [denoise]"].data, expected.image, atol=1e-6)
+
+
+@pytest.mark.parametrize("how", ["dock closed", "viewer closed"])
+def test_closing_the_dock_or_the_viewer_ends_the_run(make_napari_viewer, qtbot, how):
+    """A run never outlives the widget that started it: its worker stops within an
+    iteration or so, nothing is written afterwards, and no preview is left behind."""
+    viewer = make_napari_viewer()
+    viewer.add_image(smooth_image(32), name="x")
+    widget = dock(viewer, "denoise", iterations=100_000)
+    widget.form.preview_every.value = 4
+    worker = widget.run()
+    qtbot.waitUntil(lambda: "x [denoise] (running)" in viewer.layers, timeout=60_000)
+    assert worker.is_running
+    if how == "dock closed":
+        viewer.window.remove_dock_widget(widget.native)  # what the dock's close button calls
+    else:
+        viewer.close()
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=30_000)
+    assert widget.last_result is None
+    if how == "dock closed":
+        qtbot.wait(200)
+        names = [layer.name for layer in viewer.layers]
+        assert names == ["x"], names

@@ -8,6 +8,8 @@ planes of a stack, in a napari thread worker (``worker.py``). Scripts drive it w
 
 from __future__ import annotations
 
+import contextlib
+
 from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton, SpinBox
 from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_error, show_info
@@ -26,7 +28,7 @@ from .progress_bars import RunProgress
 from .request import RunRequest, plane_request, stack_request
 from .result_layers import PLOT_KEY, plot_names, run_summary, status_line, write_plots
 from .stack_run import StackPreview, plane_account
-from .worker import RunFailure, restoration_worker, wait_until
+from .worker import RunFailure, restoration_worker, stop_with, wait_until
 
 STACK_PRIOR_CHOICES = ("auto", *STACK_PRIORS)
 RESULT_KEY = "dip_spectral"  # metadata of result layers: settings and how the run ended
@@ -152,6 +154,8 @@ class TaskWidget(Container):
         self._showing = False
         self._accepting = False  # events are shown until the run's outcome arrives
         self._deferred: list = []  # outcome callbacks that arrived while showing an event
+        self._orphaned = False  # the dock or viewer closed during the run: show nothing more
+        stop_with(self.native, self._owner_gone)
         self._layer_chosen(self.image.value)
 
     # ----------------------------------------------------------------- stack fields
@@ -201,6 +205,7 @@ class TaskWidget(Container):
         worker.finished.connect(lambda: self._after_showing(self._on_finished))
         self.last_worker, self.last_result, self.running = worker, None, True
         self._accepting, self._newest, self._newest_preview = True, None, None
+        self._orphaned = False
         self._preview = self._received = None
         iterations = int(self.form.iterations.value)
         self._progress = RunProgress(
@@ -301,6 +306,8 @@ class TaskWidget(Container):
 
     def _on_returned(self, outcome) -> None:
         request = self._request
+        if self._orphaned:
+            return
         remove_layer(self.viewer, f"{request.base} (running)")
         if isinstance(outcome, RunFailure):
             self._fail(outcome.message)
@@ -324,9 +331,21 @@ class TaskWidget(Container):
         write_plots(self.viewer, name, outcome, result_layer, request.stack)
         self.status.value = status_line(outcome, request, summary, self._progress.iteration)
 
+    def _owner_gone(self) -> None:
+        """The widget left its dock (or its dock or the viewer closed): stop the run within
+        one iteration and take its preview layer away; nothing else is written."""
+        if not self.running or self.last_worker is None:
+            return
+        self._orphaned, self._accepting = True, False
+        self.last_worker.quit()
+        with contextlib.suppress(RuntimeError, AttributeError):  # the viewer may be torn down
+            remove_layer(self.viewer, f"{self._request.base} (running)")
+
     def _on_aborted(self) -> None:
         """The worker was quit (e.g. from the activity dock): keep the last preview, labelled."""
         request = self._request
+        if self._orphaned:
+            return
         running = f"{request.base} (running)"
         if running in self.viewer.layers:
             preview = self.viewer.layers[running]
@@ -350,7 +369,8 @@ class TaskWidget(Container):
         self._progress.close()
         self._preview = None
         self.running = False
-        self.run_button.enabled, self.cancel_button.enabled = True, False
+        if not self._orphaned:  # an orphaned widget's buttons may already be deleted
+            self.run_button.enabled, self.cancel_button.enabled = True, False
 
     def _fail(self, message: str) -> None:
         self.status.value = f"error: {message}"

@@ -16,7 +16,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 from napari.qt.threading import GeneratorWorker, create_worker
-from qtpy.QtCore import QEventLoop
+from qtpy.QtCore import QEvent, QEventLoop, QObject
 from qtpy.QtWidgets import QApplication
 
 
@@ -72,3 +72,25 @@ def wait_until(done, timeout: float | None = None) -> bool:
         app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
         time.sleep(0.005)
     return bool(done())
+
+
+class _ParentWatch(QObject):
+    """Calls ``stop()`` when the watched widget is taken out of its parent (napari's
+    ``remove_dock_widget``, which the dock's close button calls, sets the parent to None)."""
+
+    def __init__(self, watched, stop: Callable[[], None]):
+        super().__init__(watched)
+        self._stop = stop
+        watched.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QEvent.Type.ParentChange and obj.parent() is None:
+            self._stop()
+        return False
+
+
+def stop_with(native, stop: Callable[[], None]) -> None:
+    """Call ``stop()`` when the Qt widget ``native`` leaves its dock or is destroyed (its
+    dock or the viewer closed), so that no run outlives the widget that started it."""
+    _ParentWatch(native, stop)
+    native.destroyed.connect(lambda *_: stop())
