@@ -27,6 +27,7 @@ from .tiling import (
     Tile,
     auto_tile,
     blend_weights,
+    check_tiling,
     memory_budget,
     plan_tiles,
     unit_bytes,
@@ -99,6 +100,7 @@ class RestoreJob:
             raise ValueError(f"normalize_per must be one of {NORMALIZE_PER}, got {normalize_per!r}")
         check_batch_size(batch_size)
         if tile_size is not None:
+            check_tiling(tile_size, 0)  # the tile itself, before its default overlap is derived
             plan_tiles((64, 64), tile_size, self._overlap(tile_size, tile_overlap))  # validates
         self.task, self.input_shape, self.input_dtype = task, arr.shape, arr.dtype
         self.output_dtype = check_output_dtype(output_dtype, arr.dtype)

@@ -17,11 +17,21 @@ class Normalization:
     high: float
     method: str
 
+    @property
+    def _wide(self) -> bool:
+        """A span float32 cannot hold (data near float32's limits): compute in float64."""
+        return not np.isfinite(np.float32(self.high - self.low))
+
     def forward(self, x: np.ndarray) -> np.ndarray:
-        unit = (np.asarray(x, dtype=np.float32) - np.float32(self.low)) / np.float32(self.high - self.low)
+        if self._wide:
+            unit = ((np.asarray(x, dtype=np.float64) - self.low) / (self.high - self.low)).astype(np.float32)
+        else:
+            unit = (np.asarray(x, dtype=np.float32) - np.float32(self.low)) / np.float32(self.high - self.low)
         return np.clip(unit, 0, 1) if self.method == "percentile" else unit
 
     def inverse(self, unit: np.ndarray) -> np.ndarray:
+        if self._wide:
+            return (np.asarray(unit, dtype=np.float64) * (self.high - self.low) + self.low).astype(np.float32)
         return (unit * np.float32(self.high - self.low) + np.float32(self.low)).astype(np.float32)
 
 

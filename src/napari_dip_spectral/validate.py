@@ -52,14 +52,16 @@ def check_mask(mask, spatial: tuple[int, int]) -> np.ndarray:
     if mask is None:
         raise ValueError("task 'inpaint' needs a mask (True/1 = observed pixel)")
     m = np.asarray(mask)
+    if m.dtype.kind not in "biuf":
+        raise ValueError(f"mask must be a boolean or numeric array, got dtype {m.dtype}")
+    if m.dtype.kind == "f" and not np.isfinite(m).all():
+        raise ValueError("mask contains NaN or inf values")
     if m.ndim == 3 and m.shape[-1] in (1, 3):
         m = m.any(-1) if m.dtype == bool else (m != 0).any(-1)
     if m.shape != tuple(spatial):
         raise ValueError(
             f"mask shape {np.asarray(mask).shape} does not match the image's spatial shape {tuple(spatial)}"
         )
-    if m.dtype.kind == "f" and not np.isfinite(m).all():
-        raise ValueError("mask contains NaN or inf values")
     m = m != 0
     if not m.any():
         raise ValueError("mask has no observed pixel (True/1 = observed)")
@@ -73,12 +75,18 @@ def check_task_options(task: str, factor, gain, signed) -> tuple[int | None, flo
             raise ValueError(f"factor must be 2, 4 or 8 for super_resolution, got {factor!r}")
     elif factor is not None:
         raise ValueError(f"factor is only used by task 'super_resolution', not {task!r}")
-    if not float(gain) > 0:
-        raise ValueError(f"gain must be > 0, got {gain!r}")
-    return (int(factor) if factor is not None else None), float(gain), bool(signed)
+    try:
+        gain_value = float(gain)
+    except (TypeError, ValueError):
+        raise ValueError(f"gain must be a number > 0, got {gain!r}") from None
+    if not (gain_value > 0 and np.isfinite(gain_value)):
+        raise ValueError(f"gain must be a finite number > 0, got {gain!r}")
+    return (int(factor) if factor is not None else None), gain_value, bool(signed)
 
 
 def check_output_dtype(output_dtype, input_dtype: np.dtype) -> np.dtype:
+    if output_dtype is None:
+        return np.dtype(np.float32)
     if isinstance(output_dtype, str) and output_dtype == "input":
         return input_dtype if input_dtype.kind in "ui" else np.dtype(np.float32)
     try:

@@ -13,7 +13,10 @@ Two profiles:
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
+
+import numpy as np
 
 TASKS = ("denoise", "deblock", "inpaint", "super_resolution", "enhance")
 PROFILES = ("default", "paper")
@@ -73,6 +76,7 @@ class SolverConfig:
     device: str = "auto"
 
     def validate(self) -> None:
+        self._check_types()
         if not isinstance(self.iterations, int) or self.iterations < 1:
             raise ValueError(f"iterations must be an integer >= 1, got {self.iterations!r}")
         if self.lipschitz is not None and not (self.lipschitz > 0):
@@ -109,6 +113,33 @@ class SolverConfig:
             raise ValueError(f"settle must be >= 0, got {self.settle!r}")
         if self.n_bands < 1:
             raise ValueError(f"n_bands must be >= 1, got {self.n_bands!r}")
+
+    def _check_types(self) -> None:
+        """Each field holds its annotated kind: an integer (not a bool), a finite real
+        number, a string or a bool; the range checks in :meth:`validate` come after."""
+        for f in dataclasses.fields(self):
+            value, kind = getattr(self, f.name), str(f.type)
+            if kind.endswith("| None") and value is None:
+                continue
+            kind = kind.replace(" | None", "")
+            if kind == "int":
+                ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+                what = "an integer"
+            elif kind == "float":
+                ok = (
+                    isinstance(value, (int, float, np.integer, np.floating))
+                    and not isinstance(value, (bool, np.bool_))
+                    and math.isfinite(value)
+                )
+                what = "a finite number"
+            elif kind == "bool":
+                ok, what = isinstance(value, (bool, np.bool_)), "True or False"
+            else:
+                ok, what = isinstance(value, str), "a string"
+            if not ok:
+                raise ValueError(f"{f.name} must be {what}, got {value!r}")
+        if not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be in [0, 2**63), got {self.seed!r}")
 
     def replace(self, **changes) -> SolverConfig:
         return dataclasses.replace(self, **changes)
