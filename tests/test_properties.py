@@ -5,6 +5,7 @@ never an error from inside torch or numpy, and the caller's arrays are never mod
 from __future__ import annotations
 
 import hashlib
+import os
 import warnings
 
 import numpy as np
@@ -56,7 +57,14 @@ NAMED = (
     "small",
     "NaN",
 )
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# "ci" (the default) replays the same 40 cases per property; HYPOTHESIS_PROFILE=deep draws 400
+# fresh ones per property (run before closing reliability work, docs/reliability.md)
+settings.register_profile(
+    "ci", max_examples=40, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("deep", max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+SETTINGS = settings()
 
 
 def digest(*arrays) -> str:

@@ -31,7 +31,9 @@ class Normalization:
 
     def inverse(self, unit: np.ndarray) -> np.ndarray:
         if self._wide:
-            return (np.asarray(unit, dtype=np.float64) * (self.high - self.low) + self.low).astype(np.float32)
+            values = np.asarray(unit, dtype=np.float64) * (self.high - self.low) + self.low
+            top = float(np.finfo(np.float32).max)  # rounding to float32 must not reach inf
+            return np.clip(values, -top, top).astype(np.float32)
         return (unit * np.float32(self.high - self.low) + np.float32(self.low)).astype(np.float32)
 
 

@@ -16,6 +16,7 @@ from .core.config import PROFILES, TASKS, SolverConfig, task_defaults
 # the SolverConfig fields restore() accepts as keywords
 CONFIG_KEYS = frozenset(f.name for f in fields(SolverConfig))
 MIN_SIDE = 8
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def check_task_profile(task: str, profile: str) -> None:
@@ -39,6 +40,10 @@ def check_image(image, axes: str | None = None) -> np.ndarray:
         raise ValueError(f"image must have at least 2 dimensions (Y, X), got shape {arr.shape}")
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise ValueError("image contains NaN or inf values")
+    if arr.dtype.itemsize > 4 and arr.size and np.abs(arr).max() > FLOAT32_MAX:
+        raise ValueError(
+            "image values exceed float32's range (about 3.4e38), in which the result is returned: scale the image first"
+        )
     return arr
 
 
