@@ -232,3 +232,17 @@ def test_importing_the_package_loads_neither_napari_qt_nor_torch():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_result_says_which_rule_decided_the_stop():
+    """A rule that cannot run is never replaced silently: the noise rule on a noise-free
+    image hands over to the ratio rule and the result says so."""
+    yy, xx = np.mgrid[:32, :32] / 32
+    clean = (0.5 + 0.4 * np.sin(6 * xx) * np.cos(4 * yy)).astype(np.float32)
+    noisy = clean + np.random.default_rng(0).normal(0, 0.1, clean.shape).astype(np.float32)
+    options = dict(FAST, iterations=1, anscombe=False)
+    assert restore(noisy, **options).extra["stop_rules"] == ["noise"]
+    handed_over = restore(clean, **options)
+    assert handed_over.extra["plane_stop_rules"] == ["ratio (no measurable noise)"]
+    assert restore(noisy, stop_rule="holdout", **options).extra["stop_rules"] == ["holdout"]
+    assert restore(noisy, profile="paper", **options).extra["stop_rules"] == ["ratio"]

@@ -189,6 +189,7 @@ def run_record(args, path: Path, out: Path, image, result, seconds: float) -> di
         device=result.device,
         stop_reason=result.stop_reason,
         stop_iteration=result.stop_iteration,
+        stop_rules=result.extra.get("stop_rules", []),
         iterations=result.iterations,
         parameters=result.parameters,
         normalization=dataclasses.asdict(result.normalization),

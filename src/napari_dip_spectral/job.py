@@ -282,6 +282,7 @@ class RestoreJob:
         unit_stop: dict[int, int] = {}
         unit_auto: dict[int, bool] = {}
         unit_iterations: dict[int, int] = {}
+        unit_rules: dict[int, str] = {}
         done: set[int] = set()
         cancelled = False
         seconds, parameters, device_name = 0.0, 0, str(self.config.device)
@@ -330,6 +331,7 @@ class RestoreJob:
                 unit_hist[u] = [entry_of(e, g) for e in outcome.history]
                 unit_stop[u] = outcome.stop_iterations[g]
                 unit_iterations[u] = outcome.iterations
+                unit_rules[u] = outcome.rules[g] if outcome.rules else self.config.stop_rule
                 unit_auto[u] = outcome.stop_reason == "auto_stop" or outcome.stop_iterations[g] < outcome.iterations
                 done.add(u)
             start = chunk[-1] + 1
@@ -344,6 +346,7 @@ class RestoreJob:
             stop=unit_stop,
             auto=unit_auto,
             iterations=unit_iterations,
+            rules=unit_rules,
             done=done,
             cancelled=cancelled,
             seconds=seconds,

@@ -106,6 +106,7 @@ class PlanState:
     stop: dict[int, int]
     auto: dict[int, bool]
     iterations: dict[int, int]  # iterations each unit ran
+    rules: dict[int, str]  # the stop rule that decided each unit (core.solver.SolveOutcome.rules)
     done: set[int]
     cancelled: bool
     seconds: float
@@ -123,11 +124,13 @@ def assemble_result(job, s: PlanState) -> RestoreResult:
     for u, (p, _t) in enumerate(s.units):
         units_of.setdefault(p, []).append(u)
     plane_hist, plane_stop, plane_reason = [], [], []
+    plane_rules: list[str | None] = []
     planes_done = []
     out = s.out
     for p in range(n):
         us = units_of.get(p, [])
         finished = bool(us) and all(u in s.done for u in us)
+        plane_rules.append(", ".join(sorted({s.rules[u] for u in us if u in s.rules})) or None)
         if job.constant[p]:
             plane_hist.append([])
             plane_stop.append(0)
@@ -181,5 +184,7 @@ def assemble_result(job, s: PlanState) -> RestoreResult:
             "anscombe": job.model,
             "noise_estimate": job.noise_estimate,
             "lipschitz_used": s.lipschitz,
+            "plane_stop_rules": plane_rules,
+            "stop_rules": sorted({rule for rule in plane_rules if rule}),
         },
     )

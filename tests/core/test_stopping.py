@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 import torch
 
-from napari_dip_spectral.core.stopping import WindowedStopRule, mlv_sharpness, perceptual_blur, stop_ratio
+from napari_dip_spectral.core.stopping import (
+    WindowedStopRule,
+    contrast_free_ratio,
+    mlv_sharpness,
+    perceptual_blur,
+    stop_ratio,
+)
 
 
 def feed(rule, series, every=1):
@@ -116,3 +122,18 @@ def test_fbc_of_a_tiny_image_has_no_nan():
     x = torch.rand(1, 1, 3, 3)
     bands = fbc_bands(x, torch.rand(1, 1, 3, 3), n_bands=5)
     assert torch.isfinite(bands).all()
+
+
+@pytest.mark.parametrize("contrast", [1.0, 1 / 16, 1 / 256])
+def test_the_rule_sees_the_same_ratio_at_any_contrast(contrast):
+    """A 12-bit image in a 16-bit container (contrast 1/16 under dtype normalisation) gives
+    the rule the same values, so one epsilon means the same at every contrast."""
+    torch.manual_seed(0)
+    observation = torch.rand(2, 1, 48, 48)
+    result = torch.nn.functional.avg_pool2d(observation, 3, 1, 1)
+    full = contrast_free_ratio(result, observation)
+    scaled = contrast_free_ratio(0.3 + contrast * result, 0.3 + contrast * observation)
+    torch.testing.assert_close(scaled, full, rtol=1e-3, atol=1e-5)
+    raw = stop_ratio(0.3 + contrast * result)
+    if contrast < 1:  # without the compensation the ratio grows as 1 / contrast
+        assert (raw > 10 * full).all()

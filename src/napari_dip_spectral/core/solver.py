@@ -27,7 +27,7 @@ from .network import Decoder, DecoderSpec, fourier_input, padded_size
 from .noise import estimate_noise_sigma
 from .operators import ForwardOperator
 from .spectral import fbc_bands
-from .stopping import NoiseLevelStopRule, WindowedStopRule, stop_ratio
+from .stopping import NoiseLevelStopRule, WindowedStopRule, contrast_free_ratio
 from .volume import VolumeDecoder
 
 
@@ -70,6 +70,9 @@ class SolveOutcome:
     lipschitz: float | None = None  # the bound used (after the size rule)
     rule_iterations: list[int] = field(default_factory=list)  # per plane: where a stop rule
     # fired (0 = never), also when auto_stop is off
+    rules: list[str] = field(default_factory=list)  # per plane: the rule that decided its stop
+    # ("holdout", "noise", "ratio", or "ratio (no measurable noise)" where the noise rule
+    # could not run)
 
 
 NO_NOISE = 0.5 / 255  # estimated noise sigma below which the "noise" rule cannot work
@@ -188,6 +191,12 @@ def iterate(
         # the ratio rule fired 2.4 dB before the peak on House at 256 px
         # (docs/beyond_the_paper.md); it only stands in where there is no measurable noise
         ratio_planes = sigma < NO_NOISE
+    if holdout is not None:
+        rules = ["holdout"] * groups
+    elif noise_rule is not None:
+        rules = ["ratio (no measurable noise)" if r else "noise" for r in ratio_planes.tolist()]
+    else:
+        rules = ["ratio"] * groups
     params = list(net.parameters())
     history: list[LogEntry] = []
     stopped_at = torch.zeros(groups, dtype=torch.long)  # where a rule fired; 0 = not yet
@@ -247,7 +256,7 @@ def iterate(
                 fbc = fbc_bands(*operator.fbc_pair(result, y), n_bands=config.n_bands)
                 # the rule watches the result (the average of outputs when averaging): on the
                 # raw iterate it fired 1.9 dB early on House 128 px (docs/beyond_the_paper.md)
-                ratio = stop_ratio(result)
+                ratio = contrast_free_ratio(result, y)
                 psnr = _psnr(result, ref) if ref is not None else None
                 fit = operator.loss_per_group(result, y) if average is not None else loss.detach()
                 rows = [loss.detach(), ratio, fit] + ([psnr] if psnr is not None else [])
@@ -334,6 +343,7 @@ def iterate(
         parameters=n_params,
         lipschitz=config.lipschitz,
         rule_iterations=rule_iterations,
+        rules=rules,
     )
 
 

@@ -32,6 +32,7 @@ def run_summary(result: RestoreResult, request: RunRequest) -> dict:
         "plane": request.index,
         "config": dataclasses.asdict(result.config),
         "noise_model": noise_summary(result.extra),
+        "stop_rules": result.extra.get("stop_rules", []),
     }
     if request.stack:
         summary.update(
@@ -109,5 +110,8 @@ def status_line(outcome: RestoreResult, request: RunRequest, summary: dict, iter
                 f"{how}, stopped early (last iterate): {plane_list(planes['interrupted'])}, "
                 f"never started (NaN): {plane_list(planes['not_started'])}"
             )
+    rules = outcome.extra.get("stop_rules") or []
+    if outcome.config.auto_stop and rules:
+        how = f"{how} (stop rule: {', '.join(rules)})"
     noise = "; " + describe_noise(outcome.extra) if outcome.task == "denoise" else ""
     return f"{how} ({outcome.seconds:.0f} s, {outcome.device}){noise}"
