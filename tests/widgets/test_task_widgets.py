@@ -261,3 +261,36 @@ def test_closing_the_dock_or_the_viewer_ends_the_run(make_napari_viewer, qtbot, 
         qtbot.wait(200)
         names = [layer.name for layer in viewer.layers]
         assert names == ["x"], names
+
+
+def test_out_of_memory_in_the_widget_falls_back_to_tiles_or_says_so(make_napari_viewer, qtbot, monkeypatch):
+    from napari_dip_spectral.core import solver
+
+    real = solver.iterate
+
+    def picky(observation, *args, **kwargs):  # a device that holds 32 x 32 at most
+        if observation.shape[-1] > 32:
+            raise solver.DeviceMemoryError("fake: too big")
+        return (yield from real(observation, *args, **kwargs))
+
+    monkeypatch.setattr(solver, "iterate", picky)
+    viewer = make_napari_viewer()
+    viewer.add_image(smooth_image(64), name="x")
+    widget = dock(viewer, "denoise", iterations=2)
+    widget.run()
+    finish(qtbot, widget)
+    result = widget.last_result
+    assert result is not None and result.finished and result.extra["tile_size"] <= 32
+    assert viewer.layers["x [denoise]"].data.shape == (64, 64)
+
+    def never(observation, *args, **kwargs):
+        raise solver.DeviceMemoryError("fake: no memory")
+        yield
+
+    monkeypatch.setattr(solver, "iterate", never)
+    count = len(notification_manager.records)
+    widget.run()
+    finish(qtbot, widget)
+    assert widget.last_result is None
+    assert any("memory" in message for message in errors_since(count))
+    assert widget.status.value.startswith("error:")
