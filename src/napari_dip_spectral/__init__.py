@@ -7,7 +7,10 @@ restoration runs.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+try:
+    from ._version import __version__  # written from the git tag when the package is built
+except ImportError:  # a source tree that was never built or installed
+    __version__ = "0.0.0"
 
 __all__ = ["RestorationJob", "RestoreJob", "RestoreResult", "__version__", "degrade", "restore"]
 

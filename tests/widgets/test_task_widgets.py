@@ -294,3 +294,22 @@ def test_out_of_memory_in_the_widget_falls_back_to_tiles_or_says_so(make_napari_
     assert widget.last_result is None
     assert any("memory" in message for message in errors_since(count))
     assert widget.status.value.startswith("error:")
+
+
+def test_the_widget_starts_on_the_selected_layer_and_names_its_device(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.add_image(smooth_image(16), name="first")
+    second = viewer.add_image(smooth_image(16), name="second")
+    viewer.add_image(smooth_image(16), name="third")
+    viewer.layers.selection.active = second
+    widget = dock(viewer, "denoise")
+    assert widget.image.value is second
+    import torch
+
+    info = widget.form.device_info.value
+    if torch.cuda.is_available():
+        assert info.startswith("GPU")
+    else:
+        assert info.startswith("CPU")
+    widget.form.device.value = "cpu"
+    assert widget.form.device_info.value == "CPU"

@@ -31,3 +31,23 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if name not in available_devices():
         raise ValueError(f"device {device!r} is not available here; available: {', '.join(available_devices())}")
     return torch.device(name)
+
+
+def describe_device(device: str = "auto") -> str:
+    """What ``device`` resolves to, in words, with the reason when ``"auto"`` falls back to
+    the CPU (shown before a run so that nobody waits an hour for a GPU that is not used)."""
+    try:
+        resolved = resolve_device(device)
+    except ValueError as error:
+        return str(error)
+    if resolved.type == "cuda":
+        return f"GPU: {torch.cuda.get_device_name(resolved)}"
+    if resolved.type == "mps":
+        return "GPU: Apple silicon (MPS)"
+    if str(device).strip().lower() != "auto":
+        return "CPU"
+    if torch.version.cuda is None and not torch.backends.mps.is_built():
+        why = f"this PyTorch ({torch.__version__}) is a CPU-only build"
+    else:
+        why = "PyTorch finds no usable GPU"
+    return f"CPU ({why})"

@@ -28,7 +28,7 @@ class ParameterForm(Container):
     """
 
     def __init__(self, task: str):
-        from ..core.devices import available_devices
+        from ..core.devices import available_devices, describe_device
         from ..core.network import UPSAMPLERS
 
         super().__init__(labels=True)
@@ -81,7 +81,17 @@ class ParameterForm(Container):
             choices=available_devices(),
             tooltip=("Where to compute: 'auto' picks CUDA, then Apple MPS, then the CPU."),
         )
-        basic = [self.iterations, self.lipschitz, self.upsample, self.auto_stop, self.seed, self.device]
+        self.device_info = Label(label="runs on", value=describe_device(self.device.value))
+        self.device.changed.connect(lambda name: setattr(self.device_info, "value", describe_device(name)))
+        basic = [
+            self.iterations,
+            self.lipschitz,
+            self.upsample,
+            self.auto_stop,
+            self.seed,
+            self.device,
+            self.device_info,
+        ]
         self.factor = None
         if task == "super_resolution":
             self.factor = ComboBox(

@@ -156,6 +156,9 @@ class TaskWidget(Container):
         self._deferred: list = []  # outcome callbacks that arrived while showing an event
         self._orphaned = False  # the dock or viewer closed during the run: show nothing more
         stop_with(self.native, self._owner_gone)
+        active = napari_viewer.layers.selection.active  # start on the layer the user selected
+        if isinstance(active, Image) and not active.metadata.get(PLOT_KEY):
+            self.image.value = active
         self._layer_chosen(self.image.value)
 
     # ----------------------------------------------------------------- stack fields
