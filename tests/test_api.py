@@ -246,3 +246,16 @@ def test_the_result_says_which_rule_decided_the_stop():
     assert handed_over.extra["plane_stop_rules"] == ["ratio (no measurable noise)"]
     assert restore(noisy, stop_rule="holdout", **options).extra["stop_rules"] == ["holdout"]
     assert restore(noisy, profile="paper", **options).extra["stop_rules"] == ["ratio"]
+
+
+def test_an_estimate_is_in_the_runs_own_units():
+    from napari_dip_spectral import RestoreJob
+
+    noisy = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    job = RestoreJob(noisy, iterations=300, **{k: v for k, v in FAST.items() if k != "auto_stop"})
+    estimate = job.estimate(probe=4)
+    assert estimate.iterations == 300 and estimate.batches == 1 and estimate.seconds_per_iteration > 0
+    assert estimate.max_seconds == pytest.approx(300 * estimate.seconds_per_iteration)
+    assert "for 300 iterations" in estimate.text() and "automatic stop" in estimate.text()
+    stacked = RestoreJob(np.stack([noisy] * 3), axes="ZYX", batch_size=1, stack_prior="planes", iterations=300, **FAST)
+    assert stacked.estimate(probe=4).batches == 3

@@ -180,3 +180,14 @@ def test_outputs_get_the_usual_file_mode_not_the_temporary_files(tmp_path):
     finally:
         os.umask(old)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_estimate_prints_the_expected_time_and_writes_nothing(tmp_path, capsys):
+    path = tmp_path / "in.tif"
+    tifffile.imwrite(path, np.random.default_rng(0).random((24, 24)).astype(np.float32))
+    out = tmp_path / "out"
+    code = main(["denoise", str(path), "-o", str(out), "--estimate", "--channels", "8", "--iterations", "50"])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "in.tif: about" in err and "for 50 iterations" in err
+    assert list(out.iterdir()) == []

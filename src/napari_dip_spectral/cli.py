@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, help="iteration budget (default: the task's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--estimate",
+        action="store_true",
+        help="time a few iterations on the chosen device and print how long each file would take; restore nothing",
+    )
     p.add_argument("--lipschitz", type=_lipschitz, help="Lipschitz bound lambda per layer, or 'none' for no control")
     p.add_argument(
         "--upsample", choices=("gaussian", "bilinear", "nearest", "deconv"), help="upsampling layer of the decoder"
@@ -217,6 +222,11 @@ def process(args, path: Path, mask, client) -> tuple[Path, str | None]:
 
     image = read_image(path)
     axes = (args.axes or image.axes).upper()
+    if args.estimate:
+        from .job import RestoreJob
+
+        job = RestoreJob(image.data, args.task, mask=mask, axes=axes, **_options(args))
+        return None, job.estimate().text()
     out = args.output_dir / f"{output_stem(path, args.task)}.tif"
     inputs = {Path(p).resolve() for p in args.inputs} | ({args.mask.resolve()} if args.mask else set())
     for target in (out, out.with_suffix(".json")):
@@ -296,7 +306,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{i}/{len(paths)}] {path.name}", file=sys.stderr)
             try:
                 out, note = process(args, path, mask, client)
-                message = f"{path.name} -> {out}" + (f" ({note})" if note else "")
+                if out is None:  # --estimate
+                    message = f"{path.name}: {note}"
+                else:
+                    message = f"{path.name} -> {out}" + (f" ({note})" if note else "")
             except Exception as error:  # one bad file never stops the others
                 failed += 1
                 message = f"FAILED {path}: {type(error).__name__}: {error}"

@@ -17,7 +17,7 @@ from collections.abc import Generator
 import numpy as np
 
 from .core.driving import drive
-from .events import RunEvent
+from .events import RunEstimate, RunEvent
 from .intensity import NORMALIZE_PER, stabilised_ranges
 from .layout import VOLUME_CHANNELS, stack_layout
 from .noise_fit import photon_options, resolve_anscombe
@@ -243,6 +243,53 @@ class RestoreJob:
         units = [(p, t) for p in range(self.layout.n_planes) if not self.constant[p] for t in tiles]
         return units, tiles, weights
 
+    def _batch(self, units: list[tuple[int, Tile]]):
+        """The observation (a tensor), masks (numpy or None) and reference (a tensor or None)
+        of one batch of (plane, tile) units."""
+        import torch
+
+        scale = self.factor or 1
+
+        def cut(planes: np.ndarray, unit, s: int = 1) -> np.ndarray:
+            return planes[unit[0]][(slice(None),) + unit[1].slices(s)]
+
+        obs = torch.from_numpy(np.stack([cut(self.unit, u) for u in units]))
+        masks = None if self.masks is None else np.stack([cut(self.masks, u) for u in units])
+        ref = None
+        if self.reference is not None:
+            ref = torch.from_numpy(np.stack([cut(self.reference, u, scale) for u in units]))
+        return obs, masks, ref
+
+    def estimate(self, probe: int | None = None) -> RunEstimate:
+        """Time a few iterations of the first batch on the run's own device and settings
+        (including one metrics iteration), and scale to the whole run: at most
+        ``iterations`` per batch; the automatic stop usually ends sooner."""
+        import time
+
+        from .core.devices import describe_device, resolve_device
+        from .core.solver import iterate
+
+        device = resolve_device(self.config.device)
+        tile, batch = self.plan(device)
+        units = self.units(tile)[0]
+        batch = max(1, min(batch, len(units)))
+        probe = probe or self.config.metrics_every + 3
+        obs, masks, _ = self._batch(units[:batch])
+        config = self.config.replace(iterations=probe, auto_stop=False, preview_every=0)
+        stamps = [time.perf_counter()]
+        steps = iterate(obs, self.operator(masks), config, None)
+        for _event in steps:
+            stamps.append(time.perf_counter())
+        timed = stamps[3:] if len(stamps) > 4 else stamps[1:]  # the first steps warm up
+        per_iteration = (timed[-1] - timed[0]) / max(len(timed) - 1, 1)
+        return RunEstimate(
+            seconds_per_iteration=per_iteration,
+            iterations=self.config.iterations,
+            batches=math.ceil(len(units) / batch),
+            device=describe_device(self.config.device),
+            auto_stop=self.config.auto_stop,
+        )
+
     # -- running -------------------------------------------------------------------------
     def run(self) -> Generator:
         from .core.devices import resolve_device
@@ -268,7 +315,6 @@ class RestoreJob:
         return assemble_result(self, state)
 
     def _run_plan(self, tile: int | None, batch_size: int) -> Generator:
-        import torch
 
         from .core.solver import DeviceMemoryError, iterate
 
@@ -292,19 +338,9 @@ class RestoreJob:
         batch_no = 0
         while start < len(units) and not cancelled:
             chunk = list(range(start, min(start + batch_size, len(units))))
-            obs = np.stack([self.unit[units[u][0]][(slice(None),) + units[u][1].slices()] for u in chunk])
-            masks = (
-                None
-                if self.masks is None
-                else np.stack([self.masks[units[u][0]][(slice(None),) + units[u][1].slices()] for u in chunk])
-            )
-            ref = None
-            if self.reference is not None:
-                ref = torch.from_numpy(
-                    np.stack([self.reference[units[u][0]][(slice(None),) + units[u][1].slices(scale)] for u in chunk])
-                )
+            obs, masks, ref = self._batch([units[u] for u in chunk])
             planes = tuple(dict.fromkeys(units[u][0] for u in chunk))
-            gen = iterate(torch.from_numpy(obs), self.operator(masks), self.config, ref)
+            gen = iterate(obs, self.operator(masks), self.config, ref)
             message = None
             try:
                 while True:

@@ -313,3 +313,14 @@ def test_the_widget_starts_on_the_selected_layer_and_names_its_device(make_napar
         assert info.startswith("CPU")
     widget.form.device.value = "cpu"
     assert widget.form.device_info.value == "CPU"
+
+
+def test_estimate_before_run_times_the_settings_on_their_device(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.add_image(smooth_image(32), name="x")
+    widget = dock(viewer, "denoise", iterations=500)
+    widget.estimate(wait=True, timeout=120)
+    status = widget.status.value
+    assert status.startswith("estimate: about") and "for 500 iterations" in status, status
+    assert "CPU" in status or "GPU" in status
+    assert not widget.running and list(viewer.layers) == [viewer.layers["x"]]  # nothing was run

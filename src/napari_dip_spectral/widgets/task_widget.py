@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import contextlib
 
-from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton, SpinBox
+from magicgui.widgets import ComboBox, Container, Label, PushButton
 from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import QSizePolicy
 
-from ..layout import STACK_PRIORS
 from ..result import RestoreResult
 from .form import TASK_TITLES, ParameterForm
 from .layers import (
@@ -27,12 +26,11 @@ from .layers import (
 from .progress_bars import RunProgress
 from .request import RunRequest, plane_request, stack_request
 from .result_layers import PLOT_KEY, plot_names, run_summary, status_line, write_plots
+from .stack_fields import ALL_PLANES, StackFields
 from .stack_run import StackPreview, plane_account
-from .worker import RunFailure, restoration_worker, stop_with, wait_until
+from .worker import RunFailure, estimate_worker, restoration_worker, stop_with, wait_until
 
-STACK_PRIOR_CHOICES = ("auto", *STACK_PRIORS)
 RESULT_KEY = "dip_spectral"  # metadata of result layers: settings and how the run ended
-DISPLAYED, ALL_PLANES = "displayed plane only", "all planes"
 
 
 class TaskWidget(Container):
@@ -51,48 +49,9 @@ class TaskWidget(Container):
                 "The layer itself is never modified."
             ),
         )
-        self.planes = ComboBox(
-            label="planes",
-            choices=[DISPLAYED, ALL_PLANES],
-            value=DISPLAYED,
-            tooltip=(
-                "For a stack: restore only the plane shown in the viewer, or every plane (one "
-                "output layer with the input's shape; planes are fitted in batches)."
-            ),
-        )
-        self.axes = LineEdit(
-            label="axes",
-            tooltip=(
-                "One letter per dimension of the layer: T (time), Z (depth), C (channel), "
-                "S (RGB samples), Y, X; e.g. ZYX, TCYX. Filled in from the layer's axis labels, "
-                "else guessed from its shape. Used when restoring all planes."
-            ),
-        )
-        self.batch_size = SpinBox(
-            label="planes per batch",
-            min=0,
-            max=1024,
-            value=0,
-            tooltip=(
-                "All planes: how many planes are fitted together as one grouped network "
-                "(0 = as many as memory allows). Results depend on it (keep it to reproduce a run)."
-            ),
-        )
-        stack_widgets = [self.planes, self.axes, self.batch_size]
-        self.stack_prior = None
-        if self.task == "denoise":
-            self.stack_prior = ComboBox(
-                label="stack prior",
-                choices=STACK_PRIOR_CHOICES,
-                value="auto",
-                tooltip=(
-                    "All planes: 'volume' fits each Z stack with one 3-D decoder, so every plane "
-                    "sees its neighbours; 'planes' fits each plane on its own; 'auto' uses a "
-                    "volume for a Z axis of at least 3 planes."
-                ),
-            )
-            stack_widgets.append(self.stack_prior)
-        self.stack_fields = Container(widgets=stack_widgets, labels=True)
+        self.stack_fields = StackFields(self.task)
+        self.planes, self.axes = self.stack_fields.planes, self.stack_fields.axes
+        self.batch_size, self.stack_prior = self.stack_fields.batch_size, self.stack_fields.stack_prior
         self.extend(
             [Label(value=f"<b>{TASK_TITLES[self.task]}</b> (spectral-bias DIP)"), self.image, self.stack_fields]
         )
@@ -124,6 +83,10 @@ class TaskWidget(Container):
         )
         self.form.advanced.append(self.reference)
         self.run_button = PushButton(text="Run", tooltip="Start the restoration in the background.")
+        self.estimate_button = PushButton(
+            text="Estimate time",
+            tooltip="Time a few iterations on the chosen device and say how long the run would take.",
+        )
         self.cancel_button = PushButton(
             text="Cancel",
             enabled=False,
@@ -136,11 +99,16 @@ class TaskWidget(Container):
         self.extend(
             [
                 self.form,
-                Container(widgets=[self.run_button, self.cancel_button], layout="horizontal", labels=False),
+                Container(
+                    widgets=[self.run_button, self.estimate_button, self.cancel_button],
+                    layout="horizontal",
+                    labels=False,
+                ),
                 self.status,
             ]
         )
         self.run_button.changed.connect(lambda: self.run())
+        self.estimate_button.changed.connect(lambda: self.estimate())
         self.cancel_button.changed.connect(self.cancel)
         self.last_worker = None
         self.last_result: RestoreResult | None = None
@@ -220,6 +188,28 @@ class TaskWidget(Container):
         worker.start()
         if wait:
             self.wait(timeout)
+        return worker
+
+    def estimate(self, wait: bool = False, timeout: float | None = None):
+        """Time a few iterations of the current settings on their device in the background
+        and show the expected run time in the status line; returns the worker (``None`` if
+        the settings were refused). ``wait=True`` blocks until the estimate is shown."""
+        if self.running:
+            show_info("a restoration is running in this widget")
+            return None
+        try:
+            request = self._prepare()
+        except ValueError as error:
+            self._fail(str(error))
+            return None
+        worker = estimate_worker(request.make_job)
+        done = []
+        worker.returned.connect(lambda text: setattr(self.status, "value", text))
+        worker.finished.connect(lambda: done.append(True))
+        self.status.value = "estimating..."
+        worker.start()
+        if wait:
+            wait_until(lambda: bool(done), timeout)
         return worker
 
     def wait(self, timeout: float | None = None) -> bool:

@@ -61,6 +61,22 @@ def restoration_worker(make_job: Callable) -> GeneratorWorker:
     return create_worker(run_job, make_job, gui_threads())
 
 
+def estimate_job(make_job: Callable, threads: int) -> str:
+    """The status line of an estimate (or of the error that prevented it)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        return "estimate: " + make_job().estimate().text()
+    except (ValueError, MemoryError, FloatingPointError) as error:
+        return f"error: {error}"
+
+
+def estimate_worker(make_job: Callable):
+    """An unstarted worker that returns the estimate's status line."""
+    return create_worker(estimate_job, make_job, gui_threads())
+
+
 def wait_until(done, timeout: float | None = None) -> bool:
     """Process Qt events until ``done()`` is true (or ``timeout`` seconds pass); return
     ``done()``. For scripts and tests that start a run and need its result."""
