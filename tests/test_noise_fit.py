@@ -155,3 +155,12 @@ def test_restore_uses_the_estimated_model_by_default():
     stack = restore(np.stack([data, data]), "denoise", axes="ZYX", **FAST)
     assert stack.extra["noise_estimate"].signal_dependent
     assert stack.extra["anscombe"].gain == pytest.approx(6.0, rel=0.3)
+
+
+def test_photon_noise_denoising_uses_the_narrower_decoder_unless_told():
+    rng = np.random.default_rng(3)
+    counts = (100 + 6 * rng.poisson(40 * smooth_image(64) + 2)).astype(np.uint16)
+    assert restore(counts, iterations=1, device="cpu").config.channels == 64
+    assert restore(counts, iterations=1, device="cpu", channels=96).config.channels == 96
+    assert restore(counts, iterations=1, device="cpu", anscombe=False).config.channels == 128
+    assert restore(counts, iterations=1, device="cpu", profile="paper").config.channels == 128

@@ -299,12 +299,22 @@ def describe_noise(extra: dict) -> str:
     )
 
 
+PHOTON_CHANNELS = 64  # decoder width for photon-noise denoising (see photon_options)
+
+
 def photon_options(options: dict, model: PoissonGaussian | None, profile: str) -> dict:
-    """The solver options for data with a noise model: with the default profile, a
-    variance-stabilised fit stops by held-out pixels unless a stop rule was chosen. The
-    noise-level rule's fraction of sigma^2 was calibrated on natural images with Gaussian
-    noise; on stabilised photon counts of small planes it stopped far past the best result
-    (docs/beyond_the_paper.md section 8), where the held-out error finds it."""
-    if model is None or profile != "default" or options.get("stop_rule") is not None:
+    """The solver options for data with a noise model, with the default profile: a
+    variance-stabilised fit stops by held-out pixels unless a stop rule was chosen, and uses
+    a 64-channel decoder unless a width was chosen. The noise-level rule's fraction of
+    sigma^2 was calibrated on natural images with Gaussian noise; on stabilised photon
+    counts of small planes it stopped far past the best result, where the held-out error
+    finds it. On the fluorescence benchmark 64 channels were as good as 128 (within 0.25 dB
+    either way, mean +0.05 dB) at a fraction of the time (docs/beyond_the_paper.md section 8)."""
+    if model is None or profile != "default":
         return options
-    return dict(options, stop_rule="holdout")
+    changes = {}
+    if options.get("stop_rule") is None:
+        changes["stop_rule"] = "holdout"
+    if options.get("channels") is None:
+        changes["channels"] = PHOTON_CHANNELS
+    return dict(options, **changes)

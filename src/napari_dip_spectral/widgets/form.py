@@ -127,7 +127,8 @@ class ParameterForm(Container):
             max=1024,
             tooltip=(
                 "Feature channels per decoder layer: fewer is faster and uses less memory. Left "
-                "at the default, a Z stack restored as one volume uses 64."
+                "at the default, a Z stack restored as one volume and photon-noise (Anscombe) "
+                "denoising use 64."
             ),
         )
         self.metrics_every = SpinBox(
