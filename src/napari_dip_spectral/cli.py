@@ -71,7 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--upsample", choices=("gaussian", "bilinear", "nearest", "deconv"), help="upsampling layer of the decoder"
     )
-    p.add_argument("--channels", type=int, help="feature channels of the decoder (default 128; 64 for photon-noise denoising and volumes)")
+    p.add_argument(
+        "--channels",
+        type=int,
+        help="feature channels of the decoder (default 128; 64 for photon-noise denoising and volumes)",
+    )
     p.add_argument(
         "--profile", choices=PROFILES, default="default", help="settings profile: 'default' or the authors' 'paper'"
     )

@@ -324,3 +324,27 @@ def test_estimate_before_run_times_the_settings_on_their_device(make_napari_view
     assert status.startswith("estimate: about") and "for 500 iterations" in status, status
     assert "CPU" in status or "GPU" in status
     assert not widget.running and list(viewer.layers) == [viewer.layers["x"]]  # nothing was run
+
+
+def test_a_cancel_storm_in_one_widget_leaves_nothing_half_written(make_napari_viewer, qtbot):
+    """Runs cancelled at random moments, one after the other: each ends labelled as
+    cancelled, no preview layer is left, and the next run starts cleanly."""
+    rng = np.random.default_rng(0)
+    viewer = make_napari_viewer()
+    viewer.add_image(smooth_image(32), name="x")
+    widget = dock(viewer, "denoise", iterations=100_000)
+    for _ in range(5):
+        worker = widget.run()
+        qtbot.waitUntil(lambda w=widget: w._received is not None, timeout=60_000)
+        qtbot.wait(int(rng.integers(0, 60)))
+        widget.cancel()
+        finish(qtbot, widget)
+        qtbot.waitUntil(lambda w=worker: not w.is_running, timeout=30_000)
+        assert widget.last_result.stop_reason == "cancelled"
+        assert "x [denoise] (running)" not in viewer.layers
+    assert sorted(
+        layer.name for layer in viewer.layers if "FBC" not in layer.name and "stopping" not in layer.name
+    ) == [
+        "x",
+        "x [denoise] (cancelled)",
+    ]
