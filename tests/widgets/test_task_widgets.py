@@ -348,3 +348,26 @@ def test_a_cancel_storm_in_one_widget_leaves_nothing_half_written(make_napari_vi
         "x",
         "x [denoise] (cancelled)",
     ]
+
+
+def test_the_widget_offers_what_restore_offers_for_camera_data(make_napari_viewer, qtbot):
+    """Known noise parameters, normalisation, per-plane ranges and tile size reach the job."""
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(photon_counts(48), name="counts")
+    widget = dock(viewer, "denoise", iterations=2)
+    widget.image.value = layer
+    data = widget.form.data
+    assert not data.camera_gain.native.isVisibleTo(widget.form.advanced.native)  # hidden until chosen
+    data.noise_model.value = "known parameters"
+    assert data.camera_gain.native.isVisibleTo(widget.form.advanced.native)
+    data.camera_gain.value, data.camera_offset.value, data.read_noise.value = 12.0, 100.0, 4.0
+    data.normalize.value = "percentile"
+    data.tile_size.value = 32
+    widget.run()
+    finish(qtbot, widget)
+    result = widget.last_result
+    model = result.extra["anscombe"]
+    assert (model.gain, model.offset, model.read_noise) == (12.0, 100.0, 4.0)
+    assert result.extra["noise_estimate"] is None  # given, not estimated
+    assert result.normalization.method == "percentile"
+    assert result.extra["tile_size"] == 32 and result.extra["tiles_per_plane"] > 1

@@ -9,8 +9,8 @@ from __future__ import annotations
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, SpinBox
 
 from ..core.config import PROFILES, task_defaults
+from .data_fields import DataFields
 
-NOISE_MODELS = ("estimated", "off")
 TASK_TITLES = {
     "denoise": "Denoise",
     "deblock": "JPEG deblock",
@@ -157,26 +157,17 @@ class ParameterForm(Container):
             ),
         )
         advanced = [self.profile, self.learning_rate, self.channels, self.metrics_every, self.preview_every]
-        self.noise_model = None
-        if task == "denoise":
-            self.noise_model = ComboBox(
-                label="noise model",
-                choices=NOISE_MODELS,
-                value=NOISE_MODELS[0],
-                tooltip=(
-                    "'estimated': fit the Poisson-Gaussian noise (gain, dark level, read noise) "
-                    "from the image and, where the noise grows with the signal (fluorescence, low "
-                    "light), fit in the variance-stabilised (Anscombe) domain. 'off': assume "
-                    "signal-independent noise. The estimate is shown after the run and kept in "
-                    "the result layer's metadata."
-                ),
-            )
-            advanced.insert(1, self.noise_model)
+        self.data = DataFields(task)
+        self.noise_model = self.data.noise_model
+        advanced.append(self.data)
         self.advanced = Container(widgets=advanced, labels=True)
         self.show_advanced = CheckBox(
             text="advanced settings",
             value=False,
-            tooltip="Show the learning rate, network width and reporting settings.",
+            tooltip=(
+                "Show the profile, noise model, normalisation, tile size, learning rate, network "
+                "width and reporting settings."
+            ),
         )
         self.advanced.visible = False
         self.show_advanced.changed.connect(lambda shown: setattr(self.advanced, "visible", shown))
@@ -217,8 +208,7 @@ class ParameterForm(Container):
         # narrower than the plane decoder); a changed value is used as typed
         if self.channels.value != task_defaults(self.task, self.profile.value).channels:
             options["channels"] = int(self.channels.value)
-        if self.noise_model is not None:
-            options["anscombe"] = "auto" if self.noise_model.value == NOISE_MODELS[0] else False
+        options.update(self.data.options())
         if self.factor is not None:
             options["factor"] = int(self.factor.value)
         if self.gain is not None:

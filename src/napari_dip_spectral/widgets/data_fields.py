@@ -1,0 +1,105 @@
+"""The advanced fields about the data rather than the network: a known camera noise model,
+the intensity normalisation, per-stack or per-plane ranges and the tile size, as
+``restore()`` offers them."""
+
+from __future__ import annotations
+
+from magicgui.widgets import ComboBox, Container, FloatSpinBox, SpinBox
+
+NOISE_MODELS = ("estimated", "known parameters", "off")
+NORMALIZE = ("minmax", "percentile", "dtype")
+
+
+class DataFields(Container):
+    """``options()`` gives the keyword arguments of ``RestoreJob`` these fields set."""
+
+    def __init__(self, task: str):
+        widgets = []
+        self.noise_model = None
+        if task == "denoise":
+            self.noise_model = ComboBox(
+                label="noise model",
+                choices=NOISE_MODELS,
+                value=NOISE_MODELS[0],
+                tooltip=(
+                    "'estimated': fit the Poisson-Gaussian noise (gain, dark level, read noise) "
+                    "from the image and, where the noise grows with the signal (fluorescence, low "
+                    "light), fit in the variance-stabilised (Anscombe) domain. 'known parameters': "
+                    "use the camera's gain, offset and read noise given below. 'off': assume "
+                    "signal-independent noise. The model used is kept in the result's metadata."
+                ),
+            )
+            self.camera_gain = FloatSpinBox(
+                label="camera gain",
+                min=1e-4,
+                max=1e6,
+                step=0.1,
+                value=1.0,
+                tooltip="Data units (counts) per photo-electron.",
+            )
+            self.camera_offset = FloatSpinBox(
+                label="camera offset",
+                min=-1e9,
+                max=1e9,
+                step=1.0,
+                value=0.0,
+                tooltip="The dark level in data units (what the camera records with no light).",
+            )
+            self.read_noise = FloatSpinBox(
+                label="read noise",
+                min=0.0,
+                max=1e9,
+                step=0.1,
+                value=0.0,
+                tooltip="Read-noise standard deviation in data units.",
+            )
+            self.camera = [self.camera_gain, self.camera_offset, self.read_noise]
+            widgets += [self.noise_model, *self.camera]
+            self.noise_model.changed.connect(self._noise_model_chosen)
+        self.normalize = ComboBox(
+            label="normalisation",
+            choices=NORMALIZE,
+            value="minmax",
+            tooltip=(
+                "How intensities map to [0, 1] for the fit (and back): 'minmax' the data's own "
+                "range, 'percentile' its 0.1-99.9 % range, 'dtype' the full range of an integer type."
+            ),
+        )
+        self.normalize_per = ComboBox(
+            label="ranges",
+            choices=("stack", "plane"),
+            value="stack",
+            tooltip="All planes: one intensity range for the whole stack, or one per plane.",
+        )
+        self.tile_size = SpinBox(
+            label="tile size",
+            min=0,
+            max=8192,
+            step=16,
+            value=0,
+            tooltip="Restore planes in square tiles of this side (0 = only when memory requires).",
+        )
+        widgets += [self.normalize, self.normalize_per, self.tile_size]
+        super().__init__(widgets=widgets, labels=True)
+        if self.noise_model is not None:
+            self._noise_model_chosen(self.noise_model.value)
+
+    def _noise_model_chosen(self, choice: str) -> None:
+        for field in self.camera:
+            field.visible = choice == "known parameters"
+
+    def options(self) -> dict:
+        options = dict(normalize=self.normalize.value, normalize_per=self.normalize_per.value)
+        if self.tile_size.value:
+            options["tile_size"] = int(self.tile_size.value)
+        if self.noise_model is not None:
+            choice = self.noise_model.value
+            if choice == "known parameters":
+                options["anscombe"] = {
+                    "gain": float(self.camera_gain.value),
+                    "offset": float(self.camera_offset.value),
+                    "read_noise": float(self.read_noise.value),
+                }
+            else:
+                options["anscombe"] = "auto" if choice == "estimated" else False
+        return options
