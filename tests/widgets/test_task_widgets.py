@@ -371,3 +371,27 @@ def test_the_widget_offers_what_restore_offers_for_camera_data(make_napari_viewe
     assert result.extra["noise_estimate"] is None  # given, not estimated
     assert result.normalization.method == "percentile"
     assert result.extra["tile_size"] == 32 and result.extra["tiles_per_plane"] > 1
+
+
+def test_two_widgets_running_at_once_each_give_their_own_result(make_napari_viewer, qtbot):
+    """Two runs at the same time (Denoise and Deblock on two layers) each finish with the
+    image restore() gives for its own settings, and neither writes into the other's layers."""
+    from napari_dip_spectral import restore
+
+    viewer = make_napari_viewer()
+    first = smooth_image(40, seed=1)
+    second = (np.stack([smooth_image(40, seed=2)] * 3, -1) * 255).astype(np.uint8)
+    viewer.add_image(first, name="a")
+    viewer.add_image(second, name="b", rgb=True)
+    denoise, deblock = dock(viewer, "denoise", iterations=8), dock(viewer, "deblock", iterations=8)
+    denoise.image.value, deblock.image.value = viewer.layers["a"], viewer.layers["b"]
+    denoise.run()
+    deblock.run()
+    assert denoise.running and deblock.running
+    finish(qtbot, denoise)
+    finish(qtbot, deblock)
+    for widget, data, name in ((denoise, first, "a [denoise]"), (deblock, second, "b [deblock]")):
+        assert widget.last_result.finished
+        expected = restore(data, widget.task, **widget.form.options())
+        np.testing.assert_allclose(widget.last_result.image, expected.image, atol=1e-5)
+        assert viewer.layers[name].data.shape == data.shape

@@ -12,6 +12,7 @@ preview iterations; other iterations queue GPU work and yield a bare event.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -87,6 +88,9 @@ def _psnr(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return -10 * torch.log10(mse.clamp(min=1e-12))
 
 
+_SEEDED_BUILD = threading.Lock()
+
+
 def build_network(
     config: SolverConfig, out_channels: int, groups: int, out_hw: tuple[int, int], generator_seed: int
 ) -> tuple[Decoder | VolumeDecoder, torch.Tensor]:
@@ -101,7 +105,10 @@ def build_network(
         groups=groups,
     )
     hp, wp = (padded_size(s, spec.multiple) for s in out_hw)
-    with torch.random.fork_rng(devices=[]):
+    # layer initialisation draws from torch's global generator: two runs building their
+    # networks at once (two widgets, dask threads) would interleave their draws and neither
+    # would get its seed's network, so construction is one run at a time
+    with _SEEDED_BUILD, torch.random.fork_rng(devices=[]):
         torch.manual_seed(generator_seed)
         if config.decoder == "volume":
             net = VolumeDecoder(spec, depth=out_channels)
