@@ -1,4 +1,4 @@
-"""Solver settings and the per-task defaults (method.md sections 3, 6 and 7).
+"""Solver settings and the per-task defaults (docs/method.md sections 3, 6 and 7).
 
 Two profiles:
 

@@ -1,5 +1,5 @@
 """Building blocks of the decoder: Lipschitz-controlled convolution, Gaussian-controlled
-upsampling and mean-only normalisation (method.md sections 2-4).
+upsampling and mean-only normalisation (docs/method.md sections 2-4).
 
 Every layer supports ``groups``: ``G`` independent networks evaluated as one grouped
 computation (used to restore many planes of a stack at once). A grouped weight of shape
@@ -179,7 +179,7 @@ def bounded(conv: nn.Module, groups: int, lipschitz: float | None, sigma_estimat
 
 
 def gaussian_kernel_1d(sigma: float) -> torch.Tensor:
-    """The 5 taps of method.md section 4: offsets (-1, -1/2, 0, 1/2, 1) in low-resolution
+    """The 5 taps of docs/method.md section 4: offsets (-1, -1/2, 0, 1/2, 1) in low-resolution
     pixel units, Gaussian weights, normalised so that the 2-D outer product sums to 1."""
     offsets = torch.tensor([-1.0, -0.5, 0.0, 0.5, 1.0], dtype=torch.float64)
     taps = torch.exp(-(offsets**2) / (2 * sigma**2))

@@ -1,4 +1,4 @@
-"""The decoder of method.md section 2 and its fixed random-phase ("fourier") input."""
+"""The decoder of docs/method.md section 2 and its fixed random-phase ("fourier") input."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from torch import nn
 from .layers import GaussianUpsample, MeanOnlyNorm, lipschitz_conv
 
 UPSAMPLERS = ("gaussian", "bilinear", "nearest", "deconv")
-# Per-level sigma of the Gaussian upsampler, coarsest level first (method.md section 4).
+# Per-level sigma of the Gaussian upsampler, coarsest level first (docs/method.md section 4).
 PAPER_GAUSSIAN_SIGMAS = (0.1, 0.1, 0.1, 0.5, 0.5)
 
 
@@ -84,7 +84,7 @@ class Decoder(nn.Module):
             if spec.upsample == "deconv":
                 deconv = nn.ConvTranspose2d(c * g, c * g, 4, stride=2, padding=1, groups=g)
                 nn.init.kaiming_uniform_(deconv.weight, a=0, mode="fan_in")
-                # method.md 2.1: deconv followed by a single conv, no norm or activation.
+                # docs/method.md section 2: deconv followed by a single conv, no norm or activation.
                 layers += [
                     deconv,
                     lipschitz_conv(c, c, 3, groups=g, lipschitz=spec.lipschitz, sigma_estimator=spec.sigma_estimator),

@@ -2,7 +2,7 @@
 
 Each operator maps the network output ``x`` (shape ``(G, C, H, W)``, the restored image) to
 the observation space, defines the data-fit loss against the observation ``y``, and says
-which image the FBC measure compares with ``y`` (method.md sections 1 and 7). The solver
+which image the FBC measure compares with ``y`` (docs/method.md sections 1 and 7). The solver
 does not branch on task names: it only calls these methods.
 """
 
@@ -58,7 +58,7 @@ class Deblock(ForwardOperator):
 class Inpaint(ForwardOperator):
     """``y = x * m`` with ``m`` = 1 on observed pixels. The loss is the mean over all pixels of
     ``((x - y) * m)^2`` (as the authors'); FBC compares the full output with the masked
-    observation (method.md section 1)."""
+    observation (docs/method.md section 1)."""
 
     def __init__(self, mask: torch.Tensor):
         # mask: (G, 1 or C, H, W) float in {0, 1}
@@ -78,7 +78,7 @@ class Inpaint(ForwardOperator):
 
 
 def lanczos2_kernel(factor: int) -> torch.Tensor:
-    """The separable Lanczos-2 downsampling taps of method.md section 7 (DIP's downsampler,
+    """The separable Lanczos-2 downsampling taps of docs/method.md section 7 (DIP's downsampler,
     phase 1/2): ``4 * factor`` taps ``L(d) = 2 sin(pi d) sin(pi d / 2) / (pi^2 d^2)`` at
     ``d = |i + 1/2 - c| / factor``, ``c = (4 factor + 2) / 2``, normalised to sum 1."""
     size = 4 * factor
@@ -122,7 +122,7 @@ class SuperResolve(ForwardOperator):
 
 class Enhance(ForwardOperator):
     """Fit the image itself for a short run; the result is ``x + gain * clip(x - f, 0, 1)``
-    clipped to [0, 1] (method.md section 7: only positive detail is boosted), or with
+    clipped to [0, 1] (docs/method.md section 7: only positive detail is boosted), or with
     ``signed=True`` the two-sided ``x + gain * (x - f)``."""
 
     def __init__(self, gain: float = 1.0, signed: bool = False):

@@ -1,4 +1,4 @@
-"""Frequency-band correspondence (FBC) measure, method.md section 1, in torch.
+"""Frequency-band correspondence (FBC) measure, docs/method.md section 1, in torch.
 
 ``fbc_bands(output, reference)`` returns, per image, the mean over each radial frequency band
 of ``clip(|F(output)| / (|F(reference)| + 1e-8), 0, 1)``. Band 1 is the disc around DC of radius

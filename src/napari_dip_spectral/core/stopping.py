@@ -1,4 +1,4 @@
-"""Automatic stopping rule of method.md section 5, vectorised in torch.
+"""Automatic stopping rule of docs/method.md section 5, vectorised in torch.
 
 ``stop_ratio(x) = perceptual_blur(x) / mlv_sharpness(x)`` falls while the network adds
 detail and flattens once it stops learning; :class:`WindowedStopRule` stops when the means
@@ -71,7 +71,7 @@ def mlv_sharpness(x: torch.Tensor, top: int = 1000, alpha: float = -0.01) -> tor
 
 def stop_ratio(x: torch.Tensor) -> torch.Tensor:
     """Blur / sharpness ratio per image (``(G,)``); about 2.4-2.9 on clean natural images,
-    1.2 on sigma=25 noise, 7-9 on a sigma=1 Gaussian blur (method.md section 5)."""
+    1.2 on sigma=25 noise, 7-9 on a sigma=1 Gaussian blur (docs/method.md section 5)."""
     return perceptual_blur(x) / mlv_sharpness(x).clamp(min=1e-12)
 
 
