@@ -393,5 +393,8 @@ def test_two_widgets_running_at_once_each_give_their_own_result(make_napari_view
     for widget, data, name in ((denoise, first, "a [denoise]"), (deblock, second, "b [deblock]")):
         assert widget.last_result.finished
         expected = restore(data, widget.task, **widget.form.options())
-        np.testing.assert_allclose(widget.last_result.image, expected.image, atol=1e-5)
+        # threads may sum in another order (1e-4 of the range); a network built from another
+        # run's random draws is off by about 1 % of the range
+        tolerance = 1e-3 * float(np.ptp(data))
+        np.testing.assert_allclose(widget.last_result.image, expected.image, rtol=0, atol=tolerance)
         assert viewer.layers[name].data.shape == data.shape
