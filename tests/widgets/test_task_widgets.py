@@ -237,7 +237,8 @@ def test_large_plane_tiles_through_the_same_job_as_restore(make_napari_viewer, q
     assert result.extra["tiles_per_plane"] > 1 and result.extra["tile_size"] == 64
     expected = restore(image, "denoise", **widget.form.options())
     assert expected.extra["tiles_per_plane"] == result.extra["tiles_per_plane"]
-    np.testing.assert_allclose(viewer.layers["big [denoise]"].data, expected.image, atol=1e-6)
+    # (threads may sum in another order: 1e-3 of the range allows for that, not for other tiles)
+    np.testing.assert_allclose(viewer.layers["big [denoise]"].data, expected.image, rtol=0, atol=1e-3)
 
 
 @pytest.mark.parametrize("how", ["dock closed", "viewer closed"])
