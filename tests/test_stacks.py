@@ -260,3 +260,19 @@ def test_volume_prior_keeps_dtype_and_range(rng, dtype):
     r = restore(x, axes="ZYX", stack_prior="volume", output_dtype="input", **FAST)
     assert r.image.dtype == dtype and r.image.shape == x.shape
     assert x.min() - 1 <= r.image.min() and r.image.max() <= x.max() + 1
+
+
+def test_a_memory_limit_sizes_batches_and_tiles_to_fit(rng):
+    from napari_dip_spectral.tiling import unit_bytes
+
+    x = rng.random((3, 128, 128)).astype(np.float32)
+    free = restore(x, axes="ZYX", stack_prior="planes", **FAST)
+    assert free.extra["batch_size"] >= 3 and free.extra["tile_size"] is None
+    one_plane = unit_bytes(FAST["channels"], 5, 1, 128, 128) / 2**30
+    capped = restore(x, axes="ZYX", stack_prior="planes", memory_limit=1.5 * one_plane, **FAST)
+    assert capped.extra["batch_size"] == 1 and capped.extra["tile_size"] is None
+    tiled = restore(x, axes="ZYX", stack_prior="planes", memory_limit=0.5 * one_plane, **FAST)
+    assert tiled.extra["tile_size"] is not None and tiled.extra["tiles_per_plane"] > 1
+    for bad in (0, -1.0, float("nan"), "2GB", True):
+        with pytest.raises(ValueError, match="memory_limit"):
+            restore(x, axes="ZYX", memory_limit=bad, **FAST)

@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="tile side in pixels (default: tiles only when a plane does not fit the memory budget)",
     )
+    p.add_argument(
+        "--memory-limit",
+        type=float,
+        help="GiB one batch may use (default: half the GPU's free memory, or a quarter of RAM up to 4 GiB)",
+    )
     noise = p.add_mutually_exclusive_group()
     noise.add_argument(
         "--anscombe",
@@ -153,6 +158,7 @@ def _options(args) -> dict:
         channel_mode=args.channel_mode,
         batch_size=args.batch_size,
         tile_size=args.tile_size,
+        memory_limit=args.memory_limit,
         anscombe=anscombe,
         output_dtype=args.output_dtype,
     )

@@ -37,6 +37,7 @@ from .validate import (
     check_batch_size,
     check_image,
     check_mask,
+    check_memory_limit,
     check_output_dtype,
     check_plane_size,
     check_task_options,
@@ -84,6 +85,7 @@ class RestoreJob:
         output_dtype="float32",
         ranges: tuple | None = None,
         stack_prior: str = "auto",
+        memory_limit: float | None = None,
         **options,
     ):
         check_task_profile(task, profile)
@@ -111,6 +113,7 @@ class RestoreJob:
             raise ValueError("normalize='none' cannot be combined with anscombe (the transform changes the range)")
         self.factor, self.gain, self.signed = check_task_options(task, factor, gain, signed)
         self.batch_size, self.tile_size, self.tile_overlap = batch_size, tile_size, tile_overlap
+        self.memory_limit = check_memory_limit(memory_limit)
 
         planes = self.layout.to_planes(arr)
         data = planes if self.model is None else self.model.forward(planes)
@@ -217,6 +220,8 @@ class RestoreJob:
         scale = self.factor or 1
         c = self.layout.channels
         budget = memory_budget(device)
+        if self.memory_limit is not None:  # the caller's cap on one batch, in GiB
+            budget = min(budget, int(self.memory_limit * 2**30))
         tile = self.tile_size
         if tile is None:
             tile = auto_tile(self.layout.spatial, budget, self.config.channels, self.config.levels, c, scale)

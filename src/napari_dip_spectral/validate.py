@@ -108,6 +108,17 @@ def check_batch_size(batch_size) -> None:
         raise ValueError(f"batch_size must be an integer >= 1 or None, got {batch_size!r}")
 
 
+def check_memory_limit(limit) -> float | None:
+    """The memory one batch may use, in GiB (None: the device's own budget)."""
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, (int, float, np.integer, np.floating)):
+        raise ValueError(f"memory_limit must be a number of GiB > 0, got {limit!r}")
+    if not (np.isfinite(limit) and limit > 0):
+        raise ValueError(f"memory_limit must be a number of GiB > 0, got {limit!r}")
+    return float(limit)
+
+
 def build_config(task: str, profile: str = "default", **options) -> SolverConfig:
     """The task's defaults with the given options (``None`` = keep the default) applied."""
     config = task_defaults(task, profile)
