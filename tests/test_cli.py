@@ -191,3 +191,20 @@ def test_estimate_prints_the_expected_time_and_writes_nothing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "in.tif: about" in err and "for 50 iterations" in err
     assert list(out.iterdir()) == []
+
+
+def test_a_run_reports_its_iterations_without_tqdm(tmp_path, capsys):
+    from napari_dip_spectral.cli import IterationReport
+
+    report = IterationReport("x.tif", every=0.0)
+    from napari_dip_spectral.core.solver import ProgressEvent
+    from napari_dip_spectral.events import RunEvent
+
+    report(RunEvent(0, 2, (2, 3), 6, ProgressEvent(iteration=7, total=100)))
+    report(RunEvent(0, 1, (0,), 1, ProgressEvent(iteration=8, total=100)))
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("  x.tif: iteration 7 / 100, planes 3-4 of 6 (")
+    assert lines[1].startswith("  x.tif: iteration 8 / 100 (")
+    quiet = IterationReport("y.tif", every=3600)
+    quiet(RunEvent(0, 1, (0,), 1, ProgressEvent(iteration=1, total=5)))
+    assert capsys.readouterr().err == ""  # at most once per period

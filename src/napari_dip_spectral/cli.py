@@ -250,7 +250,7 @@ def process(args, path: Path, mask, client) -> tuple[Path, str | None]:
         lazy = restore(da.from_array(image.data), args.task, mask=mask, axes=axes, **options)
         restored, result = client.compute(lazy).result(), None
     else:
-        result = restore(image.data, args.task, mask=mask, axes=axes, **options)
+        result = restore(image.data, args.task, mask=mask, axes=axes, callback=IterationReport(path.name), **options)
         if not result.finished:
             raise RuntimeError("the run was cancelled")
         restored = result.image
@@ -261,6 +261,29 @@ def process(args, path: Path, mask, client) -> tuple[Path, str | None]:
     if result is not None and result.history:
         save_plots(result.history, args.output_dir, out.stem, result.stop_iteration)
     return out, (None if result is None else describe_noise(result.extra))
+
+
+class IterationReport:
+    """Progress within one file on stderr, at most once a second (a run can take minutes):
+    the iteration, the planes being fitted and the time so far. Needs nothing installed."""
+
+    def __init__(self, name: str, every: float = 1.0, stream=None):
+        self.name, self.every, self.stream = name, every, stream or sys.stderr
+        self.started = self.last = time.perf_counter()
+
+    def __call__(self, event) -> None:
+        now = time.perf_counter()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        planes = (
+            f", planes {event.planes[0] + 1}-{event.planes[-1] + 1} of {event.n_planes}" if event.n_planes > 1 else ""
+        )
+        print(
+            f"  {self.name}: iteration {event.iteration} / {event.total}{planes} ({now - self.started:.0f} s)",
+            file=self.stream,
+            flush=True,
+        )
 
 
 def _progress(paths):
