@@ -2,11 +2,9 @@
 large planes, which all have one size) are fitted ``batch_size`` at a time as the ``G``
 groups of one grouped network (:func:`napari_dip_spectral.core.solver.iterate`).
 
-``RestoreJob(image, task, ...)`` validates and prepares everything up front (layout, noise
-model, normalisation, masks, settings); ``run()`` plans batches and tiles from the device's
-memory, is a generator of :class:`~napari_dip_spectral.events.RunEvent` that returns a
-:class:`~napari_dip_spectral.result.RestoreResult`, and falls back to smaller batches and
-then smaller tiles when the device runs out of memory. ``gen.send(True)`` cancels.
+``RestoreJob(image, task, ...)`` validates and prepares everything up front; ``run()`` plans
+batches and tiles from the device's memory, yields ``RunEvent`` and returns a
+``RestoreResult``, falling back to smaller batches, then tiles, when memory runs out.
 """
 
 from __future__ import annotations
