@@ -100,8 +100,8 @@ class RestoreJob:
             raise ValueError(f"normalize_per must be one of {NORMALIZE_PER}, got {normalize_per!r}")
         check_batch_size(batch_size)
         if tile_size is not None:
-            check_tiling(tile_size, 0)  # the tile itself, before its default overlap is derived
-            plan_tiles((64, 64), tile_size, self._overlap(tile_size, tile_overlap))  # validates
+            check_tiling(tile_size)  # the tile itself, before its default overlap is derived from it
+            check_tiling(tile_size, self._overlap(tile_size, tile_overlap))
         self.task, self.input_shape, self.input_dtype = task, arr.shape, arr.dtype
         self.output_dtype = check_output_dtype(output_dtype, arr.dtype)
         yx = (self.layout.axes.index("Y"), self.layout.axes.index("X"))
@@ -370,7 +370,7 @@ class RestoreJob:
                 unit_hist[u] = [entry_of(e, g) for e in outcome.history]
                 unit_stop[u] = outcome.stop_iterations[g]
                 unit_iterations[u] = outcome.iterations
-                unit_rules[u] = outcome.rules[g] if outcome.rules else self.config.stop_rule
+                unit_rules[u] = outcome.rules[g]
                 unit_auto[u] = outcome.stop_reason == "auto_stop" or outcome.stop_iterations[g] < outcome.iterations
                 done.add(u)
             start = chunk[-1] + 1

@@ -43,7 +43,7 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     return starts
 
 
-def check_tiling(tile: int, overlap: int) -> None:
+def check_tiling(tile: int, overlap: int = 0) -> None:
     if not isinstance(tile, (int, np.integer)) or tile < MIN_TILE:
         raise ValueError(f"tile_size must be an integer >= {MIN_TILE}, got {tile!r}")
     if not 0 <= overlap < tile / 2:

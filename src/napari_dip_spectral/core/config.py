@@ -77,7 +77,7 @@ class SolverConfig:
 
     def validate(self) -> None:
         self._check_types()
-        if not isinstance(self.iterations, int) or self.iterations < 1:
+        if self.iterations < 1:
             raise ValueError(f"iterations must be an integer >= 1, got {self.iterations!r}")
         if self.lipschitz is not None and not (self.lipschitz > 0):
             raise ValueError(f"lipschitz must be > 0 (or None for no control), got {self.lipschitz!r}")

@@ -28,7 +28,7 @@ from .network import Decoder, DecoderSpec, fourier_input, padded_size
 from .noise import estimate_noise_sigma
 from .operators import ForwardOperator
 from .spectral import fbc_bands
-from .stopping import NoiseLevelStopRule, WindowedStopRule, contrast_free_ratio
+from .stopping import NoiseLevelStopRule, WindowedStopRule, contrast_free_ratio, plane_contrast
 from .volume import VolumeDecoder
 
 
@@ -204,6 +204,7 @@ def iterate(
         rules = ["ratio (no measurable noise)" if r else "noise" for r in ratio_planes.tolist()]
     else:
         rules = ["ratio"] * groups
+    contrast = plane_contrast(y)  # the ratio rule's unit-contrast scale, constant over the run
     params = list(net.parameters())
     history: list[LogEntry] = []
     stopped_at = torch.zeros(groups, dtype=torch.long)  # where a rule fired; 0 = not yet
@@ -263,10 +264,12 @@ def iterate(
                 fbc = fbc_bands(*operator.fbc_pair(result, y), n_bands=config.n_bands)
                 # the rule watches the result (the average of outputs when averaging): on the
                 # raw iterate it fired 1.9 dB early on House 128 px (docs/beyond_the_paper.md)
-                ratio = contrast_free_ratio(result, y)
+                ratio = contrast_free_ratio(result, contrast)
                 psnr = _psnr(result, ref) if ref is not None else None
                 fit = operator.loss_per_group(result, y) if average is not None else loss.detach()
                 rows = [loss.detach(), ratio, fit] + ([psnr] if psnr is not None else [])
+                if holdout is not None:  # taken to the host with the other metrics
+                    rows.append(operator.heldout_error(result, y).detach())
                 stacked = torch.cat([torch.stack(rows, 1), fbc], 1).cpu().numpy().astype(float)
                 loss_v, ratio_v = stacked[:, 0], stacked[:, 1]
                 fit_v = stacked[:, 2]
@@ -296,7 +299,7 @@ def iterate(
                     newly |= noise_rule.check(fit).cpu()
                 snapshot, at = result, torch.full((groups,), t, dtype=torch.long)
                 if holdout is not None:
-                    improved = holdout.record(t, operator.heldout_error(result, y))
+                    improved = holdout.record(t, torch.from_numpy(stacked[:, len(rows) - 1]))
                     if improved.any():
                         best = result.clone() if best is None else best
                         on_device = improved.to(device)

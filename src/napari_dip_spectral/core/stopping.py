@@ -75,13 +75,18 @@ def stop_ratio(x: torch.Tensor) -> torch.Tensor:
     return perceptual_blur(x) / mlv_sharpness(x).clamp(min=1e-12)
 
 
-def contrast_free_ratio(x: torch.Tensor, observation: torch.Tensor) -> torch.Tensor:
-    """:func:`stop_ratio` of ``x`` times the range of each plane's ``observation``: the blur
-    part is a fraction and the sharpness part scales with contrast, so this is the ratio of
-    the planes scaled to a unit range, and one ``epsilon`` means the same for a 12-bit image
-    in a 16-bit container as for a full-range one (unchanged for min-max normalised planes)."""
+def plane_contrast(observation: torch.Tensor) -> torch.Tensor:
+    """``(G,)``: the range of each plane's observation (at least 1e-3)."""
     flat = observation.flatten(1)
-    contrast = (flat.amax(1) - flat.amin(1)).clamp(min=1e-3)
+    return (flat.amax(1) - flat.amin(1)).clamp(min=1e-3)
+
+
+def contrast_free_ratio(x: torch.Tensor, contrast: torch.Tensor) -> torch.Tensor:
+    """:func:`stop_ratio` of ``x`` times its planes' ``contrast`` (:func:`plane_contrast` of
+    the observation): the blur part is a fraction and the sharpness part scales with
+    contrast, so this is the ratio of the planes scaled to a unit range, and one ``epsilon``
+    means the same for a 12-bit image in a 16-bit container as for a full-range one
+    (unchanged for min-max normalised planes)."""
     return stop_ratio(x) * contrast.to(x.device)
 
 
