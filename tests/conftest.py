@@ -10,6 +10,15 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True)
+def settings_folder(tmp_path_factory, monkeypatch) -> Path:
+    """Where the widgets keep their last settings during a test: a fresh folder, never the
+    user's own config folder (widgets write there on Run and when they close)."""
+    folder = tmp_path_factory.mktemp("settings")
+    monkeypatch.setenv("NAPARI_DIP_SPECTRAL_CONFIG_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():

@@ -1,6 +1,6 @@
 """``dip-spectral``: restore image files from the command line.
 
-    dip-spectral TASK INPUT... -o OUTDIR [options]
+    dip-spectral TASK INPUT... -o OUTDIR [options] [--config PRESET_OR_RUN_RECORD.json]
     dip-spectral demo -o OUTDIR
 
 For every input it writes ``<name>_<task>.tif`` (metadata of the input kept), a JSON run
@@ -12,7 +12,6 @@ codes: 0 all inputs done, 1 some inputs failed (each reported and skipped), 2 us
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -21,9 +20,10 @@ from pathlib import Path
 from .core.config import PROFILES, TASKS
 from .intensity import NORMALIZE_PER
 from .layout import CHANNEL_MODES
-from .noise_fit import describe_noise, noise_summary
+from .noise_fit import describe_noise
 from .normalization import METHODS
-from .provenance import versions
+from .presets import CAMERA_KEYS, read_preset, to_options
+from .records import run_record
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -59,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--mask", type=Path, help="inpaint: mask image, nonzero = observed pixel")
     p.add_argument("--factor", type=int, choices=(2, 4, 8), help="super_resolution: scale factor")
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="JSON",
+        help="settings from a preset file (saved by the napari widgets) or a run record (<name>_<task>.json) "
+        "to replay; options given on the command line override it",
+    )
     p.add_argument("--iterations", type=int, help="iteration budget (default: the task's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -164,6 +171,37 @@ def _options(args) -> dict:
     )
 
 
+# the options whose command-line flags have other names than the option
+FLAGS = {"auto_stop": ("no_auto_stop",), "anscombe": ("anscombe", "no_anscombe")}
+
+
+def given_flags(argv: list[str], args) -> set[str]:
+    """The destinations of the options written on the command line, told apart from their
+    defaults by parsing again with a default no flag can give (argparse would convert a
+    string default such as ``argparse.SUPPRESS`` with the option's type)."""
+    unset = object()
+    quiet = build_parser()
+    quiet.set_defaults(**dict.fromkeys(vars(args), unset))
+    return {dest for dest, value in vars(quiet.parse_args(argv)).items() if value is not unset}
+
+
+def resolve_options(args, given: set[str], preset: dict | None) -> dict:
+    """The run's options: the flags' values, where a preset (``--config``) sets a key and
+    its flag was not written on the command line, the preset's value."""
+    options = _options(args)
+    if preset is None:
+        return options
+    settings = to_options(preset["settings"])
+    settings.pop("preview_every", None)  # the CLI shows no previews
+    for key, value in settings.items():
+        if not given & set(FLAGS.get(key, (key,))):
+            options[key] = value
+    camera = {key: getattr(args, f"anscombe_{key}") for key in CAMERA_KEYS if f"anscombe_{key}" in given}
+    if camera and isinstance(options["anscombe"], dict):  # e.g. the preset's camera with another gain
+        options["anscombe"] = {**options["anscombe"], **camera}
+    return options
+
+
 def output_stem(path: Path, task: str) -> str:
     name = path.name
     for suffix in (".ome.tiff", ".ome.tif", ".tiff", ".tif", ".png", ".jpeg", ".jpg", ".bmp"):
@@ -171,56 +209,6 @@ def output_stem(path: Path, task: str) -> str:
             name = name[: -len(suffix)]
             break
     return f"{name}_{task}"
-
-
-def _history(entries) -> list[dict]:
-    return [{k: v for k, v in dataclasses.asdict(e).items() if not k.endswith("_all")} for e in entries]
-
-
-def run_record(args, path: Path, out: Path, image, result, seconds: float) -> dict:
-    """Everything needed to reproduce and judge one run."""
-    record = {
-        "input": str(path),
-        "output": str(out),
-        "task": args.task,
-        "input_shape": list(image.data.shape),
-        "input_dtype": str(image.data.dtype),
-        "axes": image.axes,
-        "pixel_size": image.pixel_size,
-        "unit": image.unit,
-        "options": {k: v for k, v in _options(args).items()},
-        "seed": args.seed,
-        "versions": versions(),
-        "seconds": round(seconds, 3),
-        "command": sys.argv,
-    }
-    if args.mask:
-        record["mask"] = str(args.mask)
-    if result is None:  # computed on a dask scheduler: image only
-        record.update(scheduler=args.scheduler, history=None)
-        return record
-    record.update(
-        config=dataclasses.asdict(result.config),
-        device=result.device,
-        stop_reason=result.stop_reason,
-        stop_iteration=result.stop_iteration,
-        stop_rules=result.extra.get("stop_rules", []),
-        iterations=result.iterations,
-        parameters=result.parameters,
-        normalization=dataclasses.asdict(result.normalization),
-        noise_model=noise_summary(result.extra),
-        history=_history(result.history),
-    )
-    if "plane_histories" in result.extra and len(result.extra["plane_histories"]) > 1:
-        record["planes"] = [
-            {"stop_iteration": it, "stop_reason": reason, "history": _history(hist)}
-            for it, reason, hist in zip(
-                result.extra["plane_stop_iterations"],
-                result.extra["plane_stop_reasons"],
-                result.extra["plane_histories"],
-            )
-        ]
-    return record
 
 
 def process(args, path: Path, mask, client) -> tuple[Path, str | None]:
@@ -235,7 +223,7 @@ def process(args, path: Path, mask, client) -> tuple[Path, str | None]:
     if args.estimate:
         from .job import RestoreJob
 
-        job = RestoreJob(image.data, args.task, mask=mask, axes=axes, **_options(args))
+        job = RestoreJob(image.data, args.task, mask=mask, axes=axes, **args.options)
         return None, job.estimate().text()
     out = args.output_dir / f"{output_stem(path, args.task)}.tif"
     inputs = {Path(p).resolve() for p in args.inputs} | ({args.mask.resolve()} if args.mask else set())
@@ -243,7 +231,7 @@ def process(args, path: Path, mask, client) -> tuple[Path, str | None]:
         if target.resolve() in inputs:
             raise ValueError(f"refusing to overwrite the input {target}")
     started = time.perf_counter()
-    options = _options(args)
+    options = args.options
     if client is not None:
         import dask.array as da
 
@@ -305,6 +293,15 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as stop:
         return int(stop.code or 0)
+    preset = None
+    if args.config is not None:
+        try:
+            preset = read_preset(args.config, args.task)
+        except (OSError, ValueError) as error:
+            print(f"dip-spectral: error: --config: {error}", file=sys.stderr)
+            return EXIT_USAGE
+    args.options = resolve_options(args, given_flags(argv, args), preset)
+    args.factor, args.seed = args.options["factor"], args.options["seed"]
     if args.mask is not None and args.task != "inpaint":
         parser.print_usage(sys.stderr)
         print("dip-spectral: error: --mask is only used by the inpaint task", file=sys.stderr)
@@ -313,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         print("dip-spectral: error: inpaint needs --mask", file=sys.stderr)
         return EXIT_USAGE
     if args.task == "super_resolution" and args.factor is None:
-        print("dip-spectral: error: super_resolution needs --factor", file=sys.stderr)
+        print("dip-spectral: error: super_resolution needs --factor (or a --config that sets it)", file=sys.stderr)
         return EXIT_USAGE
     args.output_dir.mkdir(parents=True, exist_ok=True)
     mask = None

@@ -22,6 +22,7 @@ TASKS = ("denoise", "deblock", "inpaint", "super_resolution", "enhance")
 PROFILES = ("default", "paper")
 DECODERS = ("plane", "volume")
 STOP_RULES = ("ratio", "noise", "holdout")
+UPSAMPLERS = ("gaussian", "bilinear", "nearest", "deconv")  # here, not in network.py, so that checks need no torch
 
 # lambda per task in the authors' scripts (super-resolution has no released script).
 PAPER_LIPSCHITZ = {"denoise": 1.4, "deblock": 1.4, "inpaint": 1.6, "super_resolution": 1.4, "enhance": 1.0}

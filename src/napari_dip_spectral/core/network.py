@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .config import UPSAMPLERS
 from .layers import GaussianUpsample, MeanOnlyNorm, lipschitz_conv
 
-UPSAMPLERS = ("gaussian", "bilinear", "nearest", "deconv")
 # Per-level sigma of the Gaussian upsampler, coarsest level first (docs/method.md section 4).
 PAPER_GAUSSIAN_SIGMAS = (0.1, 0.1, 0.1, 0.5, 0.5)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, SpinBox
 
-from ..core.config import PROFILES, task_defaults
+from ..core.config import PROFILES, UPSAMPLERS, task_defaults
 from .data_fields import DataFields
 
 TASK_TITLES = {
@@ -29,7 +29,6 @@ class ParameterForm(Container):
 
     def __init__(self, task: str):
         from ..core.devices import available_devices, describe_device
-        from ..core.network import UPSAMPLERS
 
         super().__init__(labels=True)
         self.task = task
