@@ -37,6 +37,7 @@ class RunRequest:
     build: Callable[[], RestoreJob] | None = None  # all planes: builds the job in the worker
     n_planes: int = 0  # all planes: how many units
     unit: str = "plane"  # all planes: "plane" or "volume"
+    settings: dict | None = None  # the preset the run started with, kept in the result's metadata
 
     @property
     def stack(self) -> bool:

@@ -10,10 +10,11 @@ import numpy as np
 from .. import plots
 from ..noise_fit import describe_noise, noise_summary
 from ..result import RestoreResult
-from .layers import write_image
+from .layers import remove_layer, write_image
 from .request import RunRequest
 from .stack_run import plane_list
 
+RESULT_KEY = "dip_spectral"  # metadata of result layers: settings and how the run ended
 PLOT_KEY = "dip_spectral_plot"  # metadata flag of plot layers (kept out of the input lists)
 STACK_PLOTS = " (mean over planes)"  # plot layers of a stack show the mean over its planes
 
@@ -34,6 +35,8 @@ def run_summary(result: RestoreResult, request: RunRequest) -> dict:
         "noise_model": noise_summary(result.extra),
         "stop_rules": result.extra.get("stop_rules", []),
     }
+    if request.settings is not None:  # the preset the run was started with: "use settings of this result"
+        summary["settings"] = request.settings
     if request.stack:
         summary.update(
             axes=result.extra["axes"],
@@ -115,3 +118,16 @@ def status_line(outcome: RestoreResult, request: RunRequest, summary: dict, iter
         how = f"{how} (stop rule: {', '.join(rules)})"
     noise = "; " + describe_noise(outcome.extra) if outcome.task == "denoise" else ""
     return f"{how} ({outcome.seconds:.0f} s, {outcome.device}){noise}"
+
+
+def keep_cancelled_preview(viewer, request: RunRequest) -> None:
+    """A run quit from napari's activity dock: its last preview stays, labelled (cancelled)."""
+    running = f"{request.base} (running)"
+    if running not in viewer.layers:
+        return
+    preview = viewer.layers[running]
+    metadata = {"finished": False, "stop_reason": "cancelled", "iteration": preview.metadata[RESULT_KEY]["iteration"]}
+    write_image(
+        viewer, f"{request.base} (cancelled)", preview.data, metadata={RESULT_KEY: metadata}, **request.layer_kwargs()
+    )
+    remove_layer(viewer, running)

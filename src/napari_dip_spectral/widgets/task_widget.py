@@ -17,20 +17,22 @@ from qtpy.QtWidgets import QSizePolicy
 
 from ..result import RestoreResult
 from .form import TASK_TITLES, ParameterForm
-from .layers import (
-    layer_axes,
-    remove_layer,
-    with_leading_axes,
-    write_image,
-)
+from .layers import layer_axes, remove_layer, with_leading_axes, write_image
+from .presets_panel import PresetsPanel
 from .progress_bars import RunProgress
 from .request import RunRequest, plane_request, stack_request
-from .result_layers import PLOT_KEY, plot_names, run_summary, status_line, write_plots
+from .result_layers import (
+    PLOT_KEY,
+    RESULT_KEY,
+    keep_cancelled_preview,
+    plot_names,
+    run_summary,
+    status_line,
+    write_plots,
+)
 from .stack_fields import ALL_PLANES, StackFields
 from .stack_run import StackPreview, plane_account
 from .worker import RunFailure, estimate_worker, restoration_worker, stop_with, wait_until
-
-RESULT_KEY = "dip_spectral"  # metadata of result layers: settings and how the run ended
 
 
 class TaskWidget(Container):
@@ -96,9 +98,11 @@ class TaskWidget(Container):
         self.status.native.setWordWrap(True)  # long messages wrap instead of being cut
         # as wide as the dock (not as the first message), as tall as the wrapped text needs
         self.status.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
+        self.presets = PresetsPanel(self)
         self.extend(
             [
                 self.form,
+                self.presets,
                 Container(
                     widgets=[self.run_button, self.estimate_button, self.cancel_button],
                     layout="horizontal",
@@ -128,6 +132,7 @@ class TaskWidget(Container):
         if isinstance(active, Image) and not active.metadata.get(PLOT_KEY):
             self.image.value = active
         self._layer_chosen(self.image.value)
+        self.presets.restore_persisted()
 
     # ----------------------------------------------------------------- stack fields
     def _layer_chosen(self, layer) -> None:
@@ -169,6 +174,7 @@ class TaskWidget(Container):
             self._fail(str(error))
             return None
         request = self._request
+        request.settings = self.presets.persist()  # for the next session and the result's metadata
         worker = restoration_worker(request.make_job)
         worker.yielded.connect(self._on_event)
         worker.returned.connect(lambda outcome: self._after_showing(self._on_returned, outcome))
@@ -326,7 +332,8 @@ class TaskWidget(Container):
 
     def _owner_gone(self) -> None:
         """The widget left its dock (or its dock or the viewer closed): stop the run within
-        one iteration and take its preview layer away; nothing else is written."""
+        one iteration and take its preview layer away; only the settings are saved."""
+        self.presets.persist_on_close()
         if not self.running or self.last_worker is None:
             return
         self._orphaned, self._accepting = True, False
@@ -336,26 +343,9 @@ class TaskWidget(Container):
 
     def _on_aborted(self) -> None:
         """The worker was quit (e.g. from the activity dock): keep the last preview, labelled."""
-        request = self._request
         if self._orphaned:
             return
-        running = f"{request.base} (running)"
-        if running in self.viewer.layers:
-            preview = self.viewer.layers[running]
-            write_image(
-                self.viewer,
-                f"{request.base} (cancelled)",
-                preview.data,
-                metadata={
-                    RESULT_KEY: {
-                        "finished": False,
-                        "stop_reason": "cancelled",
-                        "iteration": preview.metadata[RESULT_KEY]["iteration"],
-                    }
-                },
-                **request.layer_kwargs(),
-            )
-            remove_layer(self.viewer, running)
+        keep_cancelled_preview(self.viewer, self._request)
         self.status.value = f"cancelled at iteration {self._progress.iteration}"
 
     def _on_finished(self) -> None:
