@@ -20,6 +20,7 @@ from .form import TASK_TITLES, ParameterForm
 from .layers import layer_axes, remove_layer, with_leading_axes, write_image
 from .presets_panel import PresetsPanel
 from .progress_bars import RunProgress
+from .region import RegionFields, region_request
 from .request import RunRequest, plane_request, stack_request
 from .result_layers import (
     PLOT_KEY,
@@ -54,9 +55,9 @@ class TaskWidget(Container):
         self.stack_fields = StackFields(self.task)
         self.planes, self.axes = self.stack_fields.planes, self.stack_fields.axes
         self.batch_size, self.stack_prior = self.stack_fields.batch_size, self.stack_fields.stack_prior
-        self.extend(
-            [Label(value=f"<b>{TASK_TITLES[self.task]}</b> (spectral-bias DIP)"), self.image, self.stack_fields]
-        )
+        self.region = RegionFields(lambda _widget=None: self._layers(Shapes))
+        title = Label(value=f"<b>{TASK_TITLES[self.task]}</b> (spectral-bias DIP)")
+        self.extend([title, self.image, self.stack_fields, self.region])
         self.image.changed.connect(self._layer_chosen)
         self.planes.changed.connect(self._planes_chosen)
         self.mask = None
@@ -238,6 +239,9 @@ class TaskWidget(Container):
                 raise ValueError("choose the mask: the layer that marks the missing pixels")
             mask = self.mask.value
         options = self.form.options()
+        box = self.region.world_box(self.viewer)  # None: the whole image; a region is of the displayed plane
+        if box is not None:
+            return region_request(self.viewer, layer, self.task, options, box, mask, self.reference.value)
         if layer.ndim > 2 and self.planes.value == ALL_PLANES:
             prior = "planes" if self.stack_prior is None else self.stack_prior.value
             return stack_request(
