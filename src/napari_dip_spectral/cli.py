@@ -188,6 +188,7 @@ def run_record(args, path: Path, out: Path, image, result, seconds: float) -> di
         "axes": image.axes,
         "pixel_size": image.pixel_size,
         "unit": image.unit,
+        "units": image.units,
         "options": {k: v for k, v in _options(args).items()},
         "seed": args.seed,
         "versions": versions(),
