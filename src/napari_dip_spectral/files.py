@@ -118,7 +118,8 @@ def _imagej_sizes(meta: dict, info: ImageFile) -> None:
     if meta.get("unit"):
         # ImageJ gives one unit, with yunit / zunit only where an axis differs
         for letter, key in (("X", "unit"), ("Y", "yunit"), ("Z", "zunit")):
-            info.units[letter] = meta.get(key) or meta["unit"]
+            if letter != "Z" or "Z" in info.axes or meta.get("spacing"):
+                info.units[letter] = meta.get(key) or meta["unit"]
     if meta.get("spacing"):
         info.pixel_size["Z"] = float(meta["spacing"])
 
