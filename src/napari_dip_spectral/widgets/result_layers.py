@@ -14,6 +14,7 @@ from .layers import write_image
 from .request import RunRequest
 from .stack_run import plane_list
 
+RESULT_KEY = "dip_spectral"  # metadata of result layers: settings and how the run ended
 PLOT_KEY = "dip_spectral_plot"  # metadata flag of plot layers (kept out of the input lists)
 STACK_PLOTS = " (mean over planes)"  # plot layers of a stack show the mean over its planes
 

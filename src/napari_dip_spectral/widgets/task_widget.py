@@ -25,12 +25,10 @@ from .layers import (
 )
 from .progress_bars import RunProgress
 from .request import RunRequest, plane_request, stack_request
-from .result_layers import PLOT_KEY, plot_names, run_summary, status_line, write_plots
+from .result_layers import PLOT_KEY, RESULT_KEY, plot_names, run_summary, status_line, write_plots
 from .stack_fields import ALL_PLANES, StackFields
 from .stack_run import StackPreview, plane_account
 from .worker import RunFailure, estimate_worker, restoration_worker, stop_with, wait_until
-
-RESULT_KEY = "dip_spectral"  # metadata of result layers: settings and how the run ended
 
 
 class TaskWidget(Container):
