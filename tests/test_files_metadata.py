@@ -37,18 +37,23 @@ def test_ome_without_units_uses_the_schema_default_micrometre(tmp_path):
     assert image.pixel_size == {"X": 0.3} and image.units == {"X": "µm"}
 
 
-@pytest.mark.parametrize(
-    ("unit", "resolution", "size_um"),
-    [("CENTIMETER", 10_000 / 0.25, 0.25), ("INCH", 25_400 / 2.0, 2.0)],
-)
-def test_plain_tiff_resolution_unit_becomes_micrometres(tmp_path, unit, resolution, size_um):
-    path = tmp_path / "scan.tif"
-    tifffile.imwrite(path, np.zeros((8, 8), np.uint8), resolution=(resolution, resolution / 2), resolutionunit=unit)
+def test_plain_tiff_centimetre_resolution_becomes_micrometres(tmp_path):
+    path, resolution, size_um = tmp_path / "scan.tif", 10_000 / 0.25, 0.25
+    tifffile.imwrite(
+        path, np.zeros((8, 8), np.uint8), resolution=(resolution, resolution / 2), resolutionunit="CENTIMETER"
+    )
     image = read_image(path)
     assert image.kind == "tiff"
     assert image.pixel_size["X"] == pytest.approx(size_um, rel=1e-6)
     assert image.pixel_size["Y"] == pytest.approx(2 * size_um, rel=1e-6)
     assert image.units == {"X": "µm", "Y": "µm"}
+
+
+def test_plain_tiff_dots_per_inch_is_not_a_pixel_size(tmp_path):
+    path = tmp_path / "screenshot.tif"
+    tifffile.imwrite(path, np.zeros((8, 8), np.uint8), resolution=(72, 72), resolutionunit="INCH")
+    image = read_image(path)
+    assert image.pixel_size == {} and image.units == {}
 
 
 def test_plain_tiff_without_a_resolution_unit_stays_unitless_and_round_trips(tmp_path):

@@ -2,8 +2,8 @@
 
 TIFF / OME-TIFF are read with tifffile (axes from the series); the pixel size per axis and its
 unit come from the OME-XML (parsed by ``ome-types``), the ImageJ description (resolution,
-spacing, unit) or the TIFF resolution tags with their ResolutionUnit (inch and centimetre are
-converted to micrometres). PNG, JPEG and BMP are read with Pillow. Results are written as TIFF:
+spacing, unit) or the TIFF resolution tags with their ResolutionUnit (centimetre is converted
+to micrometres; inch, a screen or print resolution, is ignored). PNG, JPEG and BMP are read with Pillow. Results are written as TIFF:
 ImageJ hyperstacks stay ImageJ (``imagej=True`` with resolution, spacing and unit), OME input
 gives OME output, anything else (or data ImageJ / OME cannot hold) a plain TIFF with the axes,
 pixel sizes and units in its JSON description and X/Y in its resolution tags. Writes are
@@ -25,8 +25,11 @@ PLAIN_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 IMAGEJ_ORDER = "TZCYXS"
 # tifffile axis codes without a letter of ours: image sequence / unknown -> a loop axis
 _AXIS_MAP = {"I": "Z", "Q": "Z"}
-# micrometres per TIFF ResolutionUnit (2 inch, 3 centimetre); 1 (none) leaves the size unitless
-_RESOLUTION_UM = {2: 25400.0, 3: 10000.0}
+# micrometres per TIFF ResolutionUnit 3 (centimetre); 1 (none) leaves the size unitless. Inch
+# (2, TIFF's default) is skipped: it is the dots-per-inch of screenshots and scanners (72, 96,
+# 300), and read as a calibration it would give a micrograph pixels of a third of a millimetre.
+_RESOLUTION_UM = {3: 10000.0}
+_INCH = 2
 # what tifffile can describe in OME-XML: float16 and 64-bit integers have no OME pixel type
 OME_DTYPES = frozenset(
     np.dtype(t)
@@ -134,10 +137,12 @@ def _named_sizes(meta: dict, info: ImageFile) -> None:
 
 
 def _resolution_sizes(page, info: ImageFile) -> None:
-    """X / Y from the resolution tags. Their ResolutionUnit (TIFF's default: inch) is used only
-    when the file named no unit of its own: ImageJ writes "none" and puts its unit elsewhere."""
+    """X / Y from the resolution tags, in micrometres when their ResolutionUnit is centimetre;
+    ImageJ writes "none" and puts its unit elsewhere, which wins when the file named one."""
     tag = page.tags.get("ResolutionUnit")
-    code = 2 if tag is None else int(tag.value)
+    code = _INCH if tag is None else int(tag.value)
+    if code == _INCH and not info.units.get("X"):
+        return
     to_um = None if info.units.get("X") else _RESOLUTION_UM.get(code)
     for letter, name in (("X", "XResolution"), ("Y", "YResolution")):
         value = page.tags.get(name)
