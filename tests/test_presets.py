@@ -196,3 +196,11 @@ def test_check_preset_reads_a_record_of_the_cli():
     preset = check_preset(record)
     assert preset["task"] == "super_resolution"
     assert preset["settings"] == {"factor": 2, "lipschitz": "none"}
+
+
+def test_the_record_saved_beside_a_result_layer_gives_its_preset():
+    preset = make_preset("denoise", {"seed": 2, "lipschitz": "none"})
+    record = {"image": "x.tif", "run": {"task": "denoise", "config": {}, "settings": preset}, "versions": {}}
+    assert check_preset(record) == preset
+    with pytest.raises(ValueError, match="no 'run' with 'settings'"):
+        check_preset({"image": "x.tif", "run": {"task": "denoise"}})

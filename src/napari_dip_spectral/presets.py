@@ -9,7 +9,8 @@ A preset file::
 ``null``) keeps the task's default, so a preset written by a newer default still means "the
 default". Unknown keys are refused rather than dropped: a misspelt key would otherwise run
 with a setting the user believes is changed. A run record the CLI writes (``<name>_<task>.json``)
-is read as the preset of its ``options``. Nothing here imports napari, Qt or torch.
+is read as the preset of its ``options``, the record the plugin's writer saves beside a result
+layer as the preset that result was made with. Nothing here imports napari, Qt or torch.
 """
 
 from __future__ import annotations
@@ -170,9 +171,13 @@ def check_preset(data) -> dict:
         raise ValueError("a preset must be a JSON object")
     if "format" not in data and isinstance(data.get("options"), dict) and "task" in data:
         return make_preset(data["task"], data["options"])  # a run record: replay its options
+    run = data.get("run")
+    if "format" not in data and isinstance(run, dict) and isinstance(run.get("settings"), dict):
+        return check_preset(run["settings"])  # the record saved beside a result layer: the preset it ran with
     if data.get("format") != FORMAT:
         raise ValueError(
-            f"not a preset (no \"format\": \"{FORMAT}\") nor a run record of the CLI (no 'task' and 'options')"
+            f"not a preset (no \"format\": \"{FORMAT}\"), a run record of the CLI (no 'task' and 'options') "
+            "nor the record of a saved result (no 'run' with 'settings')"
         )
     unknown = sorted(set(data) - {"format", "version", "task", "settings"})
     if unknown:

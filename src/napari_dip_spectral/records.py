@@ -26,6 +26,7 @@ def run_record(args, path: Path, out: Path, image, result, seconds: float) -> di
         "axes": (args.axes or image.axes).upper(),
         "pixel_size": image.pixel_size,
         "unit": image.unit,
+        "units": image.units,
         "options": dict(args.options),
         "seed": args.seed,
         "versions": versions(),

@@ -101,7 +101,7 @@ def test_a_corrupt_settings_file_is_ignored_with_a_warning(make_napari_viewer, s
     assert deblock.form.seed.value == 0 and denoise.form.profile.value == "default"
 
 
-def test_run_keeps_the_settings_and_a_result_gives_them_back(make_napari_viewer, qtbot, settings_folder):
+def test_run_keeps_the_settings_and_a_result_gives_them_back(make_napari_viewer, qtbot, settings_folder, tmp_path):
     viewer = make_napari_viewer()
     layer = viewer.add_image(smooth_image(32), name="x")
     widget = dock(viewer, "denoise", iterations=4)
@@ -124,6 +124,13 @@ def test_run_keeps_the_settings_and_a_result_gives_them_back(make_napari_viewer,
     widget.presets.use_button.clicked()
     assert field_values(widget) == used
     assert widget.status.value == "settings of 'x [denoise]' applied"
+
+    # a result saved with the plugin's writer: its record loads as the preset it was made with
+    viewer.layers.selection.active = result
+    viewer.layers.save(str(tmp_path / "saved.tif"), selected=True, plugin=PLUGIN)
+    widget.form.seed.value = 1
+    assert widget.presets.load_preset(tmp_path / "saved.json")
+    assert field_values(widget) == used
 
     # a result made before results carried their preset: the solver configuration is used
     del result.metadata["dip_spectral"]["settings"]

@@ -187,16 +187,25 @@ def layer_axes(layer: Image) -> str:
     """Axes letters for ``layer``: from its axis labels when each reads as T/Z/C/Y/X (``"z"``,
     ``"time"``...; an RGB layer adds ``S``), else :func:`~napari_dip_spectral.layout.guess_axes`
     of its shape ("" when neither works)."""
-    from ..layout import guess_axes, parse_axes
+    from ..layout import guess_axes
 
     shape = layer_shape(layer)
-    letters = "".join(LABEL_LETTERS.get(str(label).strip().lower(), "?") for label in layer.axis_labels)
-    try:
-        return parse_axes(letters + ("S" if layer.rgb else ""), shape)
-    except ValueError:
-        pass
+    labelled = labelled_axes(layer.axis_labels, shape, layer.rgb)
+    if labelled:
+        return labelled
     try:
         return guess_axes(shape)
+    except ValueError:
+        return ""
+
+
+def labelled_axes(labels, shape: tuple[int, ...], rgb: bool) -> str:
+    """Axes letters read from a layer's axis labels ("" unless every label names an axis)."""
+    from ..layout import parse_axes
+
+    letters = "".join(LABEL_LETTERS.get(str(label).strip().lower(), "?") for label in labels)
+    try:
+        return parse_axes(letters + ("S" if rgb else ""), shape)
     except ValueError:
         return ""
 
