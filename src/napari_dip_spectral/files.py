@@ -2,8 +2,9 @@
 
 TIFF / OME-TIFF are read with tifffile (axes from the series); the pixel size per axis and its
 unit come from the OME-XML (parsed by ``ome-types``), the ImageJ description (resolution,
-spacing, unit) or the TIFF resolution tags with their ResolutionUnit (centimetre is converted
-to micrometres; inch, a screen or print resolution, is ignored). PNG, JPEG and BMP are read with Pillow. Results are written as TIFF:
+spacing, unit) or the TIFF resolution tags with their ResolutionUnit (centimetre is
+converted to micrometres; inch, a screen or print resolution, is ignored). PNG, JPEG and BMP
+are read with Pillow. Results are written as TIFF:
 ImageJ hyperstacks stay ImageJ (``imagej=True`` with resolution, spacing and unit), OME input
 gives OME output, anything else (or data ImageJ / OME cannot hold) a plain TIFF with the axes,
 pixel sizes and units in its JSON description and X/Y in its resolution tags. Writes are
