@@ -51,7 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("task", choices=TASKS, help="what to do")
     p.add_argument(
-        "inputs", nargs="+", metavar="INPUT", help="image files: TIFF / OME-TIFF (any axes), PNG, JPEG or BMP"
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="image files: TIFF / OME-TIFF (any axes), PNG, JPEG or BMP; CZI, ND2, LIF and other microscope "
+        'formats with the bioio extra (pip install "napari-dip-spectral[bioio]")',
     )
     p.add_argument("-o", "--output-dir", required=True, type=Path, help="folder for the results (created if missing)")
     p.add_argument(
@@ -203,11 +207,11 @@ def resolve_options(args, given: set[str], preset: dict | None) -> dict:
 
 
 def output_stem(path: Path, task: str) -> str:
-    name = path.name
-    for suffix in (".ome.tiff", ".ome.tif", ".tiff", ".tif", ".png", ".jpeg", ".jpg", ".bmp"):
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-            break
+    """``cells.czi`` -> ``cells_denoise``: the format's suffix goes, and an ``.ome`` before it
+    (``.ome.tif``, ``.ome.zarr``), so that the result's name says only what was done."""
+    name = path.name[: -len(path.suffix)] if path.suffix else path.name
+    if name.lower().endswith(".ome"):
+        name = name[: -len(".ome")]
     return f"{name}_{task}"
 
 

@@ -4,11 +4,12 @@ TIFF / OME-TIFF are read with tifffile (axes from the series); the pixel size pe
 unit come from the OME-XML (parsed by ``ome-types``), the ImageJ description (resolution,
 spacing, unit) or the TIFF resolution tags with their ResolutionUnit (centimetre is
 converted to micrometres; inch, a screen or print resolution, is ignored). PNG, JPEG and BMP
-are read with Pillow. Results are written as TIFF:
-ImageJ hyperstacks stay ImageJ (``imagej=True`` with resolution, spacing and unit), OME input
-gives OME output, anything else (or data ImageJ / OME cannot hold) a plain TIFF with the axes,
-pixel sizes and units in its JSON description and X/Y in its resolution tags. Writes are
-atomic: a temporary file in the target folder, then ``os.replace``.
+are read with Pillow, any other format (CZI, ND2, LIF, ...) with bioio where the optional
+extra is installed (``bioio_files``). Results are written as TIFF: ImageJ hyperstacks stay
+ImageJ (``imagej=True`` with resolution, spacing and unit), OME and bioio input give OME
+output, anything else (or data ImageJ / OME cannot hold) a plain TIFF with the axes, pixel
+sizes and units in its JSON description and X/Y in its resolution tags. Writes are atomic: a
+temporary file in the target folder, then ``os.replace``.
 """
 
 from __future__ import annotations
@@ -73,7 +74,16 @@ def read_image(path) -> ImageFile:
             data = np.asarray(pil)
         axes = "YXS" if data.ndim == 3 else "YX"
         return ImageFile(data, axes, "plain")
-    raise ValueError(f"unsupported file type {suffix!r} for {path.name}: use TIFF, PNG, JPEG or BMP")
+    return _read_bioio(path)
+
+
+def _read_bioio(path: Path) -> ImageFile:
+    """A file in any format bioio has a reader for; written back as OME-TIFF, the format
+    that keeps its per-axis sizes."""
+    from .bioio_files import read_bioio
+
+    data, axes, sizes, units = read_bioio(path)
+    return ImageFile(data, axes, "ome", sizes, units)
 
 
 def _read_tiff(path: Path) -> ImageFile:
