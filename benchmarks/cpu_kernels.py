@@ -1,7 +1,7 @@
 """CPU kernel choices of the decoder, each measured side by side with the alternative.
 
-    OMP_NUM_THREADS=1 python benchmarks/cpu_kernels.py            # ~4 minutes on 2 cores
-    OMP_NUM_THREADS=1 python benchmarks/cpu_kernels.py --sections network --sizes 64
+    OMP_NUM_THREADS=1 python -m benchmarks.cpu_kernels            # ~4 minutes on 2 cores
+    OMP_NUM_THREADS=1 python -m benchmarks.cpu_kernels --sections network --sizes 64
 
 Sections (markdown tables):
 
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
 import time
 import types
 
@@ -40,27 +39,7 @@ from napari_dip_spectral.core.config import task_defaults
 from napari_dip_spectral.core.layers import MeanOnlyNorm
 from napari_dip_spectral.core.solver import build_network, make_optimiser
 
-
-def emit_table(title: str, header: list[str], rows: list[list]) -> None:
-    print(f"\n### {title}\n")
-    print("| " + " | ".join(header) + " |")
-    print("|" + "|".join("---" for _ in header) + "|")
-    for row in rows:
-        print("| " + " | ".join(str(c) for c in row) + " |")
-
-
-def alternate(fns, repeats: int, warmup: int = 2) -> list[float]:
-    """Median seconds per call of each function, calls interleaved."""
-    for fn in fns:
-        for _ in range(warmup):
-            fn()
-    times = [[] for _ in fns]
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            fn()
-            times[i].append(time.perf_counter() - t0)
-    return [statistics.median(t) for t in times]
+from .common import alternate, table
 
 
 def section_pieces(repeats: int) -> None:
@@ -87,7 +66,7 @@ def section_pieces(repeats: int) -> None:
     ref = torch_backward([True, True, False])()
     d_in = float((input_grad() - ref[0]).abs().max())
     d_w = float((weight_grad() - ref[1]).abs().max() / ref[1].abs().max())
-    emit_table(
+    table(
         f"One {c}-channel 3x3 layer at {s} px, {torch.get_num_threads()} thread(s): backward pieces (ms, median)",
         ["gradient", "torch convolution_backward", "alternative", "speed-up", "max difference"],
         [
@@ -142,7 +121,7 @@ def section_layers(repeats: int, widths, sizes) -> None:
                 )
     finally:
         (convolution.FAST_CPU_BACKWARD, convolution.FAST_MIN_INPUT_VALUES, convolution.FAST_MIN_CHANNELS) = before
-    emit_table(
+    table(
         f"One reflection-padded 3x3 layer, forward+backward, {torch.get_num_threads()} thread(s) (ms, median)",
         [
             "channels",
@@ -215,7 +194,7 @@ def section_network(repeats: int, sizes) -> None:
             t_a, t_b = alternate([a, b], repeats)
             rows.append([s, name, f"{t_a * 1e3:.1f}", f"{t_b * 1e3:.1f}", f"{t_a / t_b:.3f}x"])
         convolution.FAST_CPU_BACKWARD = saved
-    emit_table(
+    table(
         f"Whole iterations of the default decoder (128 channels, Adam step included), "
         f"{torch.get_num_threads()} thread(s) (ms, median of {repeats})",
         ["px", "choice", "before ms/it", "core ms/it", "speed-up"],
@@ -257,7 +236,7 @@ def section_rounding(size: int = 64, steps: int = 13) -> None:
         ["torch's conv backward, weights x (1 + 1e-6 noise)", f"{float((fit(False, 1e-6) - base).abs().max()):.3f}"],
         ["core.convolution's conv backward", f"{float((fit(True) - base).abs().max()):.3f}"],
     ]
-    emit_table(
+    table(
         f"Rounding after {steps} Adam steps, default decoder at {size} px: max |output "
         f"difference| to torch's path (the fit itself moved the output by "
         f"{float((base - start).abs().max()):.3f})",

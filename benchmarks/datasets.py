@@ -14,6 +14,8 @@ import numpy as np
 
 from napari_dip_spectral.degradations import degrade
 
+from .common import read_image
+
 DENOISE_SIGMA = 25 / 255
 MULTIPLE = 32  # the authors crop every image to a multiple of 32
 
@@ -82,14 +84,6 @@ class Selection:
     crop: int = 0
 
 
-def _read(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as img:
-        arr = np.asarray(img)
-    return arr
-
-
 def _unit(arr: np.ndarray) -> np.ndarray:
     return arr.astype(np.float32) / 255
 
@@ -136,7 +130,7 @@ def denoise_cases(root: Path, sel: Selection) -> list[Case]:
         if not (folder / file).is_file():
             _skip(f"denoising: missing {folder / file}")
             continue
-        clean = _fit(_unit(_read(folder / file)), sel)
+        clean = _fit(_unit(read_image(folder / file)), sel)
         noisy = degrade(clean, "denoise", sigma=DENOISE_SIGMA, seed=0).image
         cases.append(Case("denoise", "denoise sigma=25", name, clean, noisy, params={"sigma": DENOISE_SIGMA}))
     return cases
@@ -154,15 +148,15 @@ def deblock_cases(root: Path, sel: Selection) -> list[Case]:
             if not path.is_file():
                 _skip(f"deblocking: missing {path}")
                 continue
-            clean = _fit(_unit(_read(path)), sel)
+            clean = _fit(_unit(read_image(path)), sel)
             jpeg = degrade(clean, "deblock", quality=quality).image
             cases.append(Case("deblock", f"deblock q{quality}", name, clean, jpeg, params={"quality": quality}))
     return cases
 
 
 def _inpaint_case(image: Path, mask: Path, group: str, sel: Selection, crop_mask: bool) -> Case:
-    clean = _unit(_read(image))
-    m = _read(mask)
+    clean = _unit(read_image(image))
+    m = read_image(mask)
     m = (m if m.ndim == 2 else m[..., 0]) > 127
     if crop_mask:
         # an i.i.d. Bernoulli mask: a crop of it is a valid mask of the same density
@@ -217,7 +211,7 @@ def super_resolution_cases(root: Path, sel: Selection) -> list[Case]:
     cases = []
     for factor in sel.factors:
         for path in paths:
-            hr = _fit(_unit(_read(path)), sel, multiple=max(MULTIPLE, factor))
+            hr = _fit(_unit(read_image(path)), sel, multiple=max(MULTIPLE, factor))
             low = degrade(hr, "super_resolution", factor=factor)
             cases.append(
                 Case(
@@ -240,7 +234,7 @@ def enhance_cases(root: Path, sel: Selection) -> list[Case]:
     if not path.is_file():
         _skip(f"enhancement: missing {path}")
         return []
-    img = _fit(_unit(_read(path)), sel)
+    img = _fit(_unit(read_image(path)), sel)
     return [Case("enhance", "enhance", "tulips", img, img.copy())]
 
 

@@ -11,20 +11,14 @@ clip of the exact SVD of the same weights; the table gives the worst relative di
 window of steps, for one vector without an exact start (the estimator of earlier versions),
 four vectors without it, and the default (four vectors, exact for the first 25 calls).
 
-    OMP_NUM_THREADS=2 python benchmarks/estimators.py --sizes 64,128 --iterations 20
-    OMP_NUM_THREADS=2 python benchmarks/estimators.py --accuracy --channels 64,128 --steps 120
+    OMP_NUM_THREADS=2 python -m benchmarks.estimators --sizes 64,128 --iterations 20
+    OMP_NUM_THREADS=2 python -m benchmarks.estimators --accuracy --channels 64,128 --steps 120
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import sys
 import time
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
 
 import torch
 
@@ -33,6 +27,8 @@ from napari_dip_spectral.core.config import task_defaults
 from napari_dip_spectral.core.network import Decoder, DecoderSpec, fourier_input
 from napari_dip_spectral.core.operators import Denoise
 from napari_dip_spectral.core.solver import iterate
+
+from .common import alternate
 
 TIMING_VARIANTS = (
     ("exact", "exact", 1),
@@ -67,14 +63,8 @@ def timing(args) -> None:
             next(gen)  # builds the network with this block size
             gens.append(gen)
         layers.POWER_BLOCK = saved
-        times = [[] for _ in gens]
-        for step in range(args.warmup + args.iterations):
-            for i, gen in enumerate(gens):
-                started = time.perf_counter()
-                next(gen)
-                if step >= args.warmup:
-                    times[i].append(time.perf_counter() - started)
-        cells = [f"{statistics.median(t) * 1e3:.1f}" for t in times]
+        times = alternate([lambda gen=gen: next(gen) for gen in gens], args.iterations, args.warmup)
+        cells = [f"{t * 1e3:.1f}" for t in times]
         print(f"| {size} | " + " | ".join(cells) + " |", flush=True)
 
 

@@ -2,8 +2,8 @@
 iterations, and PSNR over the iterations, for the Lipschitz-controlled decoder (paper profile,
 lambda = 1.4) and the same decoder without control (lambda = inf).
 
-    python benchmarks/figures.py                      # F16 at 64x64, 1500 iterations, 64 channels
-    python benchmarks/figures.py --size 256 --iterations 10000 --channels 128   # paper scale (GPU)
+    python -m benchmarks.figures                      # F16 at 64x64, 1500 iterations, 64 channels
+    python -m benchmarks.figures --size 256 --iterations 10000 --channels 128   # paper scale (GPU)
 
 Writes docs/images/fbc_controlled_vs_uncontrolled.png and psnr_controlled_vs_uncontrolled.png
 (``--images``) and the per-iteration CSV logs under ``--out``.
@@ -13,35 +13,21 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from quality import write_log
-from stop_replay import replay_stop
-
 from napari_dip_spectral.api import restore
 from napari_dip_spectral.degradations import degrade
 
+from .common import SHARED_DATA, psnr, read_rgb, square
+from .quality import write_log
+from .stop_replay import replay_stop
+
 BAND_COLOURS = ["#4a2106", "#8c4a0c", "#c8741a", "#eda046", "#fbd08a"]  # band 1 dark -> 5 light
 RUNS = {"controlled (lambda = 1.4)": None, "uncontrolled (lambda = inf)": float("inf")}
-
-
-def load_clean(path: Path, size: int) -> np.ndarray:
-    """The image area-downscaled to ``size`` x ``size`` (whole picture, anti-aliased)."""
-    from PIL import Image
-    from skimage.transform import resize
-
-    with Image.open(path) as img:
-        arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255
-    if arr.shape[:2] != (size, size):
-        arr = resize(arr, (size, size), order=1, anti_aliasing=True).astype(np.float32)
-    return arr
 
 
 def fbc_figure(results: dict, path: Path, title: str) -> None:
@@ -113,7 +99,7 @@ def read_log(path: Path) -> list[SimpleNamespace]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default="../shared/data")
+    parser.add_argument("--data", default=str(SHARED_DATA))
     parser.add_argument("--image", default="denoising/image_F16_512rgb.png")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=1500)
@@ -127,9 +113,9 @@ def main(argv=None) -> int:
     if not path.is_file():
         print(f"[skip] no image {path}")
         return 1
-    clean = load_clean(path, args.size)
+    clean = square(read_rgb(path), args.size)
     noisy = degrade(clean, "denoise", sigma=25 / 255, seed=0).image
-    noisy_psnr = float(-10 * np.log10(np.mean((noisy - clean) ** 2)))
+    noisy_psnr = psnr(noisy, clean)
     results, stops = {}, {}
     for name, lipschitz in RUNS.items():
         log = Path(args.out) / f"{path.stem}_{'controlled' if lipschitz is None else 'uncontrolled'}.csv"

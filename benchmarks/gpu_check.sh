@@ -7,11 +7,11 @@
 #
 # Steps, each under its own `timeout` and none fatal to the others:
 #   env          nvidia-smi, python/torch/CUDA versions
-#   correctness  benchmarks/gpu_correctness.py (bound, power vs exact, FBC cuda == cpu,
+#   correctness  python -m benchmarks.gpu_correctness (bound, power vs exact, FBC cuda == cpu,
 #                denoise improves, grouped == alone, seeded reproducible)
-#   speed        benchmarks/speed.py --gpu (paper vs default, time to result, levers, planes)
-#   quality      benchmarks/quality.py --gpu --data $DATA    (only if the file exists)
-#   stability    benchmarks/stability.py --gpu                (only if the file exists)
+#   speed        python -m benchmarks.speed --gpu (paper vs default, time to result, levers, planes)
+#   quality      python -m benchmarks.quality --gpu --data $DATA    (only if the file exists)
+#   stability    python -m benchmarks.stability --gpu                (only if the file exists)
 # Each step's output is tee'd to $OUT/<step>.log (OUT defaults to results/gpu_check); the
 # summary table (step, status, seconds, key numbers = the step's `KEY ...` lines) comes last
 # and is also written to $OUT/summary.txt.
@@ -70,19 +70,19 @@ print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, \"cudnn\", tor
 print(\"KEY\", torch.cuda.get_device_name(0) if torch.cuda.is_available() else \"no CUDA\", \
 \"torch\", torch.__version__)'"
 
-run_step correctness "$T_CORR" "$PY" benchmarks/gpu_correctness.py "${CORR_ARGS[@]}"
+run_step correctness "$T_CORR" "$PY" -m benchmarks.gpu_correctness "${CORR_ARGS[@]}"
 
-run_step speed "$T_SPEED" "$PY" benchmarks/speed.py "${SPEED_ARGS[@]}" --data "$DATA" \
+run_step speed "$T_SPEED" "$PY" -m benchmarks.speed "${SPEED_ARGS[@]}" --data "$DATA" \
     --json "$OUT/speed.json"
 
 if [[ -f benchmarks/quality.py ]]; then
-    run_step quality "$T_QUAL" "$PY" benchmarks/quality.py "${QUAL_ARGS[@]}"
+    run_step quality "$T_QUAL" "$PY" -m benchmarks.quality "${QUAL_ARGS[@]}"
 else
     skip_step quality "benchmarks/quality.py not present"
 fi
 
 if [[ -f benchmarks/stability.py ]]; then
-    run_step stability "$T_STAB" "$PY" benchmarks/stability.py "${STAB_ARGS[@]}"
+    run_step stability "$T_STAB" "$PY" -m benchmarks.stability "${STAB_ARGS[@]}"
 else
     skip_step stability "benchmarks/stability.py not present"
 fi

@@ -1,7 +1,7 @@
 """Correctness of the core on a CUDA device (run by ``gpu_check.sh``; no pytest needed).
 
-    PYTHONPATH=src python benchmarks/gpu_correctness.py            # on a GPU machine
-    PYTHONPATH=src python benchmarks/gpu_correctness.py --cpu      # dry run: CPU, tiny sizes
+    python -m benchmarks.gpu_correctness            # on a GPU machine
+    python -m benchmarks.gpu_correctness --cpu      # dry run: CPU, tiny sizes
 
 Checks: the Lipschitz bound holds on the device; the power estimate agrees with the exact one;
 FBC and the stop ratio on CUDA equal the CPU values; a short denoise on the device improves
@@ -28,6 +28,8 @@ from napari_dip_spectral.core.network import Decoder, DecoderSpec, fourier_input
 from napari_dip_spectral.core.solver import build_network
 from napari_dip_spectral.core.spectral import fbc_bands
 from napari_dip_spectral.core.stopping import stop_ratio
+
+from .common import psnr, timed
 
 LAMBDA = 1.4
 
@@ -141,15 +143,17 @@ def check_denoise(device, size: int, channels: int, iterations: int) -> str:
     rng = np.random.default_rng(0)
     noisy = np.clip(clean + rng.normal(0, 25 / 255, clean.shape), 0, 1).astype(np.float32)
 
-    def psnr(x):
-        return -10 * math.log10(float(np.mean((np.clip(x, 0, 1) - clean) ** 2)))
-
-    t0 = time.perf_counter()
-    res = restore(
-        noisy, "denoise", iterations=iterations, channels=channels, device=str(device), auto_stop=False, reference=clean
+    res, seconds = timed(
+        restore,
+        noisy,
+        "denoise",
+        iterations=iterations,
+        channels=channels,
+        device=str(device),
+        auto_stop=False,
+        reference=clean,
     )
-    seconds = time.perf_counter() - t0
-    before, after = psnr(noisy), psnr(res.image)
+    before, after = psnr(noisy, clean), psnr(res.image, clean)
     assert res.device.startswith(device.type), f"ran on {res.device}"
     assert np.isfinite(res.image).all() and after > before + 1.0, f"{before:.2f} -> {after:.2f} dB"
     return f"PSNR {before:.2f} -> {after:.2f} dB in {iterations} its ({seconds:.1f} s on {res.device})"

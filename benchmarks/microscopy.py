@@ -1,7 +1,7 @@
 """Fluorescence denoising: ours against the strongest classical filters, side by side.
 
-    python benchmarks/microscopy.py --quick          # 2-core CPU, about 15 min
-    python benchmarks/microscopy.py                  # every crop, photon level and row
+    python -m benchmarks.microscopy --quick          # 2-core CPU, about 15 min
+    python -m benchmarks.microscopy                  # every crop, photon level and row
 
 Clean images are public fluorescence data available offline: the nuclei image and stack
 that ship inside the ``stardist`` wheel (``pip install --no-deps stardist``; only its data
@@ -41,7 +41,6 @@ the CUDA packages, so it does not install cleanly beside the CPU build used here
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import platform
 import sys
@@ -51,12 +50,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from metrics import psnr, ssim
-
 from napari_dip_spectral import restore
 from napari_dip_spectral.anscombe import PoissonGaussian
+
+from .common import psnr, ssim, stardist_images, timed
 
 GAIN, OFFSET, READ = 50.0, 100.0, 0.02  # counts per photon, dark level, read noise / full scale
 
@@ -80,13 +77,6 @@ class Case:
     def unit(self, counts) -> np.ndarray:
         lo, hi = self.truth_range
         return (np.asarray(counts, dtype=np.float64) - lo) / (hi - lo)
-
-
-def stardist_images() -> Path:
-    spec = importlib.util.find_spec("stardist")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("this benchmark reads its images from the stardist wheel: pip install --no-deps stardist")
-    return Path(spec.submodule_search_locations[0]) / "data" / "images"
 
 
 def record(clean: np.ndarray, photons: float, seed: int) -> np.ndarray:
@@ -172,7 +162,7 @@ def classical_rows(case: Case, with_nlm: bool) -> dict:
                 )
             return denoise_nl_means(z, h=0.8 * s, sigma=s, fast_mode=True, patch_size=5, patch_distance=6)
 
-        rows["NL-means (VST, true noise)"] = _timed(lambda: _vst(case, nlm))
+        rows["NL-means (VST, true noise)"] = timed(lambda: _vst(case, nlm))
     try:
         import bm3d
     except ImportError:
@@ -182,21 +172,15 @@ def classical_rows(case: Case, with_nlm: bool) -> dict:
         def plane_bm3d(z, s):
             return np.stack([bm3d.bm3d(p, sigma_psd=s) for p in z]) if z.ndim == 3 else bm3d.bm3d(z, sigma_psd=s)
 
-        rows["BM3D (VST, true noise)"] = _timed(lambda: _vst(case, plane_bm3d))
+        rows["BM3D (VST, true noise)"] = timed(lambda: _vst(case, plane_bm3d))
     if case.axes == "ZYX":
         try:
             import bm4d
         except ImportError:
             print("  (bm4d not installed: no BM4D row)")
         else:
-            rows["BM4D (VST, true noise)"] = _timed(lambda: _vst(case, lambda z, s: bm4d.bm4d(z, sigma_psd=s)))
+            rows["BM4D (VST, true noise)"] = timed(lambda: _vst(case, lambda z, s: bm4d.bm4d(z, sigma_psd=s)))
     return rows
-
-
-def _timed(fn):
-    t = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t
 
 
 def ours_rows(
@@ -219,9 +203,8 @@ def ours_rows(
         kw.setdefault("axes", case.axes if case.axes != "YX" else None)
         if iterations and "iterations" not in kw:
             kw["iterations"] = iterations
-        t = time.perf_counter()
-        r = restore(case.counts, "denoise", device="cpu", **kw)
-        rows[label] = (case.unit(r.image), time.perf_counter() - t)
+        r, seconds = timed(restore, case.counts, "denoise", device="cpu", **kw)
+        rows[label] = (case.unit(r.image), seconds)
         est = r.extra.get("noise_estimate")
         notes[label] = {
             "stop": r.stop_reason,

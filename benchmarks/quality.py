@@ -1,9 +1,9 @@
 """Faithfulness benchmark: our restorations vs the degraded input, classical baselines, the
 decoder without Lipschitz control and the paper's digitised numbers, on the paper's images.
 
-    python benchmarks/quality.py --quick              # 2-core CPU, < 15 min
-    python benchmarks/quality.py --gpu --data DIR     # representative subset, ~3 min on an H100
-    python benchmarks/quality.py --data ../shared/data  # everything, full size (GPU)
+    python -m benchmarks.quality --quick              # 2-core CPU, < 15 min
+    python -m benchmarks.quality --gpu --data DIR     # representative subset, ~3 min on an H100
+    python -m benchmarks.quality --data ../shared/data  # everything, full size (GPU)
 
 Each DIP run uses ``auto_stop=False`` and a fixed budget, logs PSNR against the clean image,
 FBC and the stop ratio, and notes where the solver's stopping rule fired (the solver
@@ -28,15 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from baselines import BM3D_AVAILABLE, baselines_for
-from datasets import Case, Selection, load_cases
-from metrics import psnr, psnr_y, ssim
-
 from napari_dip_spectral.core.driving import drive
 from napari_dip_spectral.job import RestoreJob
 from napari_dip_spectral.validate import build_config
+
+from .baselines import BM3D_AVAILABLE, baselines_for
+from .common import SHARED_DATA, psnr, psnr_y, ssim, timed
+from .datasets import Case, Selection, load_cases
 
 TASK_ORDER = ("denoise", "deblock", "inpaint", "super_resolution", "enhance")
 
@@ -269,9 +267,9 @@ def run_dip(case: Case, method: str, options: dict, settings: Settings, out: Pat
 def run_baselines(case: Case, out: Path | None) -> list[Row]:
     rows = []
     for method, restore_fn in baselines_for(case).items():
-        started = time.perf_counter()
-        image = np.clip(restore_fn(), 0, 1).astype(np.float32)
-        row = Row(case.task, case.group, case.name, method, "baseline", seconds=round(time.perf_counter() - started, 1))
+        image, seconds = timed(restore_fn)
+        image = np.clip(image, 0, 1).astype(np.float32)
+        row = Row(case.task, case.group, case.name, method, "baseline", seconds=round(seconds, 1))
         if case.task == "enhance":
             row.extra.update(_enhance_metrics(case, image))
         else:
@@ -492,7 +490,7 @@ def main(argv=None) -> int:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="small subset, 64x64 crops, 2-core CPU")
     mode.add_argument("--gpu", action="store_true", help="representative subset, 256 crops, one GPU")
-    parser.add_argument("--data", default="../shared/data", help="folder with the shared/data layout")
+    parser.add_argument("--data", default=str(SHARED_DATA), help="folder with the shared/data layout")
     parser.add_argument("--out", default="results/quality", help="results folder (git-ignored)")
     parser.add_argument("--tasks", default=",".join(TASK_ORDER), help="comma-separated subset of tasks")
     parser.add_argument("--iterations", type=int, help="override the budget (not enhancement)")
@@ -513,7 +511,7 @@ def main(argv=None) -> int:
     import torch
 
     started = time.perf_counter()
-    command = "python benchmarks/quality.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m benchmarks.quality " + " ".join(sys.argv[1:] if argv is None else argv)
     machine = (
         torch.cuda.get_device_name(0)
         if torch.cuda.is_available() and settings.device != "cpu"

@@ -4,9 +4,9 @@ Everything is measured side by side in one process. On the CPU the compared conf
 are stepped alternately, one iteration each, so the load of a shared machine hits both alike;
 on a GPU they run alternately in blocks of iterations between two synchronisations.
 
-    OMP_NUM_THREADS=2 python benchmarks/speed.py --quick     # 2-core CPU, ~7 minutes
-    python benchmarks/speed.py --gpu --json speed.json      # one GPU, ~3 minutes
-    python benchmarks/speed.py --tiny                       # seconds: checks the script runs
+    OMP_NUM_THREADS=2 python -m benchmarks.speed --quick     # 2-core CPU, ~7 minutes
+    python -m benchmarks.speed --gpu --json speed.json      # one GPU, ~3 minutes
+    python -m benchmarks.speed --tiny                       # seconds: checks the script runs
 
 Sections (each prints a markdown table as soon as it is done):
 
@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import platform
 import resource
@@ -60,8 +59,9 @@ from napari_dip_spectral.core.solver import build_network, iterate, make_optimis
 from napari_dip_spectral.core.spectral import fbc_bands
 from napari_dip_spectral.core.stopping import stop_ratio
 
-HERE = Path(__file__).resolve().parent
-SHARED_PEPPERS = HERE.parent.parent / "shared" / "data" / "denoising" / "image_Peppers512rgb.png"
+from .common import DENOISING, REPO, SHARED_DATA, psnr, read_rgb, table
+
+PEPPERS = "image_Peppers512rgb.png"
 WITHIN_DB = 0.5
 QUALITY_TOLERANCE_DB = 0.05
 
@@ -193,38 +193,19 @@ def emit(line: str = "") -> None:
     print(line, flush=True)
 
 
-def table(title: str, header: list[str], rows: list[list]) -> None:
-    def cell(v):
-        if isinstance(v, float):
-            return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.3e}"
-        return str(v)
-
-    emit(f"\n### {title}\n")
-    emit("| " + " | ".join(header) + " |")
-    emit("|" + "|".join("---" for _ in header) + "|")
-    for row in rows:
-        emit("| " + " | ".join(cell(v) for v in row) + " |")
-
-
 def load_rgb(data: str | None, image: str | None) -> np.ndarray:
     """The test picture (H, W, 3) float32 in [0, 1]: ``--image``, Peppers from ``--data`` or
     ../shared/data, else scikit-image's astronaut."""
-    from skimage import io as skio
-
     candidates = [Path(image)] if image else []
     if data:
-        candidates.append(Path(data) / "denoising" / "image_Peppers512rgb.png")
-    candidates.append(SHARED_PEPPERS)
+        candidates.append(Path(data) / DENOISING / PEPPERS)
+    candidates.append(SHARED_DATA / DENOISING / PEPPERS)
     for path in candidates:
         if path.is_file():
-            arr = skio.imread(path)
-            break
-    else:
-        from skimage import data as skdata
+            return read_rgb(path)
+    from skimage import data as skdata
 
-        arr = skdata.astronaut()
-    arr = np.asarray(arr)[..., :3]
-    return (arr.astype(np.float32) / (255.0 if arr.dtype == np.uint8 else arr.max())).clip(0, 1)
+    return skdata.astronaut()[..., :3].astype(np.float32) / 255
 
 
 def resized(rgb: np.ndarray, size: int) -> torch.Tensor:
@@ -240,11 +221,6 @@ def resized(rgb: np.ndarray, size: int) -> torch.Tensor:
 def noisy(clean: torch.Tensor, seed: int = 0, sigma: float = 25 / 255) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return (clean + sigma * torch.randn(clean.shape, generator=g)).clamp(0, 1)
-
-
-def psnr(x: torch.Tensor, ref: torch.Tensor) -> float:
-    mse = (x.detach().float().cpu().clamp(0, 1) - ref.float().cpu()).pow(2).mean().item()
-    return -10 * math.log10(max(mse, 1e-12))
 
 
 def config_for(profile: str, device: torch.device, **changes) -> SolverConfig:
@@ -404,6 +380,7 @@ class LoopStepper(Stepper):
         self.shape = (g, c, h, w)
         self.net, self.z = net.to(device), z.to(device)
         self.y = obs.to(device)
+        self.operator = Denoise().to(device)  # the solver's own data term, not a copy of it
         self.ref = None if reference is None else reference.to(device)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -445,7 +422,7 @@ class LoopStepper(Stepper):
         self.opt.zero_grad(set_to_none=True)
         out = self.forward().float().reshape(g, c, self.hp, self.wp)
         x = out[..., self.top : self.top + h, self.left : self.left + w]
-        loss = (x - self.y).pow(2).flatten(1).mean(1)
+        loss = self.operator.loss_per_group(x, self.y)
         loss.sum().backward()
         self.opt.step()
         if self.schedule is not None:
@@ -532,9 +509,9 @@ def memory_peak(profile: str, size: int, channels: int, device: torch.device) ->
         cfg = config_for(profile, device, iterations=3, channels=channels, auto_stop=False)
         drive(iterate(obs, Denoise(), cfg))
         return (torch.cuda.max_memory_allocated(device) - base) / 2**20
-    cmd = [sys.executable, __file__, "--memory-probe", profile, str(size), str(channels)]
+    cmd = [sys.executable, "-m", "benchmarks.speed", "--memory-probe", profile, str(size), str(channels)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
     if done.returncode != 0:
         emit(f"memory probe failed: {done.stderr[-500:]}")
         return float("nan")
@@ -654,7 +631,7 @@ def run_to_result(label: str, obs, ref, config: SolverConfig, cap_s: float = 0.0
 
     outcome = drive(iterate(obs, Denoise(), config, ref), record)
     seconds = time.perf_counter() - start
-    final = psnr(torch.from_numpy(outcome.image), ref)
+    final = psnr(outcome.image, ref)
     return dict(
         label=label,
         curve=curve,

@@ -9,8 +9,8 @@ automatic-stop iteration (where the configuration's own rule fired; runs go on p
 gap to the peak, the PSNR at 4x the stop iteration, and the oscillation (mean |change| of PSNR
 between logged iterations over the last 30 % of the run).
 
-    python benchmarks/stability.py --quick            # CPU, minutes: 2 images, 48 px, few configs
-    python benchmarks/stability.py --gpu              # GPU, ~2 min: 4 images, 64/128/256 px,
+    python -m benchmarks.stability --quick            # CPU, minutes: 2 images, 48 px, few configs
+    python -m benchmarks.stability --gpu              # GPU, ~2 min: 4 images, 64/128/256 px,
                                                       # default without settling, paper, default
 
 Prints a markdown table per size, writes JSON histories and a PSNR-curve figure to --out.
@@ -26,16 +26,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
 import torch
 
 from napari_dip_spectral.core.config import task_defaults
 from napari_dip_spectral.core.driving import drive
 from napari_dip_spectral.core.operators import Denoise
 from napari_dip_spectral.core.solver import iterate
+
+from .common import DENOISING, REPO, SHARED_DATA, read_rgb, square
 
 IMAGES = ["image_F16_512rgb.png", "image_Peppers512rgb.png", "image_House256rgb.png", "image_Baboon512rgb.png"]
 
@@ -76,15 +74,11 @@ CONFIGS = {
 
 
 def load_images(data: Path, names: list[str], size: int, grey: bool = False) -> np.ndarray:
-    from skimage import color, io, transform
+    from skimage import color
 
     out = []
     for name in names:
-        img = io.imread(data / "denoising" / name)[..., :3].astype(np.float32) / 255
-        side = min(img.shape[:2])
-        top, left = (img.shape[0] - side) // 2, (img.shape[1] - side) // 2
-        img = img[top : top + side, left : left + side]
-        img = transform.resize(img, (size, size), anti_aliasing=True).astype(np.float32)
+        img = square(read_rgb(data / DENOISING / name), size)
         out.append(color.rgb2gray(img)[..., None].astype(np.float32) if grey else img)
     return np.stack(out)  # (G, H, W, 3), or (G, H, W, 1) with grey
 
@@ -150,8 +144,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="CPU-sized run")
     parser.add_argument("--gpu", action="store_true", help="GPU-sized run")
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "stability")
+    parser.add_argument("--data", type=Path, default=SHARED_DATA)
+    parser.add_argument("--out", type=Path, default=REPO / "results" / "stability")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--sizes", default=None, help="comma-separated sizes")
     parser.add_argument("--images", default=None, help="comma-separated indices into the image list")

@@ -1,6 +1,6 @@
 """Before / after figure for docs/beyond_the_paper.md from stability.py results.
 
-    python benchmarks/stability_figure.py results/v64/stability.json results/v64p/stability.json \
+    python -m benchmarks.stability_figure results/v64/stability.json results/v64p/stability.json \
         --out docs/images/stability_64px.png
 
 One panel per image: the PSNR curve of every configuration in the given files (same size),

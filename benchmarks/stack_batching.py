@@ -1,18 +1,19 @@
 """Time a T x 128 x 128 uint16 stack restored batched (all planes as one grouped network)
 versus one plane at a time (batch_size=1).
 
-    OMP_NUM_THREADS=2 python benchmarks/stack_batching.py --planes 10 --iterations 20 --channels 16
+    OMP_NUM_THREADS=2 python -m benchmarks.stack_batching --planes 10 --iterations 20 --channels 16
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
-import time
 
 import numpy as np
 
 from napari_dip_spectral import restore
+
+from .common import timed
 
 
 def main() -> None:
@@ -34,8 +35,8 @@ def main() -> None:
     print("| mode | batch size | seconds | seconds per plane |")
     print("|---|---|---|---|")
     for name, batch in (("batched", args.planes), ("one by one", 1)):
-        started = time.perf_counter()
-        result = restore(
+        result, seconds = timed(
+            restore,
             stack,
             "denoise",
             axes="TYX",
@@ -46,7 +47,6 @@ def main() -> None:
             device=args.device,
             output_dtype="input",
         )
-        seconds = time.perf_counter() - started
         assert result.image.shape == stack.shape and result.image.dtype == stack.dtype
         print(f"| {name} | {batch} | {seconds:.1f} | {seconds / args.planes:.2f} |")
 

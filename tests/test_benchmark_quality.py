@@ -1,17 +1,11 @@
 """The quality benchmark's machinery on one tiny synthetic case (benchmarks/quality.py)."""
 
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
-import datasets
-import quality
-from stop_replay import replay_stop
-
+from benchmarks import datasets, quality
+from benchmarks.stop_replay import replay_stop
 from napari_dip_spectral.api import restore
 
 

@@ -83,7 +83,9 @@ class DeviceMemoryError(MemoryError):
     """The device ran out of memory; the message says how big the job was."""
 
 
-def _psnr(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+def psnr(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB of each plane of ``x`` (clipped to [0, 1]) against ``ref``, data range 1: the
+    package's one PSNR (the logged metric and the demo's numbers)."""
     mse = (x.clamp(0, 1) - ref).pow(2).flatten(1).mean(1)
     return -10 * torch.log10(mse.clamp(min=1e-12))
 
@@ -265,15 +267,15 @@ def iterate(
                 # the rule watches the result (the average of outputs when averaging): on the
                 # raw iterate it fired 1.9 dB early on House 128 px (docs/beyond_the_paper.md)
                 ratio = contrast_free_ratio(result, contrast)
-                psnr = _psnr(result, ref) if ref is not None else None
+                psnr_now = psnr(result, ref) if ref is not None else None
                 fit = operator.loss_per_group(result, y) if average is not None else loss.detach()
-                rows = [loss.detach(), ratio, fit] + ([psnr] if psnr is not None else [])
+                rows = [loss.detach(), ratio, fit] + ([psnr_now] if psnr_now is not None else [])
                 if holdout is not None:  # taken to the host with the other metrics
                     rows.append(operator.heldout_error(result, y).detach())
                 stacked = torch.cat([torch.stack(rows, 1), fbc], 1).cpu().numpy().astype(float)
                 loss_v, ratio_v = stacked[:, 0], stacked[:, 1]
                 fit_v = stacked[:, 2]
-                psnr_v = stacked[:, 3] if psnr is not None else None
+                psnr_v = stacked[:, 3] if psnr_now is not None else None
                 fbc_v = stacked[:, -config.n_bands :]
                 entry = LogEntry(
                     iteration=t,
