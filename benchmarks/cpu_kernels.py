@@ -14,7 +14,7 @@ Sections (markdown tables):
   gated by ``FAST_MIN_INPUT_VALUES``).
 * ``network``: whole iterations of the default decoder (128 channels, Adam step included),
   alternating between two otherwise identical set-ups, for each choice: the CPU conv backward
-  (``FAST_CPU_BACKWARD`` on/off), the mean-only norm's written-out gradient with the in-place
+  (``SolverConfig.fast_cpu_backward`` on/off), the mean-only norm's written-out gradient with the in-place
   LeakyReLU and no conv bias before the norm (against the plain expression, out-of-place
   activation and the bias), and fused Adam (against the per-parameter loop).
 * ``rounding``: 13 Adam steps of the decoder with torch's and with core's conv backward,
@@ -90,37 +90,33 @@ def section_pieces(repeats: int) -> None:
 
 def section_layers(repeats: int, widths, sizes) -> None:
     rows = []
-    before = (convolution.FAST_CPU_BACKWARD, convolution.FAST_MIN_INPUT_VALUES, convolution.FAST_MIN_CHANNELS)
-    try:
-        convolution.FAST_MIN_INPUT_VALUES = 0  # measure the fast path everywhere
-        convolution.FAST_MIN_CHANNELS = 0
-        for c in widths:
-            for s in sizes:
-                conv = convolution.Conv2d(c, c, 3, padding=1, padding_mode="reflect")
-                x = torch.randn(1, c, s, s, requires_grad=True)
+    gates = (convolution.FAST_MIN_INPUT_VALUES, convolution.FAST_MIN_CHANNELS)
+    for c in widths:
+        for s in sizes:
+            # the size gates lowered to 0: the fast path measured everywhere
+            fast = convolution.Conv2d(
+                c, c, 3, padding=1, padding_mode="reflect", fast_min_input_values=0, fast_min_channels=0
+            )
+            torchs = copy.deepcopy(fast)
+            torchs.fast_cpu_backward = False
+            x = torch.randn(1, c, s, s, requires_grad=True)
 
-                def run(flag, conv=conv, x=x):
-                    def f():
-                        convolution.FAST_CPU_BACKWARD = flag
-                        conv(x).sum().backward()
+            def run(conv, x=x):
+                return lambda: conv(x).sum().backward()
 
-                    return f
-
-                n = max(repeats, min(200, int(4e6 / (c * c * s * s))))
-                t_torch, t_fast = alternate([run(False), run(True)], n)
-                gated = x[0].numel() >= before[1] and c >= before[2]
-                rows.append(
-                    [
-                        c,
-                        s,
-                        f"{t_torch * 1e3:.3f}",
-                        f"{t_fast * 1e3:.3f}",
-                        f"{t_torch / t_fast:.2f}x",
-                        "fast" if gated else "torch's",
-                    ]
-                )
-    finally:
-        (convolution.FAST_CPU_BACKWARD, convolution.FAST_MIN_INPUT_VALUES, convolution.FAST_MIN_CHANNELS) = before
+            n = max(repeats, min(200, int(4e6 / (c * c * s * s))))
+            t_torch, t_fast = alternate([run(torchs), run(fast)], n)
+            gated = x[0].numel() >= gates[0] and c >= gates[1]
+            rows.append(
+                [
+                    c,
+                    s,
+                    f"{t_torch * 1e3:.3f}",
+                    f"{t_fast * 1e3:.3f}",
+                    f"{t_torch / t_fast:.2f}x",
+                    "fast" if gated else "torch's",
+                ]
+            )
     table(
         f"One reflection-padded 3x3 layer, forward+backward, {torch.get_num_threads()} thread(s) (ms, median)",
         [
@@ -129,7 +125,7 @@ def section_layers(repeats: int, widths, sizes) -> None:
             "torch's path",
             "core.convolution path",
             "speed-up",
-            f"path taken (gates: {before[1]:,} input values, {before[2]} channels)",
+            f"path taken (gates: {gates[0]:,} input values, {gates[1]} channels)",
         ],
         rows,
     )
@@ -155,7 +151,6 @@ def old_style(net: torch.nn.Module) -> torch.nn.Module:
 
 def section_network(repeats: int, sizes) -> None:
     rows = []
-    saved = convolution.FAST_CPU_BACKWARD
     cfg = task_defaults("denoise")
     for s in sizes:
         net, z = build_network(cfg, 3, 1, (s, s), 0)
@@ -165,8 +160,9 @@ def section_network(repeats: int, sizes) -> None:
         def stepper(n, flag=True, fused=True, z=z, y=y):
             opt = make_optimiser(list(n.parameters()), 1e-3) if fused else torch.optim.Adam(n.parameters(), lr=1e-3)
 
+            convolution.set_fast_cpu_backward(n, flag)
+
             def step():
-                convolution.FAST_CPU_BACKWARD = flag
                 opt.zero_grad(set_to_none=True)
                 ((n(z) - y) ** 2).mean().backward()
                 opt.step()
@@ -193,7 +189,6 @@ def section_network(repeats: int, sizes) -> None:
         for name, a, b in pairs:
             t_a, t_b = alternate([a, b], repeats)
             rows.append([s, name, f"{t_a * 1e3:.1f}", f"{t_b * 1e3:.1f}", f"{t_a / t_b:.3f}x"])
-        convolution.FAST_CPU_BACKWARD = saved
     table(
         f"Whole iterations of the default decoder (128 channels, Adam step included), "
         f"{torch.get_num_threads()} thread(s) (ms, median of {repeats})",
@@ -217,18 +212,14 @@ def section_rounding(size: int = 64, steps: int = 13) -> None:
                 for p in n.parameters():
                     p.mul_(1 + perturb * torch.randn(p.shape, generator=g))
         opt = make_optimiser(list(n.parameters()), 1e-3)
-        convolution.FAST_CPU_BACKWARD = flag
-        try:
-            for _ in range(steps):
-                opt.zero_grad(set_to_none=True)
-                ((n(z) - y) ** 2).mean().backward()
-                opt.step()
-            with torch.no_grad():
-                return n(z)
-        finally:
-            convolution.FAST_CPU_BACKWARD = saved
+        convolution.set_fast_cpu_backward(n, flag)
+        for _ in range(steps):
+            opt.zero_grad(set_to_none=True)
+            ((n(z) - y) ** 2).mean().backward()
+            opt.step()
+        with torch.no_grad():
+            return n(z)
 
-    saved = convolution.FAST_CPU_BACKWARD
     base = fit(False)
     with torch.no_grad():
         start = net(z)

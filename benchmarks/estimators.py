@@ -22,7 +22,6 @@ import time
 
 import torch
 
-from napari_dip_spectral.core import layers
 from napari_dip_spectral.core.config import task_defaults
 from napari_dip_spectral.core.network import Decoder, DecoderSpec, fourier_input
 from napari_dip_spectral.core.operators import Denoise
@@ -50,19 +49,15 @@ def timing(args) -> None:
     for size in (int(s) for s in args.sizes.split(",")):
         obs = torch.rand(1, 3, size, size)
         gens = []
-        saved = layers.POWER_BLOCK
         for _, estimator, block in TIMING_VARIANTS:
             config = task_defaults("denoise").replace(
                 sigma_estimator=estimator,
+                power_block=block,
                 auto_stop=False,
                 device=args.device,
                 iterations=args.warmup + args.iterations + 1,
             )
-            layers.POWER_BLOCK = block
-            gen = iterate(obs, Denoise(), config)
-            next(gen)  # builds the network with this block size
-            gens.append(gen)
-        layers.POWER_BLOCK = saved
+            gens.append(iterate(obs, Denoise(), config))
         times = alternate([lambda gen=gen: next(gen) for gen in gens], args.iterations, args.warmup)
         cells = [f"{t * 1e3:.1f}" for t in times]
         print(f"| {size} | " + " | ".join(cells) + " |", flush=True)
@@ -71,14 +66,16 @@ def timing(args) -> None:
 def clip_errors(channels: int, block: int, exact_first: int, steps: int) -> list[float]:
     """Per step: the worst relative difference between the clip the power estimator applied
     and the exact clip, over the decoder's bounded layers."""
-    saved = layers.POWER_BLOCK, layers.POWER_EXACT_FIRST
-    layers.POWER_BLOCK, layers.POWER_EXACT_FIRST = block, exact_first
-    try:
-        spec = DecoderSpec(out_channels=3, channels=channels, lipschitz=1.4, sigma_estimator="power")
-        torch.manual_seed(1)
-        net = Decoder(spec)
-    finally:
-        layers.POWER_BLOCK, layers.POWER_EXACT_FIRST = saved
+    spec = DecoderSpec(
+        out_channels=3,
+        channels=channels,
+        lipschitz=1.4,
+        sigma_estimator="power",
+        power_block=block,
+        power_exact_first=exact_first,
+    )
+    torch.manual_seed(1)
+    net = Decoder(spec)
     z, target = fourier_input(spec, 64, 64), torch.rand(1, 3, 64, 64)
     bounded = [(conv, conv.parametrizations.weight[0]) for conv in net.modules() if hasattr(conv, "parametrizations")]
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)

@@ -50,7 +50,6 @@ import torch
 from torch.nn import functional as F
 from torch.nn.utils import parametrize
 
-from napari_dip_spectral.core import convolution
 from napari_dip_spectral.core.config import SolverConfig, task_defaults
 from napari_dip_spectral.core.driving import drive
 from napari_dip_spectral.core.layers import GaussianUpsample
@@ -276,25 +275,6 @@ class SolverStepper(Stepper):
 
     def close(self) -> None:
         self.finish()
-
-
-class FlagStepper(Stepper):
-    """Another stepper with ``core.convolution.FAST_CPU_BACKWARD`` set while it steps."""
-
-    def __init__(self, inner: SolverStepper, fast_backward: bool):
-        self.inner, self.fast = inner, fast_backward
-        self.label, self.precision = inner.label, inner.precision
-
-    def step(self) -> None:
-        before = convolution.FAST_CPU_BACKWARD
-        convolution.FAST_CPU_BACKWARD = self.fast
-        try:
-            self.inner.step()
-        finally:
-            convolution.FAST_CPU_BACKWARD = before
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def separable_gaussian(module: GaussianUpsample) -> torch.nn.Module:
@@ -853,10 +833,10 @@ def section_levers(plan: Plan, device: torch.device, report: Report, compile_: b
 
     # 0. CPU convolution backward: torch's kernel vs oneDNN forward kernels (core.convolution).
     if device.type == "cpu":
-        torchs = FlagStepper(SolverStepper("torch's conv backward", obs, base), False)
-        ours = FlagStepper(SolverStepper("forward-kernel backward", obs, base), True)
+        torchs = SolverStepper("torch's conv backward", obs, base.replace(fast_cpu_backward=False))
+        ours = SolverStepper("forward-kernel backward", obs, base.replace(fast_cpu_backward=True))
         res = lever_timing("CPU conv backward: torch's -> forward kernels", [torchs, ours], plan, device)
-        a, b = torchs.inner.finish(), ours.inner.finish()
+        a, b = torchs.finish(), ours.finish()
         diff = float(np.abs(a.image - b.image).max())
         record(res, f"same sums, other kernels: max |diff| of the iterates after {a.iterations} its {diff:.1e}")
 

@@ -169,14 +169,13 @@ def test_mean_only_norm_removes_the_channel_mean_and_adds_its_bias():
     assert torch.allclose(out.mean(dim=(0, 2, 3)), torch.tensor([0.0, 1.0, -2.0]), atol=1e-5)
 
 
-def _decoder_fit_worst_sigma_ratio(block, monkeypatch, steps=40):
+def _decoder_fit_worst_sigma_ratio(block, steps=40):
     """Fit a small grouped decoder with the power estimator; the largest sigma/lambda of the
     effective weights seen after any step (the weights a forward at that point would use)."""
-    from napari_dip_spectral.core import layers
     from napari_dip_spectral.core.network import Decoder, DecoderSpec, fourier_input
 
-    monkeypatch.setattr(layers, "POWER_BLOCK", block)
     spec = DecoderSpec(
+        power_block=block,
         out_channels=3,
         channels=16,
         levels=3,
@@ -200,8 +199,8 @@ def _decoder_fit_worst_sigma_ratio(block, monkeypatch, steps=40):
     return worst
 
 
-def test_block_power_estimator_keeps_the_decoder_within_its_bound(monkeypatch):
+def test_block_power_estimator_keeps_the_decoder_within_its_bound():
     # one warm vector lags a top singular value that has close neighbours: 0.7 % over lambda
     # here (and 0.2-0.3 % in benchmarks/gpu_correctness.py); four vectors stay within 1e-4
-    assert _decoder_fit_worst_sigma_ratio(1, monkeypatch) > 1 + 1e-3
-    assert _decoder_fit_worst_sigma_ratio(4, monkeypatch) <= 1 + 1e-4
+    assert _decoder_fit_worst_sigma_ratio(1) > 1 + 1e-3
+    assert _decoder_fit_worst_sigma_ratio(4) <= 1 + 1e-4

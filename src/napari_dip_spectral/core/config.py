@@ -23,6 +23,10 @@ PROFILES = ("default", "paper")
 DECODERS = ("plane", "volume")
 STOP_RULES = ("ratio", "noise", "holdout")
 UPSAMPLERS = ("gaussian", "bilinear", "nearest", "deconv")  # here, not in network.py, so that checks need no torch
+# the "power" sigma estimator's defaults (core/layers.py LipschitzBound explains the choice);
+# here so that SolverConfig, DecoderSpec and the layers share one value without torch
+POWER_BLOCK = 4  # vectors the estimator iterates (subspace iteration if > 1)
+POWER_EXACT_FIRST = 25  # training calls computed exactly before the power steps take over
 
 # lambda per task in the authors' scripts (super-resolution has no released script).
 PAPER_LIPSCHITZ = {"denoise": 1.4, "deblock": 1.4, "inpaint": 1.6, "super_resolution": 1.4, "enhance": 1.0}
@@ -75,6 +79,10 @@ class SolverConfig:
     preview_every: int = 0  # 0: no previews
     seed: int = 0
     device: str = "auto"
+    power_block: int = POWER_BLOCK  # "power" estimator: warm vectors per layer
+    power_exact_first: int = POWER_EXACT_FIRST  # "power" estimator: exact calls at the start
+    fast_cpu_backward: bool = True  # CPU convolutions: weight gradient as a forward convolution
+    # (core/convolution.py; same sums, other kernels); False runs torch's own backward
 
     def validate(self) -> None:
         self._check_types()
@@ -114,6 +122,8 @@ class SolverConfig:
             raise ValueError(f"settle must be >= 0, got {self.settle!r}")
         if self.n_bands < 1:
             raise ValueError(f"n_bands must be >= 1, got {self.n_bands!r}")
+        if self.power_block < 1 or self.power_exact_first < 0:
+            raise ValueError("power_block must be >= 1 and power_exact_first >= 0")
 
     def _check_types(self) -> None:
         """Each field holds its annotated kind: an integer (not a bool), a finite real

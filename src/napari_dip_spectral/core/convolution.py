@@ -13,8 +13,9 @@ Only plain convolutions take this path: CPU tensors, stride 1, dilation 1, any g
 padding mode, inputs of at least ``FAST_MIN_INPUT_VALUES`` values and
 ``FAST_MIN_CHANNELS`` channels per group. Everything else (CUDA,
 where cuDNN's backward is the fast one; strided or dilated kernels; small layers) runs through
-``torch.nn.functional.conv2d`` unchanged. Set ``FAST_CPU_BACKWARD = False`` to measure or
-rule out the difference.
+``torch.nn.functional.conv2d`` unchanged. ``Conv2d(..., fast_cpu_backward=False)`` (from
+``SolverConfig.fast_cpu_backward``) runs torch's own backward, to measure or rule out the
+difference; :func:`set_fast_cpu_backward` switches a built network.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-FAST_CPU_BACKWARD = True
 # Where the path pays (one layer, forward+backward, benchmarks/cpu_kernels.py --sections
 # layers): 1.06-1.16x with 32-128 channels from 32-64 px up; 0.4-0.95x below 1e5 input values
 # (a Python-level autograd function costs more than it saves); 0.8-1.06x with 16 channels
@@ -97,19 +97,34 @@ def _cpu_autocast() -> bool:
 
 class Conv2d(nn.Conv2d):
     """``nn.Conv2d`` (same arguments, same parameters, same results) with the faster CPU
-    backward described in the module docstring."""
+    backward described in the module docstring. ``fast_cpu_backward=False`` keeps torch's own;
+    ``fast_min_input_values`` and ``fast_min_channels`` are the size gates (tests and the
+    kernel benchmark lower them to reach the path with small shapes)."""
+
+    def __init__(
+        self,
+        *args,
+        fast_cpu_backward: bool = True,
+        fast_min_input_values: int = FAST_MIN_INPUT_VALUES,
+        fast_min_channels: int = FAST_MIN_CHANNELS,
+        **kwargs,
+    ):
+        super().__init__(*args, **kwargs)
+        self.fast_cpu_backward = bool(fast_cpu_backward)
+        self.fast_min_input_values = int(fast_min_input_values)
+        self.fast_min_channels = int(fast_min_channels)
 
     def _conv_forward(self, input, weight, bias):
         plain = self.stride == (1, 1) and self.dilation == (1, 1) and isinstance(self.padding, tuple)
         if not (
-            FAST_CPU_BACKWARD
+            self.fast_cpu_backward
             and plain
             and input.device.type == "cpu"
             and torch.is_grad_enabled()
             and input.dim() == 4
             and not _cpu_autocast()
-            and input[0].numel() >= FAST_MIN_INPUT_VALUES
-            and self.in_channels // self.groups >= FAST_MIN_CHANNELS
+            and input[0].numel() >= self.fast_min_input_values
+            and self.in_channels // self.groups >= self.fast_min_channels
         ):
             return super()._conv_forward(input, weight, bias)
         if self.padding_mode == "reflect" and self.padding == (1, 1):
@@ -118,3 +133,11 @@ class Conv2d(nn.Conv2d):
             mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
             input = F.pad(input, self._reversed_padding_repeated_twice, mode=mode)
         return _ForwardKernelBackward.apply(input, weight, bias, self.groups, False)
+
+
+def set_fast_cpu_backward(module: nn.Module, enabled: bool) -> None:
+    """Switch the CPU backward of every :class:`Conv2d` inside ``module`` (a built network), for
+    comparisons of the same weights with either backward."""
+    for m in module.modules():
+        if isinstance(m, Conv2d):
+            m.fast_cpu_backward = bool(enabled)

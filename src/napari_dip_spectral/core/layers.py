@@ -14,11 +14,10 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import parametrize
 
+from .config import POWER_BLOCK, POWER_EXACT_FIRST
 from .convolution import Conv2d
 
 SIGMA_ESTIMATORS = ("exact", "power")
-POWER_BLOCK = 4  # vectors the "power" estimator iterates (subspace iteration if > 1)
-POWER_EXACT_FIRST = 25  # training calls computed exactly before the power steps take over
 
 
 class LipschitzBound(nn.Module):
@@ -152,10 +151,13 @@ def lipschitz_conv(
     groups: int = 1,
     lipschitz: float | None = None,
     sigma_estimator: str = "power",
+    block: int | None = None,
+    exact_first: int | None = None,
+    fast_cpu_backward: bool = True,
 ) -> nn.Conv2d:
     """A grouped conv (reflection padding, kaiming-uniform init; :class:`.convolution.Conv2d`,
-    whose CPU backward is faster) with an optional Lipschitz bound registered as a
-    parametrization of its weight."""
+    whose CPU backward is faster unless ``fast_cpu_backward`` is False) with an optional
+    Lipschitz bound registered as a parametrization of its weight."""
     conv = Conv2d(
         in_channels * groups,
         out_channels * groups,
@@ -163,16 +165,26 @@ def lipschitz_conv(
         padding=kernel_size // 2,
         padding_mode="reflect",
         groups=groups,
+        fast_cpu_backward=fast_cpu_backward,
     )
-    return bounded(conv, groups, lipschitz, sigma_estimator)
+    return bounded(conv, groups, lipschitz, sigma_estimator, block=block, exact_first=exact_first)
 
 
-def bounded(conv: nn.Module, groups: int, lipschitz: float | None, sigma_estimator: str):
+def bounded(
+    conv: nn.Module,
+    groups: int,
+    lipschitz: float | None,
+    sigma_estimator: str,
+    *,
+    block: int | None = None,
+    exact_first: int | None = None,
+):
     """``conv`` (2-D or 3-D) with kaiming-uniform weights and, unless ``lipschitz`` is None,
-    the Lipschitz bound registered as a parametrization of its weight."""
+    the Lipschitz bound registered as a parametrization of its weight (``block`` and
+    ``exact_first``: the power estimator's, None for the defaults)."""
     nn.init.kaiming_uniform_(conv.weight, a=0, mode="fan_in")
     if lipschitz is not None:
-        bound = LipschitzBound(lipschitz, groups, sigma_estimator)
+        bound = LipschitzBound(lipschitz, groups, sigma_estimator, block=block, exact_first=exact_first)
         parametrize.register_parametrization(conv, "weight", bound)
         bound.reset()  # registration evaluates the parametrization once; start afresh
     return conv

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .config import UPSAMPLERS
+from .config import POWER_BLOCK, POWER_EXACT_FIRST, UPSAMPLERS
 from .layers import GaussianUpsample, MeanOnlyNorm, lipschitz_conv
 
 # Per-level sigma of the Gaussian upsampler, coarsest level first (docs/method.md section 4).
@@ -32,6 +32,19 @@ class DecoderSpec:
     sigma_estimator: str = "power"
     negative_slope: float = 0.01
     groups: int = 1
+    power_block: int = POWER_BLOCK
+    power_exact_first: int = POWER_EXACT_FIRST
+    fast_cpu_backward: bool = True  # core/convolution.py's CPU weight gradient
+
+    def conv_options(self) -> dict:
+        """The keyword arguments of :func:`.layers.lipschitz_conv` that come from the spec."""
+        return dict(
+            lipschitz=self.lipschitz,
+            sigma_estimator=self.sigma_estimator,
+            block=self.power_block,
+            exact_first=self.power_exact_first,
+            fast_cpu_backward=self.fast_cpu_backward,
+        )
 
     def __post_init__(self):
         if self.upsample not in UPSAMPLERS:
@@ -70,9 +83,7 @@ class Decoder(nn.Module):
         g, c = spec.groups, spec.channels
 
         def block(cin: int, cout: int) -> list[nn.Module]:
-            conv = lipschitz_conv(
-                cin, cout, 3, groups=g, lipschitz=spec.lipschitz, sigma_estimator=spec.sigma_estimator
-            )
+            conv = lipschitz_conv(cin, cout, 3, groups=g, **spec.conv_options())
             # the norm subtracts each channel's mean, so a conv bias before it cancels out
             # exactly (its gradient is rounding noise); dropped after initialisation, which
             # keeps the random stream and so the initial network as it was
@@ -87,7 +98,7 @@ class Decoder(nn.Module):
                 # docs/method.md section 2: deconv followed by a single conv, no norm or activation.
                 layers += [
                     deconv,
-                    lipschitz_conv(c, c, 3, groups=g, lipschitz=spec.lipschitz, sigma_estimator=spec.sigma_estimator),
+                    lipschitz_conv(c, c, 3, groups=g, **spec.conv_options()),
                 ]
                 continue
             if spec.upsample == "gaussian":
@@ -96,7 +107,9 @@ class Decoder(nn.Module):
                 layers.append(nn.Upsample(scale_factor=2, mode=spec.upsample))
             layers += [*block(c, c), *block(c, c)]
         self.body = nn.Sequential(*layers)
-        self.head = lipschitz_conv(c, spec.out_channels, 1, groups=g, lipschitz=None)
+        self.head = lipschitz_conv(
+            c, spec.out_channels, 1, groups=g, lipschitz=None, fast_cpu_backward=spec.fast_cpu_backward
+        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.head(self.body(z)))

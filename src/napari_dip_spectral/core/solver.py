@@ -105,6 +105,9 @@ def build_network(
         lipschitz=config.lipschitz,
         sigma_estimator=config.sigma_estimator,
         groups=groups,
+        power_block=config.power_block,
+        power_exact_first=config.power_exact_first,
+        fast_cpu_backward=config.fast_cpu_backward,
     )
     hp, wp = (padded_size(s, spec.multiple) for s in out_hw)
     # layer initialisation draws from torch's global generator: two runs building their

@@ -29,7 +29,7 @@ def _conv3d(cin: int, cout: int, kernel: int, depth: int, spec: DecoderSpec, lip
     # reflection needs at least two planes; a single plane is padded by repetition
     mode = "reflect" if depth > 1 else "replicate"
     conv = nn.Conv3d(cin * g, cout * g, kernel, padding=kernel // 2, padding_mode=mode, groups=g, bias=kernel == 1)
-    return bounded(conv, g, lipschitz, spec.sigma_estimator)
+    return bounded(conv, g, lipschitz, spec.sigma_estimator, block=spec.power_block, exact_first=spec.power_exact_first)
 
 
 class VolumeDecoder(nn.Module):
