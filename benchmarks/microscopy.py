@@ -205,12 +205,12 @@ def ours_rows(
             kw["iterations"] = iterations
         r, seconds = timed(restore, case.counts, "denoise", device="cpu", **kw)
         rows[label] = (case.unit(r.image), seconds)
-        est = r.extra.get("noise_estimate")
+        est = r.noise_estimate
         notes[label] = {
             "stop": r.stop_reason,
             "iteration": r.stop_iteration,
             "estimated_gain": None if est is None else round(est.gain, 2),
-            "transform": r.extra.get("anscombe") is not None,
+            "transform": r.anscombe is not None,
         }
     return rows, notes
 

@@ -205,6 +205,17 @@ def test_profiles_differ_only_where_documented():
     assert task_defaults("deblock").stop_rule == "ratio" and task_defaults("deblock").settle == 50
 
 
+def test_extra_is_a_read_only_view_of_the_typed_fields():
+    from napari_dip_spectral.result import EXTRA_KEYS
+
+    r = restore(degrade(smooth_image(32), "denoise", seed=0).image, iterations=1, **FAST)
+    assert set(r.extra) == set(EXTRA_KEYS)
+    assert all(r.extra[key] is getattr(r, key) for key in EXTRA_KEYS)
+    assert r.extra.get("stop_rules", []) == r.stop_rules and r.extra["tile_size"] is None
+    with pytest.raises(TypeError):
+        r.extra["stop_rules"] = []  # a view: the typed fields are the result
+
+
 def test_lambda_shrinks_for_small_images_and_is_reported():
     from napari_dip_spectral.core.config import lipschitz_for_size
 
@@ -214,11 +225,11 @@ def test_lambda_shrinks_for_small_images_and_is_reported():
     assert lipschitz_for_size(1.4, 512) == pytest.approx(1.4)
     noisy = degrade(smooth_image(32), "denoise", seed=0).image
     sized = restore(noisy, iterations=1, lipschitz_by_size=True, **FAST)
-    assert sized.extra["lipschitz_used"] == pytest.approx(1.2)
-    assert restore(noisy, iterations=1, **FAST).extra["lipschitz_used"] == 1.4
-    assert restore(noisy, iterations=1, profile="paper", **FAST).extra["lipschitz_used"] == 1.4
+    assert sized.lipschitz_used == pytest.approx(1.2)
+    assert restore(noisy, iterations=1, **FAST).lipschitz_used == 1.4
+    assert restore(noisy, iterations=1, profile="paper", **FAST).lipschitz_used == 1.4
     # a lambda the caller sets is used as given
-    assert restore(noisy, iterations=1, lipschitz=2.0, lipschitz_by_size=True, **FAST).extra["lipschitz_used"] == 2.0
+    assert restore(noisy, iterations=1, lipschitz=2.0, lipschitz_by_size=True, **FAST).lipschitz_used == 2.0
 
 
 def test_importing_the_package_loads_neither_napari_qt_nor_torch():
@@ -241,11 +252,11 @@ def test_the_result_says_which_rule_decided_the_stop():
     clean = (0.5 + 0.4 * np.sin(6 * xx) * np.cos(4 * yy)).astype(np.float32)
     noisy = clean + np.random.default_rng(0).normal(0, 0.1, clean.shape).astype(np.float32)
     options = dict(FAST, iterations=1, anscombe=False)
-    assert restore(noisy, **options).extra["stop_rules"] == ["noise"]
+    assert restore(noisy, **options).stop_rules == ["noise"]
     handed_over = restore(clean, **options)
-    assert handed_over.extra["plane_stop_rules"] == ["ratio (no measurable noise)"]
-    assert restore(noisy, stop_rule="holdout", **options).extra["stop_rules"] == ["holdout"]
-    assert restore(noisy, profile="paper", **options).extra["stop_rules"] == ["ratio"]
+    assert handed_over.plane_stop_rules == ["ratio (no measurable noise)"]
+    assert restore(noisy, stop_rule="holdout", **options).stop_rules == ["holdout"]
+    assert restore(noisy, profile="paper", **options).stop_rules == ["ratio"]
 
 
 def test_an_estimate_is_in_the_runs_own_units():

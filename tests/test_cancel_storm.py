@@ -40,7 +40,7 @@ def _storm(runs: int, seed: int) -> None:
             assert result.iterations == stop_at
         else:  # the first plane stops at stop_at; later planes never start and are NaN
             assert np.isnan(result.image[1:]).all()
-            assert result.extra["plane_stop_reasons"] == ["cancelled"] * 3
+            assert result.plane_stop_reasons == ["cancelled"] * 3
     gc.collect()
     assert threading.active_count() <= threads
     assert image.tobytes() + stack.tobytes() == digest == before

@@ -144,17 +144,17 @@ def test_restore_uses_the_estimated_model_by_default():
     before = data.copy()
     result = restore(data, "denoise", **FAST)
     assert np.array_equal(data, before)
-    estimate, model = result.extra["noise_estimate"], result.extra["anscombe"]
+    estimate, model = result.noise_estimate, result.anscombe
     assert estimate.signal_dependent and model is not None
     assert model.gain == pytest.approx(6.0, rel=0.3)
     assert result.image.shape == data.shape and np.isfinite(result.image).all()
     # intensities come back in the data's own units
     assert data.min() <= np.median(result.image) <= data.max()
     off = restore(data, "denoise", anscombe=False, **FAST)
-    assert off.extra["anscombe"] is None and off.extra["noise_estimate"] is None
+    assert off.anscombe is None and off.noise_estimate is None
     stack = restore(np.stack([data, data]), "denoise", axes="ZYX", **FAST)
-    assert stack.extra["noise_estimate"].signal_dependent
-    assert stack.extra["anscombe"].gain == pytest.approx(6.0, rel=0.3)
+    assert stack.noise_estimate.signal_dependent
+    assert stack.anscombe.gain == pytest.approx(6.0, rel=0.3)
 
 
 def test_photon_noise_denoising_uses_the_narrower_decoder_unless_told():

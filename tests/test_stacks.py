@@ -58,7 +58,7 @@ def test_zyx_every_plane_restored_input_untouched(rng):
     assert np.array_equal(x, before)
     assert r.image.shape == x.shape and r.image.dtype == np.float32
     assert np.isfinite(r.image).all()
-    assert len(r.extra["plane_histories"]) == 3 and all(r.extra["plane_histories"])
+    assert len(r.plane_histories) == 3 and all(r.plane_histories)
     assert all(isinstance(e, StackEvent) and e.n_planes == 3 for e in events)
     assert {p for e in events for p in e.planes} == {0, 1, 2}
 
@@ -75,18 +75,18 @@ def test_batched_planes_share_one_network(rng):
     x = rng.random((4, 32, 32)).astype(np.float32)
     events = []
     r = restore(x, axes="TYX", batch_size=4, callback=events.append, **FAST)
-    assert r.extra["batch_size"] == 4
+    assert r.batch_size == 4
     assert {e.batches for e in events} == {1} and events[0].planes == (0, 1, 2, 3)
 
 
 def test_cyx_channels_independent(rng):
     x = rng.random((3, 32, 32)).astype(np.float32) * np.array([1, 10, 100], np.float32)[:, None, None]
     r = restore(x, axes="CYX", **FAST)
-    assert r.extra["joint_channels"] is None and len(r.extra["plane_histories"]) == 3
+    assert r.joint_channels is None and len(r.plane_histories) == 3
     # per-stack normalisation keeps one range per channel, so each channel stays in its own range
     for c, scale in enumerate((1, 10, 100)):
         assert r.image[c].max() <= scale * x[c].max() / scale + 1e-4
-        assert r.extra["normalizations"][c].high == pytest.approx(float(x[c].max()))
+        assert r.normalizations[c].high == pytest.approx(float(x[c].max()))
 
 
 def test_rgb_yxc_matches_colour_path(rng):
@@ -94,7 +94,7 @@ def test_rgb_yxc_matches_colour_path(rng):
     plain = restore(x, **FAST)  # the 2-D colour path, unchanged
     for axes in ("YXC", "YXS"):
         r = restore(x, axes=axes, **FAST)
-        assert r.extra["joint_channels"] == axes[-1]
+        assert r.joint_channels == axes[-1]
         np.testing.assert_array_equal(r.image, plain.image)
 
 
@@ -118,8 +118,8 @@ def test_uint8_2d_output_dtype_input(rng):
 
 def test_normalize_per_plane_vs_stack(rng):
     x = rng.random((2, 32, 32)).astype(np.float32) * np.array([1, 5], np.float32)[:, None, None]
-    stack = restore(x, axes="ZYX", normalize_per="stack", **FAST).extra["normalizations"]
-    plane = restore(x, axes="ZYX", normalize_per="plane", **FAST).extra["normalizations"]
+    stack = restore(x, axes="ZYX", normalize_per="stack", **FAST).normalizations
+    plane = restore(x, axes="ZYX", normalize_per="plane", **FAST).normalizations
     assert stack[0] == stack[1]
     assert plane[0].high < plane[1].high
     with pytest.raises(ValueError, match="normalize_per"):
@@ -131,7 +131,7 @@ def test_constant_plane_passes_through(rng):
     x[1] = 0.25
     r = restore(x, axes="ZYX", normalize_per="plane", stack_prior="planes", **FAST)
     assert np.all(r.image[1] == np.float32(0.25))
-    assert r.extra["plane_stop_reasons"][1] == "constant"
+    assert r.plane_stop_reasons[1] == "constant"
 
 
 def test_tile_plan_and_weights_sum_to_one():
@@ -165,7 +165,7 @@ def test_tiled_restore(rng):
     x = rng.random((64, 64)).astype(np.float32)
     r = restore(x, tile_size=32, **FAST)
     assert r.image.shape == x.shape and np.isfinite(r.image).all()
-    assert r.extra["tiles_per_plane"] == 9  # default overlap 32 // 4 = 8: starts 0, 24, 32
+    assert r.tiles_per_plane == 9  # default overlap 32 // 4 = 8: starts 0, 24, 32
     sr = restore(x[:32, :48], "super_resolution", factor=2, tile_size=16, batch_size=3, **FAST)
     assert sr.image.shape == (64, 96) and np.isfinite(sr.image).all()
 
@@ -182,7 +182,7 @@ def test_out_of_memory_falls_back(monkeypatch, rng):
     x = rng.random((3, 64, 64)).astype(np.float32)
     r = restore(x, axes="ZYX", batch_size=4, **FAST)
     assert r.image.shape == x.shape and np.isfinite(r.image).all()
-    assert r.extra["batch_size"] <= 2 and r.extra["tile_size"] <= 32
+    assert r.batch_size <= 2 and r.tile_size <= 32
 
     def never(observation, *args, **kwargs):
         raise solver.DeviceMemoryError("fake: no memory")
@@ -197,7 +197,7 @@ def test_cancel_marks_result(rng):
     x = rng.random((3, 32, 32)).astype(np.float32)
     r = restore(x, axes="ZYX", batch_size=1, callback=lambda e: e.batch < 1, stack_prior="planes", **FAST)
     assert r.stop_reason == "cancelled" and not r.finished
-    assert np.isnan(r.image[2]).all() and 2 not in r.extra["planes_done"]
+    assert np.isnan(r.image[2]).all() and 2 not in r.planes_done
 
 
 def test_anscombe_inverses():
@@ -220,7 +220,7 @@ def test_anscombe_restore(rng):
     counts = rng.poisson(np.full((2, 32, 32), 20.0)).astype(np.uint16)
     r = restore(counts, axes="TYX", anscombe={"gain": 1.0, "read_noise": 1.0}, output_dtype="input", **FAST)
     assert r.image.dtype == np.uint16 and np.isfinite(r.image.astype(float)).all()
-    assert r.extra["anscombe"].read_noise == 1.0
+    assert r.anscombe.read_noise == 1.0
     assert counts.min() <= r.image.mean() <= counts.max()
 
 
@@ -231,10 +231,10 @@ def test_volume_prior_fits_each_zyx_volume_with_one_3d_decoder(rng):
     assert np.array_equal(x, before)
     assert r.image.shape == x.shape and np.isfinite(r.image).all()
     assert r.config.decoder == "volume"
-    assert len(r.extra["plane_histories"]) == 2  # one unit per time point
+    assert len(r.plane_histories) == 2  # one unit per time point
     assert r.config.channels == 8  # as given (default 64 for volumes)
     planes = restore(x, axes="TZYX", anscombe=False, stack_prior="planes", **FAST)
-    assert len(planes.extra["plane_histories"]) == 8 and planes.config.decoder == "plane"
+    assert len(planes.plane_histories) == 8 and planes.config.decoder == "plane"
     # "auto" (default): denoising a Z stack of >= 3 planes fits volumes; otherwise planes
     auto = StackJob(x, "denoise", axes="TZYX", anscombe=False)
     assert auto.config.decoder == "volume" and auto.config.channels == 64
@@ -245,7 +245,7 @@ def test_volume_prior_fits_each_zyx_volume_with_one_3d_decoder(rng):
         restore(x[0, 0], axes="YX", stack_prior="volume", **FAST)
     # a time series as a (T, Y, X) volume when asked; "auto" leaves T plane by plane
     movie = restore(x[:, 0], axes="TYX", stack_prior="volume", anscombe=False, **FAST)
-    assert movie.config.decoder == "volume" and len(movie.extra["plane_histories"]) == 1
+    assert movie.config.decoder == "volume" and len(movie.plane_histories) == 1
     assert movie.image.shape == x[:, 0].shape
     assert StackJob(x[0], "denoise", axes="TYX").config.decoder == "plane"
     with pytest.raises(ValueError, match="stack_prior must be"):
@@ -267,12 +267,12 @@ def test_a_memory_limit_sizes_batches_and_tiles_to_fit(rng):
 
     x = rng.random((3, 128, 128)).astype(np.float32)
     free = restore(x, axes="ZYX", stack_prior="planes", **FAST)
-    assert free.extra["batch_size"] >= 3 and free.extra["tile_size"] is None
+    assert free.batch_size >= 3 and free.tile_size is None
     one_plane = unit_bytes(FAST["channels"], 5, 1, 128, 128) / 2**30
     capped = restore(x, axes="ZYX", stack_prior="planes", memory_limit=1.5 * one_plane, **FAST)
-    assert capped.extra["batch_size"] == 1 and capped.extra["tile_size"] is None
+    assert capped.batch_size == 1 and capped.tile_size is None
     tiled = restore(x, axes="ZYX", stack_prior="planes", memory_limit=0.5 * one_plane, **FAST)
-    assert tiled.extra["tile_size"] is not None and tiled.extra["tiles_per_plane"] > 1
+    assert tiled.tile_size is not None and tiled.tiles_per_plane > 1
     for bad in (0, -1.0, float("nan"), "2GB", True):
         with pytest.raises(ValueError, match="memory_limit"):
             restore(x, axes="ZYX", memory_limit=bad, **FAST)

@@ -252,7 +252,7 @@ def process(args, path: Path, mask, client) -> tuple[Path, str | None]:
     write_atomic(out.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1, default=str)))
     if result is not None and result.history:
         save_plots(result.history, args.output_dir, out.stem, result.stop_iteration)
-    return out, (None if result is None else describe_noise(result.extra))
+    return out, (None if result is None else describe_noise(result.anscombe, result.noise_estimate))
 
 
 class IterationReport:

@@ -271,10 +271,9 @@ def sample_planes(image, plane_axes: tuple[int, int], limit: int = 16) -> np.nda
     return np.asarray(flat[index])
 
 
-def noise_summary(extra: dict) -> dict | None:
-    """JSON-ready, from a result's ``extra``: the noise model a run used, estimated (with the
-    fit) or given; None when there was none."""
-    model, estimate = extra.get("anscombe"), extra.get("noise_estimate")
+def noise_summary(model: PoissonGaussian | None, estimate: NoiseEstimate | None) -> dict | None:
+    """JSON-ready, from a result's ``anscombe`` and ``noise_estimate``: the noise model a run
+    used, estimated (with the fit) or given; None when there was none."""
     if model is None and estimate is None:
         return None
     return {
@@ -284,10 +283,9 @@ def noise_summary(extra: dict) -> dict | None:
     }
 
 
-def describe_noise(extra: dict) -> str:
-    """One line for a status bar or terminal, from a result's ``extra``: the noise model a
-    run used."""
-    model, estimate = extra.get("anscombe"), extra.get("noise_estimate")
+def describe_noise(model: PoissonGaussian | None, estimate: NoiseEstimate | None) -> str:
+    """One line for a status bar or terminal, from a result's ``anscombe`` and
+    ``noise_estimate``: the noise model a run used."""
     if model is None:
         if estimate is None:
             return "noise model: none (signal-independent noise assumed)"

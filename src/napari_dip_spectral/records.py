@@ -45,20 +45,20 @@ def run_record(args, path: Path, out: Path, image, result, seconds: float) -> di
         device=result.device,
         stop_reason=result.stop_reason,
         stop_iteration=result.stop_iteration,
-        stop_rules=result.extra.get("stop_rules", []),
+        stop_rules=result.stop_rules,
         iterations=result.iterations,
         parameters=result.parameters,
         normalization=dataclasses.asdict(result.normalization),
-        noise_model=noise_summary(result.extra),
+        noise_model=noise_summary(result.anscombe, result.noise_estimate),
         history=_history(result.history),
     )
-    if "plane_histories" in result.extra and len(result.extra["plane_histories"]) > 1:
+    if len(result.plane_histories) > 1:
         record["planes"] = [
             {"stop_iteration": it, "stop_reason": reason, "history": _history(hist)}
             for it, reason, hist in zip(
-                result.extra["plane_stop_iterations"],
-                result.extra["plane_stop_reasons"],
-                result.extra["plane_histories"],
+                result.plane_stop_iterations,
+                result.plane_stop_reasons,
+                result.plane_histories,
             )
         ]
     return record

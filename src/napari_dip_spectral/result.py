@@ -3,12 +3,38 @@ histories into one."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .core.config import SolverConfig
 from .normalization import Normalization, cast_output
+
+if TYPE_CHECKING:
+    from .anscombe import PoissonGaussian
+    from .noise_fit import NoiseEstimate
+
+# the fields that earlier versions returned in the ``extra`` dict, under the same names
+EXTRA_KEYS = (
+    "axes",
+    "joint_channels",
+    "plane_histories",
+    "plane_stop_iterations",
+    "plane_stop_reasons",
+    "normalizations",
+    "batch_size",
+    "tile_size",
+    "tiles_per_plane",
+    "planes_done",
+    "anscombe",
+    "noise_estimate",
+    "lipschitz_used",
+    "plane_stop_rules",
+    "stop_rules",
+)
 
 
 @dataclass
@@ -19,6 +45,10 @@ class RestoreResult:
     the input's intensity range. ``history``: the logged iterations (``.iteration``, ``.loss``,
     ``.fbc``, ``.ratio``, ``.psnr``). ``stop_reason``: ``"auto_stop"``, ``"max_iterations"`` or
     ``"cancelled"`` (a cancelled result is the last iterate, never a finished one).
+
+    Per plane (a plane of the input's layout, or a volume; docs/stacks.md) and about the run's
+    layout, tiling and noise model: the fields after ``parameters``. :attr:`extra` shows them
+    as the read-only dict earlier versions returned.
     """
 
     image: np.ndarray
@@ -32,7 +62,27 @@ class RestoreResult:
     device: str
     normalization: Normalization
     parameters: int = 0
-    extra: dict = field(default_factory=dict)
+    axes: str = ""  # the input's axes, e.g. "ZYX"
+    joint_channels: str | None = None  # the axis fitted as one decoder's channels, if any
+    plane_histories: list[list] = field(default_factory=list)  # per plane; [] where none ran
+    plane_stop_iterations: list[int] = field(default_factory=list)
+    plane_stop_reasons: list[str] = field(default_factory=list)  # also "constant"
+    plane_stop_rules: list[str | None] = field(default_factory=list)  # the rule that stopped each
+    stop_rules: list[str] = field(default_factory=list)  # the distinct rules, sorted
+    normalizations: list[Normalization | None] = field(default_factory=list)  # per plane
+    batch_size: int = 1  # planes fitted at once
+    tile_size: int | None = None  # None: planes fitted whole
+    tiles_per_plane: int = 1
+    planes_done: list[int] = field(default_factory=list)  # planes that finished (not cancelled)
+    anscombe: PoissonGaussian | None = None  # the variance-stabilising transform used
+    noise_estimate: NoiseEstimate | None = None  # the noise model estimated from the data
+    lipschitz_used: float | None = None  # lambda after the image-size rule; None: no control
+
+    @property
+    def extra(self) -> Mapping[str, object]:
+        """The per-plane and run fields as a read-only mapping under their old ``extra`` keys,
+        so scripts written for the dict keep working; new code reads the attributes."""
+        return MappingProxyType({key: getattr(self, key) for key in EXTRA_KEYS})
 
     @property
     def finished(self) -> bool:
@@ -170,21 +220,19 @@ def assemble_result(job, s: PlanState) -> RestoreResult:
         device=s.device,
         normalization=first,
         parameters=s.parameters,
-        extra={
-            "axes": job.layout.axes,
-            "joint_channels": job.layout.joint,
-            "plane_histories": plane_hist,
-            "plane_stop_iterations": plane_stop,
-            "plane_stop_reasons": plane_reason,
-            "normalizations": job.normalizations,
-            "batch_size": s.batch_size,
-            "tile_size": s.tile,
-            "tiles_per_plane": len(s.tiles),
-            "planes_done": planes_done,
-            "anscombe": job.model,
-            "noise_estimate": job.noise_estimate,
-            "lipschitz_used": s.lipschitz,
-            "plane_stop_rules": plane_rules,
-            "stop_rules": sorted({rule for rule in plane_rules if rule}),
-        },
+        axes=job.layout.axes,
+        joint_channels=job.layout.joint,
+        plane_histories=plane_hist,
+        plane_stop_iterations=plane_stop,
+        plane_stop_reasons=plane_reason,
+        normalizations=job.normalizations,
+        batch_size=s.batch_size,
+        tile_size=s.tile,
+        tiles_per_plane=len(s.tiles),
+        planes_done=planes_done,
+        anscombe=job.model,
+        noise_estimate=job.noise_estimate,
+        lipschitz_used=s.lipschitz,
+        plane_stop_rules=plane_rules,
+        stop_rules=sorted({rule for rule in plane_rules if rule}),
     )

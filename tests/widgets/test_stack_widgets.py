@@ -46,7 +46,7 @@ def test_all_planes_gives_one_layer_with_the_stack_shape_and_geometry(make_napar
     meta = out.metadata["dip_spectral"]
     assert meta["finished"] is True and meta["axes"] == "ZYX"
     assert meta["planes"]["finished"] == [0, 1, 2] and meta["planes"]["not_started"] == []
-    assert widget.last_result.extra["plane_stop_iterations"] == [4, 4, 4]
+    assert widget.last_result.plane_stop_iterations == [4, 4, 4]
     # every plane restored: each differs from its input plane, none is left blank
     assert all(not np.array_equal(out.data[z], stack[z]) for z in range(3))
     assert "stack [denoise] FBC (mean over planes)" in viewer.layers

@@ -234,9 +234,9 @@ def test_large_plane_tiles_through_the_same_job_as_restore(make_napari_viewer, q
     finish(qtbot, widget)
     result = widget.last_result
     assert result is not None and result.finished
-    assert result.extra["tiles_per_plane"] > 1 and result.extra["tile_size"] == 64
+    assert result.tiles_per_plane > 1 and result.tile_size == 64
     expected = restore(image, "denoise", **widget.form.options())
-    assert expected.extra["tiles_per_plane"] == result.extra["tiles_per_plane"]
+    assert expected.tiles_per_plane == result.tiles_per_plane
     # (threads may sum in another order: 1e-3 of the range allows for that, not for other tiles)
     np.testing.assert_allclose(viewer.layers["big [denoise]"].data, expected.image, rtol=0, atol=1e-3)
 
@@ -281,7 +281,7 @@ def test_out_of_memory_in_the_widget_falls_back_to_tiles_or_says_so(make_napari_
     widget.run()
     finish(qtbot, widget)
     result = widget.last_result
-    assert result is not None and result.finished and result.extra["tile_size"] <= 32
+    assert result is not None and result.finished and result.tile_size <= 32
     assert viewer.layers["x [denoise]"].data.shape == (64, 64)
 
     def never(observation, *args, **kwargs):
@@ -367,11 +367,11 @@ def test_the_widget_offers_what_restore_offers_for_camera_data(make_napari_viewe
     widget.run()
     finish(qtbot, widget)
     result = widget.last_result
-    model = result.extra["anscombe"]
+    model = result.anscombe
     assert (model.gain, model.offset, model.read_noise) == (12.0, 100.0, 4.0)
-    assert result.extra["noise_estimate"] is None  # given, not estimated
+    assert result.noise_estimate is None  # given, not estimated
     assert result.normalization.method == "percentile"
-    assert result.extra["tile_size"] == 32 and result.extra["tiles_per_plane"] > 1
+    assert result.tile_size == 32 and result.tiles_per_plane > 1
 
 
 def test_two_widgets_running_at_once_each_give_their_own_result(make_napari_viewer, qtbot):

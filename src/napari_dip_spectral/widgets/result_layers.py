@@ -32,19 +32,19 @@ def run_summary(result: RestoreResult, request: RunRequest) -> dict:
         "source": request.source,
         "plane": request.index,
         "config": dataclasses.asdict(result.config),
-        "noise_model": noise_summary(result.extra),
-        "stop_rules": result.extra.get("stop_rules", []),
+        "noise_model": noise_summary(result.anscombe, result.noise_estimate),
+        "stop_rules": result.stop_rules,
     }
     if request.settings is not None:  # the preset the run was started with: "use settings of this result"
         summary["settings"] = request.settings
     if request.stack:
         summary.update(
-            axes=result.extra["axes"],
+            axes=result.axes,
             unit=request.unit,
-            batch_size=result.extra["batch_size"],
-            tiles_per_plane=result.extra["tiles_per_plane"],
-            plane_stop_reasons=result.extra["plane_stop_reasons"],
-            plane_stop_iterations=result.extra["plane_stop_iterations"],
+            batch_size=result.batch_size,
+            tiles_per_plane=result.tiles_per_plane,
+            plane_stop_reasons=result.plane_stop_reasons,
+            plane_stop_iterations=result.plane_stop_iterations,
         )
     return summary
 
@@ -64,14 +64,7 @@ def write_plots(viewer, name: str, result: RestoreResult, beside, stack: bool) -
     stop = None if result.stop_reason == "cancelled" else result.stop_iteration
     if (
         stack
-        and len(
-            {
-                s
-                for s, r in zip(result.extra["plane_stop_iterations"], result.extra["plane_stop_reasons"])
-                if r != "constant"
-            }
-        )
-        != 1
+        and len({s for s, r in zip(result.plane_stop_iterations, result.plane_stop_reasons) if r != "constant"}) != 1
     ):
         stop = None
     (y0, x0), (y1, x1) = (np.asarray(c)[-2:] for c in beside.extent.world)
@@ -113,10 +106,10 @@ def status_line(outcome: RestoreResult, request: RunRequest, summary: dict, iter
                 f"{how}, stopped early (last iterate): {plane_list(planes['interrupted'])}, "
                 f"never started (NaN): {plane_list(planes['not_started'])}"
             )
-    rules = outcome.extra.get("stop_rules") or []
+    rules = outcome.stop_rules
     if outcome.config.auto_stop and rules:
         how = f"{how} (stop rule: {', '.join(rules)})"
-    noise = "; " + describe_noise(outcome.extra) if outcome.task == "denoise" else ""
+    noise = "; " + describe_noise(outcome.anscombe, outcome.noise_estimate) if outcome.task == "denoise" else ""
     return f"{how} ({outcome.seconds:.0f} s, {outcome.device}){noise}"
 
 

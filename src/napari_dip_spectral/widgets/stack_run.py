@@ -50,8 +50,8 @@ class StackPreview:
 def plane_account(result: RestoreResult, interrupted: tuple[int, ...]) -> dict[str, list[int]]:
     """Which planes of a stack ``result`` finished, which were ``interrupted`` (the batch a
     cancel stopped: they hold its last iterate) and which never started (NaN)."""
-    reasons = result.extra["plane_stop_reasons"]
-    histories = result.extra["plane_histories"]
+    reasons = result.plane_stop_reasons
+    histories = result.plane_histories
     cut = set(interrupted) if not result.finished else set()
     account: dict[str, list[int]] = {"finished": [], "interrupted": [], "not_started": [], "constant": []}
     for plane, (reason, history) in enumerate(zip(reasons, histories)):
