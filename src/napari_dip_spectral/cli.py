@@ -223,7 +223,7 @@ def process(args, path: Path, mask, client) -> tuple[Path, str | None]:
     from .files import read_image, write_atomic, write_tiff
     from .plots import save_plots
 
-    image = read_image(path)
+    image = read_image(path, args.axes)
     axes = (args.axes or image.axes).upper()
     if args.estimate:
         from .job import RestoreJob
