@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -288,6 +289,18 @@ class IterationReport:
         )
 
 
+def _unwritable(folder: Path) -> str | None:
+    """Why no result could be written to ``folder`` (made if missing), or None: found before
+    any work rather than after the first file's run."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
+
+
 def _progress(paths):
     try:
         from tqdm import tqdm
@@ -326,7 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.task == "super_resolution" and args.factor is None:
         print("dip-spectral: error: super_resolution needs --factor (or a --config that sets it)", file=sys.stderr)
         return EXIT_USAGE
-    args.output_dir.mkdir(parents=True, exist_ok=True)
+    problem = _unwritable(args.output_dir)
+    if problem:
+        print(
+            f"dip-spectral: error: -o: cannot write to the output folder {args.output_dir}: {problem}", file=sys.stderr
+        )
+        return EXIT_USAGE
     mask = None
     if args.mask is not None:
         from .files import read_image
