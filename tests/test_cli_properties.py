@@ -131,6 +131,8 @@ def check_output(out: Path, shape: tuple, spatial: int, dtype) -> None:
     """A readable TIFF of the input's shape (Y, X times the factor) and the expected dtype."""
     with tifffile.TiffFile(out) as tif:
         data = tif.series[0].asarray()
+        # no input here has colour samples: a plane stack tagged RGB shows as one colour image
+        assert tif.pages[0].photometric != tifffile.PHOTOMETRIC.RGB, (out, data.shape)
     assert data.shape == shape[:-2] + (shape[-2] * spatial, shape[-1] * spatial), (data.shape, shape)
     assert data.dtype == dtype, (data.dtype, dtype)
     assert np.isfinite(data).all()
@@ -149,6 +151,8 @@ def expected_dtype(dtype: np.dtype, output_dtype: str) -> np.dtype:
     output_dtype=st.sampled_from(["input", "float32"]),
 )
 @example(data=np.ones((1, 8, 8), np.uint16) * 7, task="denoise", output_dtype="input")
+# a 3-plane stack was written as one RGB image (tifffile's guess for a (3, Y, X) array)
+@example(data=np.arange(3 * 16 * 16, dtype=np.uint16).reshape(3, 16, 16), task="denoise", output_dtype="input")
 def test_any_file_ends_in_an_output_or_a_named_error(data, task, output_dtype, capsys):
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -241,7 +241,10 @@ def write_tiff(path, data: np.ndarray, axes: str, source: ImageFile, scale: int 
             meta[f"PhysicalSize{letter}"] = value
             if letter in units:
                 meta[f"PhysicalSize{letter}Unit"] = units[letter]
-        kwargs.update(metadata=meta, **_resolution(sizes, units))
+        # left to guess, tifffile stores a (3, Y, X) stack as one RGB image, which other
+        # programs then show as colour: only colour samples (S last) are RGB
+        rgb = axes.endswith("S") and data.shape[-1] in (3, 4)
+        kwargs.update(metadata=meta, photometric="rgb" if rgb else "minisblack", **_resolution(sizes, units))
     return write_atomic(path, lambda tmp: tifffile.imwrite(tmp, data, **kwargs))
 
 
