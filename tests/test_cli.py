@@ -208,3 +208,37 @@ def test_a_run_reports_its_iterations_without_tqdm(tmp_path, capsys):
     quiet = IterationReport("y.tif", every=3600)
     quiet(RunEvent(0, 1, (0,), 1, ProgressEvent(iteration=1, total=5)))
     assert capsys.readouterr().err == ""  # at most once per period
+
+
+def test_the_progress_line_says_at_most_how_long_is_left(tmp_path, capsys, monkeypatch):
+    from napari_dip_spectral import cli
+
+    report = cli.IterationReport
+    # a line for every iteration: a tiny run ends long before the usual one-second period
+    monkeypatch.setattr(cli, "IterationReport", lambda name, **kw: report(name, every=0.0, **kw))
+    path = tmp_path / "in.tif"
+    tifffile.imwrite(path, np.random.default_rng(0).random((3, 16, 16)).astype(np.float32), photometric="minisblack")
+    code = main(["denoise", str(path), "-o", str(tmp_path / "out"), "--axes", "ZYX", "--iterations", "20"] + FAST[2:])
+    assert code == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "in.tif: iteration" in line]
+    assert lines and "left" not in lines[0]  # nothing before the rate is measured
+    assert any(", at most " in line and line.endswith(" left)") for line in lines)
+
+
+def test_the_remaining_time_covers_the_planes_not_started():
+    import io
+
+    from napari_dip_spectral.cli import IterationReport
+    from napari_dip_spectral.core.solver import ProgressEvent
+    from napari_dip_spectral.events import RunEvent
+
+    now = [0.0]
+    stream = io.StringIO()
+    report = IterationReport("x.tif", every=5.0, stream=stream, auto_stop=False, clock=lambda: now[0])
+    for i in range(1, 51):
+        now[0] += 0.5
+        report(RunEvent(0, 3, (0, 1), 6, ProgressEvent(iteration=i, total=100), groups=2))
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 5  # once per period of the injected clock
+    # 50 iterations of this batch and two whole batches of 100 at 0.5 s each
+    assert lines[-1] == "  x.tif: iteration 50 / 100, planes 1-2 of 6 (25 s, about 2 min 10 s left)"

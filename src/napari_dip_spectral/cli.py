@@ -14,16 +14,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from .core.config import PROFILES, TASKS
+from .core.config import PROFILES, TASKS, task_defaults
 from .intensity import NORMALIZE_PER
 from .layout import CHANNEL_MODES
 from .noise_fit import describe_noise
 from .normalization import METHODS
 from .presets import CAMERA_KEYS, read_preset, to_options
 from .records import run_record
+from .remaining import RemainingTime
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -222,7 +224,7 @@ def process(args, path: Path, mask, client) -> tuple[Path, str | None]:
     from .files import read_image, write_atomic, write_tiff
     from .plots import save_plots
 
-    image = read_image(path)
+    image = read_image(path, args.axes)
     axes = (args.axes or image.axes).upper()
     if args.estimate:
         from .job import RestoreJob
@@ -242,7 +244,11 @@ def process(args, path: Path, mask, client) -> tuple[Path, str | None]:
         lazy = restore(da.from_array(image.data), args.task, mask=mask, axes=axes, **options)
         restored, result = client.compute(lazy).result(), None
     else:
-        result = restore(image.data, args.task, mask=mask, axes=axes, callback=IterationReport(path.name), **options)
+        auto_stop = options.get("auto_stop")
+        if auto_stop is None:  # the task's default ("enhance" runs its whole budget)
+            auto_stop = task_defaults(args.task, options.get("profile", "default")).auto_stop
+        report = IterationReport(path.name, auto_stop=bool(auto_stop))
+        result = restore(image.data, args.task, mask=mask, axes=axes, callback=report, **options)
         if not result.finished:
             raise RuntimeError("the run was cancelled")
         restored = result.image
@@ -257,25 +263,42 @@ def process(args, path: Path, mask, client) -> tuple[Path, str | None]:
 
 class IterationReport:
     """Progress within one file on stderr, at most once a second (a run can take minutes):
-    the iteration, the planes being fitted and the time so far. Needs nothing installed."""
+    the iteration, the planes being fitted, the time so far and at most how long is left
+    (``remaining.py``). Needs nothing installed."""
 
-    def __init__(self, name: str, every: float = 1.0, stream=None):
-        self.name, self.every, self.stream = name, every, stream or sys.stderr
-        self.started = self.last = time.perf_counter()
+    def __init__(self, name: str, every: float = 1.0, stream=None, auto_stop: bool = True, clock=time.perf_counter):
+        self.name, self.every, self.stream, self.clock = name, every, stream or sys.stderr, clock
+        self.started = self.last = clock()
+        self.remaining = RemainingTime(auto_stop=auto_stop, clock=clock)
 
     def __call__(self, event) -> None:
-        now = time.perf_counter()
+        self.remaining.update(event)  # every event: the rate is measured between them
+        now = self.clock()
         if now - self.last < self.every:
             return
         self.last = now
         planes = (
             f", planes {event.planes[0] + 1}-{event.planes[-1] + 1} of {event.n_planes}" if event.n_planes > 1 else ""
         )
+        left = self.remaining.text()
         print(
-            f"  {self.name}: iteration {event.iteration} / {event.total}{planes} ({now - self.started:.0f} s)",
+            f"  {self.name}: iteration {event.iteration} / {event.total}{planes} ({now - self.started:.0f} s"
+            + (f", {left})" if left else ")"),
             file=self.stream,
             flush=True,
         )
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why no result could be written to ``folder`` (made if missing), or None: found before
+    any work rather than after the first file's run."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
 
 
 def _progress(paths):
@@ -316,7 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.task == "super_resolution" and args.factor is None:
         print("dip-spectral: error: super_resolution needs --factor (or a --config that sets it)", file=sys.stderr)
         return EXIT_USAGE
-    args.output_dir.mkdir(parents=True, exist_ok=True)
+    problem = _unwritable(args.output_dir)
+    if problem:
+        print(
+            f"dip-spectral: error: -o: cannot write to the output folder {args.output_dir}: {problem}", file=sys.stderr
+        )
+        return EXIT_USAGE
     mask = None
     if args.mask is not None:
         from .files import read_image

@@ -20,6 +20,7 @@ class RunEvent:
     n_planes: int
     event: object
     tiles: int = 1  # tiles per plane (1 = untiled)
+    groups: int = 0  # planes (or tiles) fitted together in this batch; 0 = not told
 
     @property
     def plane(self) -> int:

@@ -59,12 +59,13 @@ class ImageFile:
         return self.units.get("X")
 
 
-def read_image(path) -> ImageFile:
-    """Read ``path``; ``ValueError`` for unsupported files."""
+def read_image(path, axes: str | None = None) -> ImageFile:
+    """Read ``path``; ``ValueError`` for unsupported files. ``axes``: the caller's own (the
+    CLI's ``--axes``), which stand in for a TIFF's that cannot be used."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in TIFF_SUFFIXES:
-        return _read_tiff(path)
+        return _read_tiff(path, axes)
     if suffix in PLAIN_SUFFIXES:
         from PIL import Image
 
@@ -86,7 +87,7 @@ def _read_bioio(path: Path) -> ImageFile:
     return ImageFile(data, axes, "ome", sizes, units)
 
 
-def _read_tiff(path: Path) -> ImageFile:
+def _read_tiff(path: Path, given: str | None = None) -> ImageFile:
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
@@ -104,7 +105,7 @@ def _read_tiff(path: Path) -> ImageFile:
             _named_sizes(tif.shaped_metadata[0], info)
         if not info.pixel_size.get("X"):
             _resolution_sizes(tif.pages[0], info)
-    if len(set(info.axes)) != len(info.axes):
+    if len(set(info.axes)) != len(info.axes) and not given:  # given axes are checked against the data later
         raise ValueError(f"{path.name}: cannot use the axes {series.axes!r}; pass --axes")
     return info
 
@@ -240,7 +241,10 @@ def write_tiff(path, data: np.ndarray, axes: str, source: ImageFile, scale: int 
             meta[f"PhysicalSize{letter}"] = value
             if letter in units:
                 meta[f"PhysicalSize{letter}Unit"] = units[letter]
-        kwargs.update(metadata=meta, **_resolution(sizes, units))
+        # left to guess, tifffile stores a (3, Y, X) stack as one RGB image, which other
+        # programs then show as colour: only colour samples (S last) are RGB
+        rgb = axes.endswith("S") and data.shape[-1] in (3, 4)
+        kwargs.update(metadata=meta, photometric="rgb" if rgb else "minisblack", **_resolution(sizes, units))
     return write_atomic(path, lambda tmp: tifffile.imwrite(tmp, data, **kwargs))
 
 

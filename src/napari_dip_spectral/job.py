@@ -352,7 +352,7 @@ class RestoreJob:
                     except StopIteration as stop:
                         outcome = stop.value
                         break
-                    message = yield RunEvent(batch_no, n_batches, planes, n, event, len(tiles))
+                    message = yield RunEvent(batch_no, n_batches, planes, n, event, len(tiles), len(chunk))
             except DeviceMemoryError:
                 if batch_size > 1:
                     batch_size = max(1, batch_size // 2)

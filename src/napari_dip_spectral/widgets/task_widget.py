@@ -186,9 +186,8 @@ class TaskWidget(Container):
         self._orphaned = False
         self._preview = self._received = None
         iterations = int(self.form.iterations.value)
-        self._progress = RunProgress(
-            f"{TASK_TITLES[self.task]}: {request.source}", iterations, request.n_planes, request.unit
-        )
+        title = f"{TASK_TITLES[self.task]}: {request.source}"
+        self._progress = RunProgress(title, iterations, request.n_planes, request.unit, self.form.auto_stop.value)
         self.run_button.enabled, self.cancel_button.enabled = False, True
         what = f"all {request.n_planes} {request.unit}s of " if request.stack else ""
         self.status.value = f"running on {what}{request.source} ({iterations} iterations max)"
