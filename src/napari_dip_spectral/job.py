@@ -1,6 +1,5 @@
 """The one job every face runs: a 2-D image is one plane, a stack many; planes (or tiles of
-large planes, which all have one size) are fitted ``batch_size`` at a time as the ``G``
-groups of one grouped network (:func:`napari_dip_spectral.core.solver.iterate`).
+large planes, all of one size) are fitted ``batch_size`` at a time (core/fitting.py).
 
 ``RestoreJob(image, task, ...)`` validates and prepares everything up front; ``run()`` plans
 batches and tiles from the device's memory, yields ``RunEvent`` and returns a
@@ -18,7 +17,7 @@ from .core.driving import drive
 from .events import RunEstimate, RunEvent
 from .intensity import NORMALIZE_PER, stabilised_ranges
 from .layout import VOLUME_CHANNELS, stack_layout
-from .noise_fit import photon_options, resolve_anscombe
+from .noise_fit import photon_options, resolve_anscombe, stabilised_sigma
 from .normalization import Normalization, fit_normalization
 from .result import PlanState, assemble_result, entry_of
 from .tiling import (
@@ -116,6 +115,7 @@ class RestoreJob:
         planes = self.layout.to_planes(arr)
         data = planes if self.model is None else self.model.forward(planes)
         self.normalizations, self.constant = self._normalizations(arr, planes, normalize, normalize_per, ranges)
+        self.config = stabilised_sigma(self.config, self.model, self.normalizations)
         self.constant_values = planes.reshape(len(planes), -1)[:, 0].astype(np.float32)
         if all(self.constant):
             raise ValueError("image is constant: nothing to restore")
@@ -270,7 +270,7 @@ class RestoreJob:
         import time
 
         from .core.devices import describe_device, resolve_device
-        from .core.solver import iterate
+        from .core.fitting import fit
 
         device = resolve_device(self.config.device)
         tile, batch = self.plan(device)
@@ -280,7 +280,7 @@ class RestoreJob:
         obs, masks, _ = self._batch(units[:batch])
         config = self.config.replace(iterations=probe, auto_stop=False, preview_every=0)
         stamps = [time.perf_counter()]
-        steps = iterate(obs, self.operator(masks), config, None)
+        steps = fit(obs, self.operator(masks), config, None)
         for _event in steps:
             stamps.append(time.perf_counter())
         timed = stamps[3:] if len(stamps) > 4 else stamps[1:]  # the first steps warm up
@@ -319,7 +319,8 @@ class RestoreJob:
 
     def _run_plan(self, tile: int | None, batch_size: int) -> Generator:
 
-        from .core.solver import DeviceMemoryError, iterate
+        from .core.fitting import fit
+        from .core.solver import DeviceMemoryError
 
         units, tiles, weights = self.units(tile)
         tile_index = {t: k for k, t in enumerate(tiles)}
@@ -343,7 +344,7 @@ class RestoreJob:
             chunk = list(range(start, min(start + batch_size, len(units))))
             obs, masks, ref = self._batch([units[u] for u in chunk])
             planes = tuple(dict.fromkeys(units[u][0] for u in chunk))
-            gen = iterate(obs, self.operator(masks), self.config, ref)
+            gen = fit(obs, self.operator(masks), self.config, ref)
             message = None
             try:
                 while True:

@@ -316,3 +316,14 @@ def photon_options(options: dict, model: PoissonGaussian | None, profile: str) -
     if options.get("channels") is None:
         changes["channels"] = PHOTON_CHANNELS
     return dict(options, **changes)
+
+
+def stabilised_sigma(config, model: PoissonGaussian | None, normalizations) -> object:
+    """The configuration with the noise sigma the transform promises: 1 in stabilised units,
+    ``1 / (high - low)`` once normalised, where every plane shares one range and the SURE rule,
+    which needs it, runs. The wavelet estimate misses it by up to 45 % on stabilised counts
+    (low at a few photons, where the transform's output is coarse)."""
+    spans = {n.high - n.low for n in normalizations if n is not None}
+    if model is None or config.stop_rule != "sure" or config.noise_sigma is not None or len(spans) != 1:
+        return config
+    return config.replace(noise_sigma=1.0 / spans.pop())

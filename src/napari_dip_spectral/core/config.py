@@ -21,7 +21,7 @@ import numpy as np
 TASKS = ("denoise", "deblock", "inpaint", "super_resolution", "enhance")
 PROFILES = ("default", "paper")
 DECODERS = ("plane", "volume")
-STOP_RULES = ("ratio", "noise", "holdout")
+STOP_RULES = ("ratio", "noise", "holdout", "sure")
 UPSAMPLERS = ("gaussian", "bilinear", "nearest", "deconv")  # here, not in network.py, so that checks need no torch
 # the "power" sigma estimator's defaults (core/layers.py LipschitzBound explains the choice);
 # here so that SolverConfig, DecoderSpec and the layers share one value without torch
@@ -57,10 +57,12 @@ class SolverConfig:
     # level (denoising; the ratio rule stands in on planes
     # without measurable noise); "holdout": stop
     # where the error on held-out pixels was lowest
-    # (core/holdout.py; denoising and deblocking)
+    # (core/holdout.py; denoising and deblocking); "sure":
+    # where an unbiased estimate of the error was lowest
+    # (core/sure.py; denoising)
     holdout_fraction: float = 0.1  # "holdout" rule: share of pixels left out of the fit
-    holdout_patience: int = 100  # "holdout" rule: stop after this many iterations
-    # without a lower error on the held-out pixels
+    holdout_patience: int = 100  # "holdout" and "sure" rules: stop after this many
+    # iterations without a lower error estimate
     noise_sigma: float | None = None  # the noise sigma in [0, 1] units; None: estimated
     noise_fraction: float | None = None  # "noise" rule: stop at fit <= fraction * sigma^2;
     # None: from the image size (noise_fraction_for)
