@@ -27,10 +27,11 @@ from collections.abc import Generator
 import numpy as np
 import torch
 
+from . import solver
 from .config import SolverConfig
 from .noise import estimate_noise_sigma
 from .operators import Denoise, ForwardOperator
-from .solver import ProgressEvent, SolveOutcome, iterate
+from .solver import ProgressEvent, SolveOutcome
 
 EPSILON = 0.3  # the perturbation in units of the noise sigma. Adam's first steps follow the
 # gradient's sign, so a much smaller perturbation (0.02 sigma) flipped steps and the twin
@@ -67,7 +68,8 @@ def iterate_with_sure(
     # both fits run to the end of their budget unless stopped here; each reports its result
     # (the average of outputs) on every metric iteration
     inner = config.replace(stop_rule="ratio", auto_stop=False, settle=0, preview_every=config.metrics_every)
-    main, twin = iterate(observation, operator, inner, reference), iterate(perturbed, operator, inner, None)
+    main = solver.iterate(observation, operator, inner, reference)
+    twin = solver.iterate(perturbed, operator, inner, None)
     y_np, probe_np = y.numpy().astype(np.float64), probe.numpy().astype(np.float64)
     best = np.full(groups, np.inf)
     best_at = np.zeros(groups, dtype=np.int64)
