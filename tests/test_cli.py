@@ -10,6 +10,7 @@ import tifffile
 
 from napari_dip_spectral.cli import main
 from napari_dip_spectral.files import read_image
+from napari_dip_spectral.presets import make_preset
 
 FAST = ["--iterations", "5", "--channels", "8"]
 
@@ -242,3 +243,26 @@ def test_the_remaining_time_covers_the_planes_not_started():
     assert len(lines) == 5  # once per period of the injected clock
     # 50 iterations of this batch and two whole batches of 100 at 0.5 s each
     assert lines[-1] == "  x.tif: iteration 50 / 100, planes 1-2 of 6 (25 s, about 2 min 10 s left)"
+
+
+def test_the_stop_rule_is_chosen_by_flag_or_preset(tmp_path):
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(3)
+    scene = gaussian_filter(rng.random((96, 96)), 3)
+    scene = (scene - scene.min()) / (scene.max() - scene.min())
+    counts = np.round(100 + 20 * rng.poisson(30 * scene) + rng.normal(0, 5, scene.shape)).astype(np.uint16)
+    path = tmp_path / "cam.tif"
+    tifffile.imwrite(path, counts)
+    assert main(["denoise", str(path), "-o", str(tmp_path / "flag"), "--stop-rule", "sure", *FAST]) == 0
+    record = json.loads((tmp_path / "flag" / "cam_denoise.json").read_text())
+    assert record["stop_rules"] == ["sure"] and record["config"]["stop_rule"] == "sure"
+    preset = tmp_path / "sure.json"
+    settings = {"stop_rule": "sure", "iterations": 5, "channels": 8}
+    preset.write_text(json.dumps(make_preset("denoise", settings)))
+    assert main(["denoise", str(path), "-o", str(tmp_path / "preset"), "--config", str(preset)]) == 0
+    record = json.loads((tmp_path / "preset" / "cam_denoise.json").read_text())
+    assert record["stop_rules"] == ["sure"]
+    assert main(["denoise", str(path), "-o", str(tmp_path / "default"), *FAST]) == 0
+    record = json.loads((tmp_path / "default" / "cam_denoise.json").read_text())
+    assert record["stop_rules"] == ["holdout"]  # photon counts: held-out pixels unless chosen

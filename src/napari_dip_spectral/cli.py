@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .core.config import PROFILES, TASKS, task_defaults
+from .core.config import PROFILES, STOP_RULES, TASKS, task_defaults
 from .intensity import NORMALIZE_PER
 from .layout import CHANNEL_MODES
 from .noise_fit import describe_noise
@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lipschitz", type=_lipschitz, help="Lipschitz bound lambda per layer, or 'none' for no control")
     p.add_argument(
         "--upsample", choices=("gaussian", "bilinear", "nearest", "deconv"), help="upsampling layer of the decoder"
+    )
+    p.add_argument(
+        "--stop-rule",
+        choices=STOP_RULES,
+        help="the automatic stop (default: held-out pixels for photon-noise denoising, else the task's); "
+        "'sure': an unbiased error estimate from a twin fit, denoising only, twice the work",
     )
     p.add_argument(
         "--channels",
@@ -164,6 +170,7 @@ def _options(args) -> dict:
         lipschitz=args.lipschitz,
         upsample=args.upsample,
         channels=args.channels,
+        stop_rule=args.stop_rule,
         profile=args.profile,
         auto_stop=False if args.no_auto_stop else None,
         normalize=args.normalize,
