@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from napari_dip_spectral.core.config import SolverConfig
-from napari_dip_spectral.core.holdout import HeldOutPixels, HeldOutStopRule
+from napari_dip_spectral.core.holdout import HeldOutPixels
 from napari_dip_spectral.core.operators import Denoise, SuperResolve
 from napari_dip_spectral.core.solver import solve
+from napari_dip_spectral.core.stopping import LowestErrorRule
 
 from ..conftest import smooth_image
 
@@ -31,7 +32,7 @@ def test_held_out_pixels_are_left_out_of_the_data_term():
 
 
 def test_rule_remembers_the_best_and_waits_for_patience():
-    rule = HeldOutStopRule(groups=2, patience=30)
+    rule = LowestErrorRule(groups=2, patience=30)
     assert rule.record(10, torch.tensor([1.0, 1.0])).tolist() == [True, True]
     assert rule.record(20, torch.tensor([0.5, 1.2])).tolist() == [True, False]
     assert rule.check(30).tolist() == [False, False]

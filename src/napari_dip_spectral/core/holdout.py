@@ -7,10 +7,11 @@ independent of the pixels the network is fitted to, so the error of the result o
 network learns the image and rises once it fits the noise of the pixels it sees (its
 prediction at a held-out pixel is made from its neighbours). The rule keeps the result
 where that error was lowest and stops a plane once it has not improved for ``patience``
-iterations. Unlike a fixed fraction of the noise variance, this adapts to the signal-to-noise
-ratio and to the image's size (docs/beyond_the_paper.md section 8). Iteration to iteration,
-the noise on the held-out pixels is the same, so differences of the error between
-iterations are measured much more precisely than the error itself.
+iterations (core/stopping.py ``LowestErrorRule``). Unlike a fixed fraction of the noise
+variance, this adapts to the signal-to-noise ratio and to the image's size
+(docs/beyond_the_paper.md section 8). Iteration to iteration, the noise on the held-out
+pixels is the same, so differences of the error between iterations are measured much more
+precisely than the error itself.
 """
 
 from __future__ import annotations
@@ -66,27 +67,3 @@ class HeldOutPixels(ForwardOperator):
 
     def finish(self, x, y):
         return self.base.finish(x, y)
-
-
-class HeldOutStopRule:
-    """Per plane: the lowest held-out error seen, where it was, and whether the plane has
-    gone ``patience`` iterations without improving on it."""
-
-    def __init__(self, groups: int, patience: int):
-        if patience < 1:
-            raise ValueError(f"holdout patience must be >= 1, got {patience!r}")
-        self.patience = int(patience)
-        self.best = torch.full((groups,), float("inf"))
-        self.best_iteration = torch.zeros(groups, dtype=torch.long)
-
-    def record(self, iteration: int, error: torch.Tensor) -> torch.Tensor:
-        """Boolean ``(G,)``: the planes whose error improved at ``iteration``."""
-        error = error.detach().float().cpu().reshape(-1)
-        improved = error < self.best
-        self.best = torch.where(improved, error, self.best)
-        self.best_iteration[improved] = iteration
-        return improved
-
-    def check(self, iteration: int) -> torch.Tensor:
-        """Boolean ``(G,)``: the planes that have not improved for ``patience`` iterations."""
-        return (iteration - self.best_iteration) >= self.patience

@@ -23,12 +23,12 @@ import torch
 from .config import SolverConfig, lipschitz_for_size, noise_fraction_for
 from .devices import resolve_device
 from .driving import drive
-from .holdout import HeldOutPixels, HeldOutStopRule
+from .holdout import HeldOutPixels
 from .network import Decoder, DecoderSpec, fourier_input, padded_size
 from .noise import estimate_noise_sigma
 from .operators import ForwardOperator
 from .spectral import fbc_bands
-from .stopping import NoiseLevelStopRule, WindowedStopRule, contrast_free_ratio, plane_contrast
+from .stopping import LowestErrorRule, NoiseLevelStopRule, WindowedStopRule, contrast_free_ratio, plane_contrast
 from .volume import VolumeDecoder
 
 
@@ -160,7 +160,7 @@ def iterate(
     holdout = None
     if config.stop_rule == "holdout":
         operator = HeldOutPixels(operator, tuple(observation.shape), config.holdout_fraction, config.seed)
-        holdout = HeldOutStopRule(groups, config.holdout_patience)
+        holdout = LowestErrorRule(groups, config.holdout_patience)
     try:
         net, z = net.to(device), z.to(device)
         y = observation.to(device=device, dtype=torch.float32)

@@ -152,3 +152,28 @@ class NoiseLevelStopRule:
     def check(self, fit: torch.Tensor) -> torch.Tensor:
         """Boolean ``(G,)`` tensor: True where the data term ``fit`` is at or below the level."""
         return fit.reshape(-1) <= self.threshold.to(fit.device)
+
+
+class LowestErrorRule:
+    """Per plane: the lowest error estimate seen (held-out pixels' error, core/holdout.py, or
+    SURE, core/sure.py), where it was, and whether the plane has gone ``patience`` iterations
+    without improving on it."""
+
+    def __init__(self, groups: int, patience: int):
+        if patience < 1:
+            raise ValueError(f"stop patience must be >= 1, got {patience!r}")
+        self.patience = int(patience)
+        self.best = torch.full((groups,), float("inf"))
+        self.best_iteration = torch.zeros(groups, dtype=torch.long)
+
+    def record(self, iteration: int, error: torch.Tensor) -> torch.Tensor:
+        """Boolean ``(G,)``: the planes whose error improved at ``iteration``."""
+        error = error.detach().float().cpu().reshape(-1)
+        improved = error < self.best
+        self.best = torch.where(improved, error, self.best)
+        self.best_iteration[improved] = iteration
+        return improved
+
+    def check(self, iteration: int) -> torch.Tensor:
+        """Boolean ``(G,)``: the planes that have not improved for ``patience`` iterations."""
+        return (iteration - self.best_iteration) >= self.patience

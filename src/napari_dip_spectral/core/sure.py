@@ -32,6 +32,7 @@ from .config import SolverConfig
 from .noise import estimate_noise_sigma
 from .operators import Denoise, ForwardOperator
 from .solver import ProgressEvent, SolveOutcome
+from .stopping import LowestErrorRule
 
 EPSILON = 0.3  # the perturbation in units of the noise sigma. Adam's first steps follow the
 # gradient's sign, so a much smaller perturbation (0.02 sigma) flipped steps and the twin
@@ -66,37 +67,33 @@ def iterate_with_sure(
     probe = torch.randn(y.shape, generator=torch.Generator().manual_seed(20_011 + config.seed))
     perturbed = y + torch.from_numpy(eps.astype(np.float32)).view(-1, 1, 1, 1) * probe
     # both fits run to the end of their budget unless stopped here; each reports its result
-    # (the average of outputs) on every metric iteration
+    # (the average of outputs) on every metric iteration. The twin only has to report it: its
+    # own metrics (FBC, ratio, history) would be computed and thrown away
     inner = config.replace(stop_rule="ratio", auto_stop=False, settle=0, preview_every=config.metrics_every)
     main = solver.iterate(observation, operator, inner, reference)
-    twin = solver.iterate(perturbed, operator, inner, None)
+    twin = solver.iterate(perturbed, operator, inner.replace(metrics_every=config.iterations), None)
     y_np, probe_np = y.numpy().astype(np.float64), probe.numpy().astype(np.float64)
-    best = np.full(groups, np.inf)
-    best_at = np.zeros(groups, dtype=np.int64)
-    fired = np.zeros(groups, dtype=np.int64)
-    kept: np.ndarray | None = None
-    reason, cancel, outcome = None, None, None
+    rule = LowestErrorRule(groups, config.holdout_patience)
+    fired = torch.zeros(groups, dtype=torch.long)  # where each plane's rule fired; 0 = not yet
+    kept: np.ndarray | None = None  # each plane's result where its estimate was lowest
+    reason, message, outcome = None, None, None
     try:
         while True:
             try:
-                event = next(main) if cancel is None else main.send(cancel)
-                twin_event = next(twin) if cancel is None else twin.send(cancel)
+                event, twin_event = main.send(message), twin.send(message)
             except StopIteration as end:
                 outcome = end.value
                 break
-            if event.preview is not None and twin_event.preview is not None:
-                risk = sure_estimate(
-                    y_np, event.preview.astype(np.float64), twin_event.preview.astype(np.float64), probe_np, sigma, eps
-                )
-                improved = (risk < best) & (fired == 0)
-                if improved.any():
-                    kept = event.preview.copy() if kept is None else kept
-                    kept[improved] = event.preview[improved]
-                    best[improved], best_at[improved] = risk[improved], event.iteration
-                newly = (fired == 0) & (best_at > 0) & (event.iteration - best_at >= config.holdout_patience)
-                fired[newly] = best_at[newly]
+            if event.preview is not None:
+                x = event.preview.astype(np.float64)
+                risk = sure_estimate(y_np, x, twin_event.preview.astype(np.float64), probe_np, sigma, eps)
+                improved = (rule.record(event.iteration, torch.from_numpy(risk)) & (fired == 0)).numpy()
+                kept = event.preview.copy() if kept is None else kept
+                kept[improved] = event.preview[improved]
+                newly = rule.check(event.iteration) & (fired == 0)
+                fired[newly] = rule.best_iteration[newly]
             shown = config.preview_every and event.iteration % config.preview_every == 0
-            cancel = bool(
+            message = bool(
                 (
                     yield ProgressEvent(
                         iteration=event.iteration,
@@ -107,19 +104,20 @@ def iterate_with_sure(
                     )
                 )
             )
-            if cancel:
+            if message:
                 reason = "cancelled"
-            elif config.auto_stop and (fired > 0).all():
-                reason, cancel = "auto_stop", True
+            elif config.auto_stop and bool((fired > 0).all()):
+                reason, message = "auto_stop", True
     finally:
         main.close()
         twin.close()
     image = outcome.image
-    taken = np.full(groups, outcome.iterations, dtype=np.int64)
+    taken = torch.full((groups,), outcome.iterations, dtype=torch.long)
     if kept is not None and config.auto_stop and reason != "cancelled":
         # each plane's lowest-SURE result, also where the budget ran out before the rule fired
         image = kept.astype(np.float32)
-        taken = np.where(best_at > 0, best_at, taken)
+        found = torch.where(rule.best_iteration > 0, rule.best_iteration, taken)
+        taken = torch.where(fired > 0, fired, found)  # a fired plane's best is where it fired
     return SolveOutcome(
         image=image,
         history=outcome.history,
