@@ -11,6 +11,8 @@ from napari_dip_spectral.job import RestoreJob as StackJob
 from napari_dip_spectral.layout import guess_axes, make_layout, parse_axes
 from napari_dip_spectral.tiling import blend_weights, plan_tiles, tile_starts
 
+from .conftest import smooth_image
+
 FAST = dict(iterations=5, channels=8)
 
 
@@ -65,7 +67,7 @@ def test_zyx_every_plane_restored_input_untouched(rng):
 
 def test_tyx_one_by_one_equals_2d_restore(rng):
     x = rng.random((2, 32, 32)).astype(np.float32)
-    r = restore(x, axes="TYX", batch_size=1, normalize_per="plane", **FAST)
+    r = restore(x, axes="TYX", batch_size=1, normalize_per="plane", warm_start=False, **FAST)
     for t in range(2):
         single = restore(x[t], **FAST)
         np.testing.assert_array_equal(r.image[t], single.image)
@@ -266,7 +268,7 @@ def test_a_memory_limit_sizes_batches_and_tiles_to_fit(rng):
     from napari_dip_spectral.tiling import unit_bytes
 
     x = rng.random((3, 128, 128)).astype(np.float32)
-    free = restore(x, axes="ZYX", stack_prior="planes", **FAST)
+    free = restore(x, axes="ZYX", stack_prior="planes", warm_start=False, **FAST)
     assert free.batch_size >= 3 and free.tile_size is None
     one_plane = unit_bytes(FAST["channels"], 5, 1, 128, 128) / 2**30
     capped = restore(x, axes="ZYX", stack_prior="planes", memory_limit=1.5 * one_plane, **FAST)
@@ -276,3 +278,34 @@ def test_a_memory_limit_sizes_batches_and_tiles_to_fit(rng):
     for bad in (0, -1.0, float("nan"), "2GB", True):
         with pytest.raises(ValueError, match="memory_limit"):
             restore(x, axes="ZYX", memory_limit=bad, **FAST)
+
+
+def test_warm_start_fits_planes_one_by_one_each_from_the_last(rng):
+    clean = smooth_image(32, seed=0)
+    x = np.stack([clean + rng.normal(0, 0.05, clean.shape) for _ in range(3)]).astype(np.float32)
+    options = dict(axes="TYX", iterations=60, channels=8, metrics_every=10, auto_stop=False)
+    cold = restore(x, warm_start=False, **options)
+    events = []
+    warm = restore(x, warm_start=True, callback=events.append, **options)
+    assert warm.batch_size == 1 and {e.batches for e in events} == {3}
+    # the first plane has no neighbour yet: the same fit; later planes start from the last
+    # plane's decoder, which already draws the scene, so their first logged fit is closer
+    np.testing.assert_array_equal(warm.image[0], restore(x, batch_size=1, **options).image[0])
+    for p in (1, 2):
+        assert warm.plane_histories[p][0].loss < 0.5 * cold.plane_histories[p][0].loss
+    with pytest.raises(ValueError, match="warm_start"):
+        restore(x, warm_start="yes", **options)
+
+
+def test_warm_starts_by_default_only_along_z_or_t_on_the_cpu(rng):
+    x = rng.random((2, 32, 32)).astype(np.float32)
+    assert restore(x, axes="TYX", **FAST).warm_start  # denoising a time series on the CPU
+    assert restore(x, axes="ZYX", stack_prior="planes", **FAST).warm_start
+    assert not restore(x, axes="CYX", **FAST).warm_start  # channels are not neighbours
+    assert not restore(x, axes="TYX", profile="paper", **FAST).warm_start  # the authors' fit
+    assert not restore(x, axes="TYX", warm_start=False, **FAST).warm_start
+    assert not restore(x, axes="TYX", tile_size=32, tile_overlap=8, **FAST).warm_start
+    assert not restore(x, axes="TYX", stop_rule="sure", **FAST).warm_start
+    assert not restore(x[0], **FAST).warm_start  # one plane: no neighbour
+    with pytest.raises(ValueError, match="sure"):
+        restore(x, axes="TYX", stop_rule="sure", warm_start=True, **FAST)

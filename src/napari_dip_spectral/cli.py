@@ -11,177 +11,22 @@ codes: 0 all inputs done, 1 some inputs failed (each reported and skipped), 2 us
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from .core.config import PROFILES, STOP_RULES, TASKS, task_defaults
-from .intensity import NORMALIZE_PER
-from .layout import CHANNEL_MODES
+from tqdm import tqdm
+
+from .cli_options import build_parser, options_from
+from .core.config import task_defaults
 from .noise_fit import describe_noise
-from .normalization import METHODS
 from .presets import CAMERA_KEYS, read_preset, to_options
 from .records import run_record
 from .remaining import RemainingTime
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def _lipschitz(text: str):
-    if text.lower() in ("none", "off", "inf"):
-        return float("inf")
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be > 0")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="dip-spectral",
-        description="Restore images with the spectral-bias-controlled deep image prior "
-        "(Shi et al., IJCV 2022). 'dip-spectral demo -o OUTDIR' runs a bundled "
-        "example.",
-        epilog="Exit codes: 0 all inputs done, 1 some inputs failed (reported and skipped), "
-        "2 usage error. Docs: docs/stacks.md.",
-    )
-    p.add_argument("task", choices=TASKS, help="what to do")
-    p.add_argument(
-        "inputs",
-        nargs="+",
-        metavar="INPUT",
-        help="image files: TIFF / OME-TIFF (any axes), PNG, JPEG or BMP; CZI, ND2, LIF and other microscope "
-        'formats with the bioio extra (pip install "napari-dip-spectral[bioio]")',
-    )
-    p.add_argument("-o", "--output-dir", required=True, type=Path, help="folder for the results (created if missing)")
-    p.add_argument(
-        "--axes", help="axes of every input, e.g. ZYX, TCYX, YXS (default: from the file's metadata, else a guess)"
-    )
-    p.add_argument("--mask", type=Path, help="inpaint: mask image, nonzero = observed pixel")
-    p.add_argument("--factor", type=int, choices=(2, 4, 8), help="super_resolution: scale factor")
-    p.add_argument(
-        "--config",
-        type=Path,
-        metavar="JSON",
-        help="settings from a preset file (saved by the napari widgets) or a run record (<name>_<task>.json) "
-        "to replay; options given on the command line override it",
-    )
-    p.add_argument("--iterations", type=int, help="iteration budget (default: the task's)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument(
-        "--estimate",
-        action="store_true",
-        help="time a few iterations on the chosen device and print how long each file would take; restore nothing",
-    )
-    p.add_argument("--lipschitz", type=_lipschitz, help="Lipschitz bound lambda per layer, or 'none' for no control")
-    p.add_argument(
-        "--upsample", choices=("gaussian", "bilinear", "nearest", "deconv"), help="upsampling layer of the decoder"
-    )
-    p.add_argument(
-        "--stop-rule",
-        choices=STOP_RULES,
-        help="the automatic stop (default: held-out pixels for photon-noise denoising, else the task's); "
-        "'sure': an unbiased error estimate from a twin fit, denoising only, twice the work",
-    )
-    p.add_argument(
-        "--channels",
-        type=int,
-        help="feature channels of the decoder (default 128; 64 for photon-noise denoising and volumes)",
-    )
-    p.add_argument(
-        "--profile", choices=PROFILES, default="default", help="settings profile: 'default' or the authors' 'paper'"
-    )
-    p.add_argument("--no-auto-stop", action="store_true", help="run the whole iteration budget")
-    p.add_argument(
-        "--normalize", choices=METHODS, default="minmax", help="intensity normalisation to [0, 1] (default minmax)"
-    )
-    p.add_argument(
-        "--normalize-per",
-        choices=NORMALIZE_PER,
-        default="stack",
-        help="one intensity range per stack (per channel) or per plane (default stack)",
-    )
-    p.add_argument(
-        "--channel-mode",
-        choices=CHANNEL_MODES,
-        default="auto",
-        help="channels fitted independently or jointly (default: RGB jointly, other channel axes independently)",
-    )
-    p.add_argument("--batch-size", type=int, help="planes fitted together (default: from memory)")
-    p.add_argument(
-        "--tile-size",
-        type=int,
-        help="tile side in pixels (default: tiles only when a plane does not fit the memory budget)",
-    )
-    p.add_argument(
-        "--memory-limit",
-        type=float,
-        help="GiB one batch may use (default: half the GPU's free memory, or a quarter of RAM up to 4 GiB)",
-    )
-    noise = p.add_mutually_exclusive_group()
-    noise.add_argument(
-        "--anscombe",
-        action="store_true",
-        help="generalised Anscombe transform with the parameters given below "
-        "(default for denoising: the noise model is estimated from each "
-        "image and the transform used when the noise grows with the signal)",
-    )
-    noise.add_argument(
-        "--no-anscombe", action="store_true", help="no noise model and no transform (signal-independent noise)"
-    )
-    p.add_argument(
-        "--anscombe-gain", type=float, default=1.0, help="camera gain, data units per photo-electron (default 1)"
-    )
-    p.add_argument("--anscombe-offset", type=float, default=0.0, help="camera offset / dark level (default 0)")
-    p.add_argument(
-        "--anscombe-read-noise", type=float, default=0.0, help="read noise standard deviation in data units (default 0)"
-    )
-    p.add_argument(
-        "--output-dtype",
-        choices=("input", "float32"),
-        default="input",
-        help="'input': keep uint8/uint16 (rounded, clipped); float inputs give float32 (default input)",
-    )
-    p.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="send planes to this dask.distributed scheduler (e.g. tcp://host:8786); "
-        "no per-iteration history is recorded then",
-    )
-    return p
-
-
-def _options(args) -> dict:
-    anscombe = False if args.no_anscombe else "auto"
-    if args.anscombe:
-        anscombe = {"gain": args.anscombe_gain, "offset": args.anscombe_offset, "read_noise": args.anscombe_read_noise}
-    return dict(
-        factor=args.factor,
-        iterations=args.iterations,
-        device=args.device,
-        seed=args.seed,
-        lipschitz=args.lipschitz,
-        upsample=args.upsample,
-        channels=args.channels,
-        stop_rule=args.stop_rule,
-        profile=args.profile,
-        auto_stop=False if args.no_auto_stop else None,
-        normalize=args.normalize,
-        normalize_per=args.normalize_per,
-        channel_mode=args.channel_mode,
-        batch_size=args.batch_size,
-        tile_size=args.tile_size,
-        memory_limit=args.memory_limit,
-        anscombe=anscombe,
-        output_dtype=args.output_dtype,
-    )
 
 
 # the options whose command-line flags have other names than the option
@@ -201,7 +46,7 @@ def given_flags(argv: list[str], args) -> set[str]:
 def resolve_options(args, given: set[str], preset: dict | None) -> dict:
     """The run's options: the flags' values, where a preset (``--config``) sets a key and
     its flag was not written on the command line, the preset's value."""
-    options = _options(args)
+    options = options_from(args)
     if preset is None:
         return options
     settings = to_options(preset["settings"])
@@ -308,14 +153,6 @@ def _unwritable(folder: Path) -> str | None:
     return None
 
 
-def _progress(paths):
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=len(paths), unit="file", file=sys.stderr)
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "demo":
@@ -367,12 +204,10 @@ def main(argv: list[str] | None = None) -> int:
 
         client = Client(args.scheduler)
     paths = [Path(p) for p in args.inputs]
-    bar = _progress(paths)
+    bar = tqdm(total=len(paths), unit="file", file=sys.stderr)  # files done, under each file's own progress
     failed = 0
     try:
-        for i, path in enumerate(paths, 1):
-            if bar is None:
-                print(f"[{i}/{len(paths)}] {path.name}", file=sys.stderr)
+        for path in paths:
             try:
                 out, note = process(args, path, mask, client)
                 if out is None:  # --estimate
@@ -382,14 +217,10 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as error:  # one bad file never stops the others
                 failed += 1
                 message = f"FAILED {path}: {type(error).__name__}: {error}"
-            if bar is not None:
-                bar.write(message, file=sys.stderr)
-                bar.update(1)
-            else:
-                print(message, file=sys.stderr)
+            bar.write(message, file=sys.stderr)
+            bar.update(1)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
         if client is not None:
             client.close()
     return EXIT_FAILED if failed else EXIT_OK

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .layout import Layout
-from .normalization import METHODS
+from .normalization import METHODS, Normalization, fit_normalization
 
 NORMALIZE_PER = ("stack", "plane")
 
@@ -63,3 +63,31 @@ def dask_compute(values: list) -> list:
     import dask
 
     return list(dask.compute(*values))
+
+
+def plane_normalizations(arr, planes, layout: Layout, method: str, per: str, ranges, model):
+    """Each plane's normalisation (None for a constant plane) and whether it is constant:
+    one range for the stack (``per="stack"``, ``ranges`` or measured after the noise model's
+    transform) or each plane's own (``per="plane"``)."""
+    n = layout.n_planes
+    norms: list[Normalization | None] = []
+    constant = []
+    if per == "stack":
+        if ranges is None:
+            ranges = stabilised_ranges(arr, layout, method, model)
+        lows, highs = (layout.plane_values(r) for r in ranges)
+        for i in range(n):
+            ok = highs[i] > lows[i]
+            norms.append(Normalization(float(lows[i]), float(highs[i]), method) if ok else None)
+            constant.append(not ok)
+        return norms, constant
+    for i in range(n):
+        try:
+            norms.append(fit_normalization(planes[i], method, transform=None if model is None else model.forward))
+            constant.append(False)
+        except ValueError as error:
+            if "constant" not in str(error):
+                raise
+            norms.append(None)
+            constant.append(True)
+    return norms, constant

@@ -127,6 +127,7 @@ CHECKS = {
     "tile_size": _integer(MIN_TILE),
     "anscombe": _anscombe,
     "batch_size": _integer(1),
+    "warm_start": _boolean,
     "stack_prior": _one_of(("auto", *STACK_PRIORS)),
     "channel_mode": _one_of(CHANNEL_MODES),
     "memory_limit": _positive,

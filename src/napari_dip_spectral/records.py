@@ -53,6 +53,7 @@ def run_record(args, path: Path, out: Path, image, result, seconds: float) -> di
         history=_history(result.history),
     )
     if len(result.plane_histories) > 1:
+        record.update(batch_size=result.batch_size, warm_start=result.warm_start)
         record["planes"] = [
             {"stop_iteration": it, "stop_reason": reason, "history": _history(hist)}
             for it, reason, hist in zip(

@@ -26,6 +26,7 @@ EXTRA_KEYS = (
     "plane_stop_reasons",
     "normalizations",
     "batch_size",
+    "warm_start",
     "tile_size",
     "tiles_per_plane",
     "planes_done",
@@ -71,6 +72,7 @@ class RestoreResult:
     stop_rules: list[str] = field(default_factory=list)  # the distinct rules, sorted
     normalizations: list[Normalization | None] = field(default_factory=list)  # per plane
     batch_size: int = 1  # planes fitted at once
+    warm_start: bool = False  # each batch started from the decoder fitted before it
     tile_size: int | None = None  # None: planes fitted whole
     tiles_per_plane: int = 1
     planes_done: list[int] = field(default_factory=list)  # planes that finished (not cancelled)
@@ -152,6 +154,7 @@ class PlanState:
     tiles: list
     tile: int | None
     batch_size: int
+    warm_start: bool
     hist: dict[int, list]
     stop: dict[int, int]
     auto: dict[int, bool]
@@ -227,6 +230,7 @@ def assemble_result(job, s: PlanState) -> RestoreResult:
         plane_stop_reasons=plane_reason,
         normalizations=job.normalizations,
         batch_size=s.batch_size,
+        warm_start=s.warm_start,
         tile_size=s.tile,
         tiles_per_plane=len(s.tiles),
         planes_done=planes_done,

@@ -46,6 +46,7 @@ def change_everything(widget) -> None:
     data.normalize_per.value = "plane"
     data.tile_size.value = 64
     widget.batch_size.value = 2
+    widget.warm_start.value = False
     widget.stack_prior.value = "volume"
 
 

@@ -53,6 +53,12 @@ def test_all_planes_gives_one_layer_with_the_stack_shape_and_geometry(make_napar
     assert "stack [denoise] stopping (mean over planes)" in viewer.layers
     assert "stack [denoise] (running)" not in viewer.layers
     np.testing.assert_array_equal(layer.data, small_stack())
+    # "auto": on the CPU the Z planes start each from the last; the choice reaches the job
+    assert widget.last_result.warm_start and meta["warm_start"] is True
+    widget.warm_start.value = False
+    assert widget.run() is not None
+    finish(qtbot, widget)
+    assert widget.last_result.warm_start is False and widget.last_result.batch_size >= 3
 
 
 def test_cancel_all_planes_marks_unstarted_planes_nan(make_napari_viewer, qtbot):

@@ -61,7 +61,7 @@ class SolverConfig:
     # where an unbiased estimate of the error was lowest
     # (core/sure.py; denoising)
     holdout_fraction: float = 0.1  # "holdout" rule: share of pixels left out of the fit
-    holdout_patience: int = 100  # "holdout" and "sure" rules: stop after this many
+    holdout_patience: int = 30  # "holdout" and "sure" rules: stop after this many
     # iterations without a lower error estimate
     noise_sigma: float | None = None  # the noise sigma in [0, 1] units; None: estimated
     noise_fraction: float | None = None  # "noise" rule: stop at fit <= fraction * sigma^2;

@@ -30,6 +30,7 @@ from .operators import ForwardOperator
 from .spectral import fbc_bands
 from .stopping import LowestErrorRule, NoiseLevelStopRule, WindowedStopRule, contrast_free_ratio, plane_contrast
 from .volume import VolumeDecoder
+from .warm_start import plane_weights, start_from
 
 
 @dataclass
@@ -74,6 +75,11 @@ class SolveOutcome:
     rules: list[str] = field(default_factory=list)  # per plane: the rule that decided its stop
     # ("holdout", "noise", "ratio", or "ratio (no measurable noise)" where the noise rule
     # could not run)
+    weights: dict[str, torch.Tensor] | None = None  # the last plane's decoder where its result
+    # was kept (the stop; the end without one), one plane's slice of every tensor, on the CPU:
+    # a warm start for a neighbouring plane. A decoder from the end of a fit carries that
+    # plane's noise into the next: along a 31-plane stack the planes lost up to 5 dB
+    # (docs/stacks.md, warm starts)
 
 
 NO_NOISE = 0.5 / 255  # estimated noise sigma below which the "noise" rule cannot work
@@ -141,8 +147,14 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
 
 
 def iterate(
-    observation: torch.Tensor, operator: ForwardOperator, config: SolverConfig, reference: torch.Tensor | None = None
+    observation: torch.Tensor,
+    operator: ForwardOperator,
+    config: SolverConfig,
+    reference: torch.Tensor | None = None,
+    start: dict[str, torch.Tensor] | None = None,
 ) -> Generator[ProgressEvent, object, SolveOutcome]:
+    """``start``: one plane's fitted decoder (``SolveOutcome.weights``) that every plane's
+    decoder starts from instead of its random initialisation (a warm start)."""
     config.validate()
     if observation.dim() != 4:
         raise ValueError("observation must have shape (planes, channels, height, width)")
@@ -155,6 +167,8 @@ def iterate(
             lipschitz=lipschitz_for_size(config.lipschitz, min(out_h, out_w)), lipschitz_by_size=False
         )
     net, z = build_network(config, channels, groups, (out_h, out_w), config.seed)
+    if start is not None:
+        start_from(net, groups, start)
     hp, wp = (padded_size(s, net.spec.multiple) for s in (out_h, out_w))
     top, left = (hp - out_h) // 2, (wp - out_w) // 2
     holdout = None
@@ -166,7 +180,7 @@ def iterate(
         y = observation.to(device=device, dtype=torch.float32)
         ref = None if reference is None else reference.to(device=device, dtype=torch.float32)
         operator = operator.to(device)
-        if config.init_output == "data":
+        if config.init_output == "data" and start is None:
             level = operator.data_level(y)
             net.set_output_level(level)
     except torch.cuda.OutOfMemoryError as error:  # pragma: no cover - needs a GPU
@@ -215,6 +229,7 @@ def iterate(
     stopped_at = torch.zeros(groups, dtype=torch.long)  # where a rule fired; 0 = not yet
     kept = None  # each plane's result at its stop, allocated when a rule first fires
     best = None  # "holdout": each plane's result where its held-out error was lowest
+    kept_weights = None  # the last plane's decoder where its result was kept (a warm start)
     average = None
     n_params = sum(p.numel() for p in net.parameters())
     reason = "max_iterations"
@@ -309,6 +324,8 @@ def iterate(
                         best = result.clone() if best is None else best
                         on_device = improved.to(device)
                         best[on_device] = result[on_device]
+                        if improved[-1]:
+                            kept_weights = plane_weights(net, groups, groups - 1)
                     newly |= holdout.check(t)
                     snapshot, at = best, holdout.best_iteration
                 newly &= stopped_at == 0
@@ -318,6 +335,8 @@ def iterate(
                         on_device = newly.to(device)
                         kept[on_device] = snapshot[on_device]
                     stopped_at[newly] = at[newly].clamp(min=1)
+                    if newly[-1] and holdout is None:
+                        kept_weights = plane_weights(net, groups, groups - 1)
                 event.stopped = int((stopped_at > 0).sum())
             if config.preview_every and t % config.preview_every == 0:
                 event.preview = operator.finish(current(x), y).float().cpu().numpy()
@@ -359,6 +378,9 @@ def iterate(
         lipschitz=config.lipschitz,
         rule_iterations=rule_iterations,
         rules=rules,
+        weights=kept_weights
+        if kept_weights is not None and config.auto_stop
+        else plane_weights(net, groups, groups - 1),
     )
 
 

@@ -47,6 +47,7 @@ def widget_fields(widget) -> dict:
         "normalize_per": data.normalize_per,
         "tile_size": data.tile_size,
         "batch_size": widget.batch_size,
+        "warm_start": widget.warm_start,
         "stack_prior": widget.stack_prior,
     }
     if data.noise_model is not None:
@@ -65,6 +66,8 @@ def widget_settings(widget) -> dict:
     settings = dict(widget.form.options())
     if widget.batch_size.value:
         settings["batch_size"] = int(widget.batch_size.value)
+    if widget.warm_start.value is not None:
+        settings["warm_start"] = widget.warm_start.value
     if widget.stack_prior is not None:
         settings["stack_prior"] = widget.stack_prior.value
     return make_preset(widget.task, settings)

@@ -42,6 +42,7 @@ def run_summary(result: RestoreResult, request: RunRequest) -> dict:
             axes=result.axes,
             unit=request.unit,
             batch_size=result.batch_size,
+            warm_start=result.warm_start,
             tiles_per_plane=result.tiles_per_plane,
             plane_stop_reasons=result.plane_stop_reasons,
             plane_stop_iterations=result.plane_stop_iterations,

@@ -1,5 +1,5 @@
-"""The fields a stack layer adds to a task widget: which planes, the axes, the batch size
-and (Denoise) the stack prior."""
+"""The fields a stack layer adds to a task widget: which planes, the axes, the batch size,
+warm starts and (Denoise) the stack prior."""
 
 from __future__ import annotations
 
@@ -42,7 +42,17 @@ class StackFields(Container):
                 "(0 = as many as memory allows). Results depend on it (keep it to reproduce a run)."
             ),
         )
-        stack_widgets = [self.planes, self.axes, self.batch_size]
+        self.warm_start = ComboBox(
+            label="warm start",
+            choices=[("auto", None), ("on", True), ("off", False)],
+            value=None,
+            tooltip=(
+                "All planes: fit one plane at a time, each starting from the network fitted to "
+                "the plane before it; neighbouring planes that look alike then need fewer "
+                "iterations. 'auto': along Z or T when denoising on the CPU (docs/stacks.md)."
+            ),
+        )
+        stack_widgets = [self.planes, self.axes, self.batch_size, self.warm_start]
         self.stack_prior = None
         if task == "denoise":
             self.stack_prior = ComboBox(

@@ -55,6 +55,7 @@ class TaskWidget(Container):
         self.stack_fields = StackFields(self.task)
         self.planes, self.axes = self.stack_fields.planes, self.stack_fields.axes
         self.batch_size, self.stack_prior = self.stack_fields.batch_size, self.stack_fields.stack_prior
+        self.warm_start = self.stack_fields.warm_start
         self.region = RegionFields(lambda _widget=None: self._layers(Shapes))
         title = Label(value=f"<b>{TASK_TITLES[self.task]}</b> (spectral-bias DIP)")
         self.extend([title, self.image, self.stack_fields, self.region])
@@ -246,7 +247,7 @@ class TaskWidget(Container):
             return stack_request(
                 layer,
                 self.task,
-                options,
+                options if self.warm_start.value is None else dict(options, warm_start=self.warm_start.value),
                 axes=self.axes.value.strip(),
                 prior=prior,
                 batch_size=int(self.batch_size.value) or None,
