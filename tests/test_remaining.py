@@ -139,3 +139,23 @@ def test_events_seen_twice_do_not_break_the_rate():
 )
 def test_durations_are_rounded_up(seconds, text):
     assert format_left(seconds) == text
+
+
+def test_finished_batches_give_a_likely_figure_beside_the_bound():
+    clock = Clock()
+    remaining = RemainingTime(clock=clock)
+    # three planes fitted one after the other, a budget of 1000 each; the first stops at 100
+    feed(remaining, clock, range(1, 101), 0.1, total=1000, batch=0, batches=3)
+    assert remaining.likely is None  # nothing finished yet: only the bound
+    left = feed(remaining, clock, range(1, 11), 0.1, total=1000, batch=1, batches=3)
+    assert left == pytest.approx((990 + 1000) * 0.1)  # the bound: every budget in full
+    assert remaining.likely == pytest.approx((90 + 100) * 0.1)  # as long as the finished one
+    assert remaining.text() == "about 19 s left (at most 3 min 20 s)"
+    # past the typical length the current plane is counted as ending now, never below zero
+    feed(remaining, clock, range(11, 151), 0.1, total=1000, batch=1, batches=3)
+    assert remaining.likely == pytest.approx(100 * 0.1)
+    # without the automatic stop every batch runs its budget: no second figure
+    plain = RemainingTime(clock=clock, auto_stop=False)
+    feed(plain, clock, range(1, 101), 0.1, total=100, batch=0, batches=3)
+    feed(plain, clock, range(1, 11), 0.1, total=100, batch=1, batches=3)
+    assert plain.likely is None and plain.text().startswith("about ") and "at most" not in plain.text()

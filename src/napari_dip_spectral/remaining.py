@@ -47,6 +47,9 @@ class RemainingTime:
         self.warmup, self.window = warmup, window
         self.rate: float | None = None  # seconds per iteration
         self.left: float | None = None  # seconds, after the last update
+        self.likely: float | None = None  # seconds, from the iterations finished batches took
+        self._finished: list[int] = []  # iterations each finished batch ran
+        self._last = 0  # the last iteration seen in the current batch
         self._samples: deque[tuple[float, int]] = deque()  # (time, iteration) in the current batch
         self._batch: int | None = None
         self._stopped = 0  # groups of the current batch whose stop rule has fired
@@ -55,16 +58,21 @@ class RemainingTime:
     def update(self, event) -> float | None:
         now = self.clock()
         if event.batch != self._batch:  # a new network: its warm-up must not count
-            self._batch, self._stopped = event.batch, 0
+            if self._batch is not None and self._last:
+                self._finished.append(self._last)
+            self._batch, self._stopped, self._last = event.batch, 0, 0
             self._samples.clear()
+        self._last = max(self._last, event.iteration)
         # the solver reports stops on metric iterations only (0 in between)
         self._stopped = max(self._stopped, int(getattr(event, "stopped", 0) or 0))
         if event.iteration > self.warmup:
             self._measure(now, event.iteration)
         if self.rate is None:
-            self.left = None
+            self.left = self.likely = None
             return None
         self.left = self.rate * self.work_left(event)
+        likely = self.likely_work_left(event)
+        self.likely = None if likely is None else min(self.left, self.rate * likely)
         return self.left
 
     def _measure(self, now: float, iteration: int) -> None:
@@ -88,11 +96,28 @@ class RemainingTime:
             return later  # every plane of the batch has stopped: it ends now
         return max(0, event.total - event.iteration) + later
 
+    def likely_work_left(self, event) -> int | None:
+        """With the automatic stop, once a batch has finished: iterations still to run if
+        every batch to come (and this one) takes as many as the finished ones did on average.
+        A stack's planes (warm-started or not) stop far inside their budget, where the bound
+        of :meth:`work_left` counts each batch's whole budget."""
+        if not self.auto_stop or not self._finished:
+            return None
+        typical = math.ceil(sum(self._finished) / len(self._finished))
+        later = max(0, event.batches - event.batch - 1) * typical
+        groups = getattr(event, "groups", 0)
+        if groups and self._stopped >= groups:
+            return later
+        return max(0, min(typical, event.total) - event.iteration) + later
+
     def text(self) -> str:
-        """``"at most 2 min 10 s left"`` (``"about ..."`` without the automatic stop); empty
+        """``"at most 2 min 10 s left"`` (``"about ..."`` without the automatic stop; ``"about
+        40 s left (at most 2 h)"`` once finished batches show how far the stop runs); empty
         while the rate is not measured and when nothing is left."""
         if self.left is None or self.left <= 0:
             fresh = ""
+        elif self.likely is not None:
+            fresh = f"about {format_left(max(self.likely, 1))} left (at most {format_left(self.left)})"
         else:
             fresh = f"{'at most' if self.auto_stop else 'about'} {format_left(self.left)} left"
         now = self.clock()
