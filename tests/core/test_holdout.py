@@ -62,3 +62,18 @@ def test_solver_stops_at_the_lowest_held_out_error():
     assert np.isfinite(out.image).all()
     error = float(((out.image[0, 0] - clean) ** 2).mean())
     assert error < 0.5 * 0.15**2  # far better than the noisy input
+
+
+def test_each_lowest_error_rule_waits_its_own_patience_unless_one_is_given():
+    rng = np.random.default_rng(1)
+    clean = smooth_image(48)
+    y = torch.from_numpy(clean + rng.normal(0, 0.15, clean.shape).astype(np.float32))[None, None]
+    config = SolverConfig(
+        iterations=600, channels=16, levels=3, learning_rate=1e-2, stop_rule="holdout", metrics_every=10, device="cpu"
+    )
+    out = solve(y, Denoise(), config)
+    # the held-out rule's own patience: 30 iterations past its lowest error, then it stops
+    assert out.stop_reason == "auto_stop" and out.iterations - out.stop_iterations[0] == 30
+    assert config.patience("sure") == 100 and config.replace(holdout_patience=7).patience("sure") == 7
+    with pytest.raises(ValueError, match="holdout_patience"):
+        config.replace(holdout_patience=0).validate()

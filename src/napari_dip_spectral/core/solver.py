@@ -174,7 +174,7 @@ def iterate(
     holdout = None
     if config.stop_rule == "holdout":
         operator = HeldOutPixels(operator, tuple(observation.shape), config.holdout_fraction, config.seed)
-        holdout = LowestErrorRule(groups, config.holdout_patience)
+        holdout = LowestErrorRule(groups, config.patience("holdout"))
     try:
         net, z = net.to(device), z.to(device)
         y = observation.to(device=device, dtype=torch.float32)

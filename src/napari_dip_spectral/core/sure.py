@@ -11,7 +11,7 @@ eps b) - f(y)) / eps`` for one standard normal ``b``. A fitted decoder is an est
 depends on the data through its whole optimisation, so ``f(y + eps b)`` is a twin: the same
 decoder from the same seed, fitted to the perturbed data in lockstep. The rule keeps each
 plane's result where SURE was lowest and stops a plane once it has not improved for
-``holdout_patience`` iterations.
+``holdout_patience`` iterations (100 unless given: the one-probe estimate is noisy).
 
 Unlike held-out pixels (core/holdout.py), which measure how well the network predicts
 pixels it never sees and so stop on the smooth side while it still learns fine detail, SURE
@@ -73,7 +73,7 @@ def iterate_with_sure(
     main = solver.iterate(observation, operator, inner, reference)
     twin = solver.iterate(perturbed, operator, inner.replace(metrics_every=config.iterations), None)
     y_np, probe_np = y.numpy().astype(np.float64), probe.numpy().astype(np.float64)
-    rule = LowestErrorRule(groups, config.holdout_patience)
+    rule = LowestErrorRule(groups, config.patience("sure"))
     fired = torch.zeros(groups, dtype=torch.long)  # where each plane's rule fired; 0 = not yet
     kept: np.ndarray | None = None  # each plane's result where its estimate was lowest
     reason, message, outcome = None, None, None
