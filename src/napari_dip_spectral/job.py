@@ -324,7 +324,7 @@ class RestoreJob:
             chunk = list(range(start, min(start + batch_size, len(units))))
             obs, masks, ref = self._batch([units[u] for u in chunk])
             planes = tuple(dict.fromkeys(units[u][0] for u in chunk))
-            gen = fit(obs, self.operator(masks), self.config, ref, fitted if warm else None)
+            gen = fit(obs, self.operator(masks), self.config, ref, fitted, keep_weights=warm)
             message = None
             try:
                 while True:

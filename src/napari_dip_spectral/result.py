@@ -26,7 +26,6 @@ EXTRA_KEYS = (
     "plane_stop_reasons",
     "normalizations",
     "batch_size",
-    "warm_start",
     "tile_size",
     "tiles_per_plane",
     "planes_done",

@@ -42,7 +42,8 @@ def test_plane_weights_round_trip_into_every_plane():
 
 
 def test_a_warm_start_begins_where_the_neighbour_ended():
-    first = drive(fit(_noisy(1), Denoise(), CONFIG), None)
+    assert drive(fit(_noisy(1), Denoise(), CONFIG), None).weights is None  # only when asked for
+    first = drive(fit(_noisy(1), Denoise(), CONFIG, keep_weights=True), None)
     assert first.weights is not None
     cold = drive(fit(_noisy(2), Denoise(), CONFIG), None)
     warm = drive(fit(_noisy(2), Denoise(), CONFIG, start=first.weights), None)
@@ -53,6 +54,6 @@ def test_a_warm_start_begins_where_the_neighbour_ended():
 
 
 def test_the_sure_rule_refuses_a_warm_start():
-    first = drive(fit(_noisy(1), Denoise(), CONFIG), None)
+    first = drive(fit(_noisy(1), Denoise(), CONFIG, keep_weights=True), None)
     with pytest.raises(ValueError, match="SURE"):
         fit(_noisy(2), Denoise(), CONFIG.replace(stop_rule="sure"), start=first.weights)

@@ -20,12 +20,14 @@ def fit(
     config: SolverConfig,
     reference: torch.Tensor | None = None,
     start: dict[str, torch.Tensor] | None = None,
+    keep_weights: bool = False,
 ) -> Generator[ProgressEvent, object, SolveOutcome]:
-    """``start``: a warm start for every plane, one plane's fitted decoder (``SolveOutcome.weights``;
-    not with the SURE rule, whose twin keeps no decoder at the kept result)."""
+    """``start``: a warm start for every plane, one plane's fitted decoder (``SolveOutcome.weights``,
+    returned with ``keep_weights``); neither with the SURE rule, whose twin keeps no decoder at
+    the kept result."""
     if config.stop_rule == "sure":
-        if start is not None:
+        if start is not None or keep_weights:
             raise ValueError("a warm start cannot be combined with the SURE stop rule")
         return iterate_with_sure(observation, operator, config, reference)
     # through the module, so that whatever stands in for the solver (a test's device) is used
-    return solver.iterate(observation, operator, config, reference, start)
+    return solver.iterate(observation, operator, config, reference, start, keep_weights)

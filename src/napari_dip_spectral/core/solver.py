@@ -152,9 +152,12 @@ def iterate(
     config: SolverConfig,
     reference: torch.Tensor | None = None,
     start: dict[str, torch.Tensor] | None = None,
+    keep_weights: bool = False,
 ) -> Generator[ProgressEvent, object, SolveOutcome]:
     """``start``: one plane's fitted decoder (``SolveOutcome.weights``) that every plane's
-    decoder starts from instead of its random initialisation (a warm start)."""
+    decoder starts from instead of its random initialisation (a warm start).
+    ``keep_weights``: return the last plane's decoder for the next fit to start from; only
+    then is it copied off the device, at each new best result of that plane."""
     config.validate()
     if observation.dim() != 4:
         raise ValueError("observation must have shape (planes, channels, height, width)")
@@ -324,7 +327,7 @@ def iterate(
                         best = result.clone() if best is None else best
                         on_device = improved.to(device)
                         best[on_device] = result[on_device]
-                        if improved[-1]:
+                        if keep_weights and improved[-1]:
                             kept_weights = plane_weights(net, groups, groups - 1)
                     newly |= holdout.check(t)
                     snapshot, at = best, holdout.best_iteration
@@ -335,7 +338,7 @@ def iterate(
                         on_device = newly.to(device)
                         kept[on_device] = snapshot[on_device]
                     stopped_at[newly] = at[newly].clamp(min=1)
-                    if newly[-1] and holdout is None:
+                    if keep_weights and newly[-1] and holdout is None:
                         kept_weights = plane_weights(net, groups, groups - 1)
                 event.stopped = int((stopped_at > 0).sum())
             if config.preview_every and t % config.preview_every == 0:
@@ -363,6 +366,8 @@ def iterate(
     if kept is not None:
         final[(~running).to(device)] = kept[(~running).to(device)]
     stop_iterations = torch.where(running, torch.full_like(stopped_at, t), stopped_at).tolist()
+    if keep_weights and (kept_weights is None or not config.auto_stop):
+        kept_weights = plane_weights(net, groups, groups - 1)  # no stop to take it at: the end
     image = operator.finish(final, y).float().cpu().numpy()
     if not np.isfinite(image).all():
         raise FloatingPointError("the optimisation produced non-finite values")
@@ -378,9 +383,7 @@ def iterate(
         lipschitz=config.lipschitz,
         rule_iterations=rule_iterations,
         rules=rules,
-        weights=kept_weights
-        if kept_weights is not None and config.auto_stop
-        else plane_weights(net, groups, groups - 1),
+        weights=kept_weights,
     )
 
 
