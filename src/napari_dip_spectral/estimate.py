@@ -21,7 +21,7 @@ def estimate_run(job, probe: int | None = None) -> RunEstimate:
     units = job.units(tile)[0]
     batch = max(1, min(batch, len(units)))
     probe = probe or config.metrics_every + 3
-    obs, masks, _ = job._batch(units[:batch])
+    obs, masks, _ = job.batch(units[:batch])
     short = config.replace(iterations=probe, auto_stop=False, preview_every=0)
     stamps = [time.perf_counter()]
     for _event in fit(obs, job.operator(masks), short, None):

@@ -249,7 +249,7 @@ class RestoreJob:
         units = [(p, t) for p in range(self.layout.n_planes) if not self.constant[p] for t in tiles]
         return units, tiles, weights
 
-    def _batch(self, units: list[tuple[int, Tile]]):
+    def batch(self, units: list[tuple[int, Tile]]):
         """The observation (a tensor), masks (numpy or None) and reference (a tensor or None)
         of one batch of (plane, tile) units."""
         import torch
@@ -322,7 +322,7 @@ class RestoreJob:
         batch_no = 0
         while start < len(units) and not cancelled:
             chunk = list(range(start, min(start + batch_size, len(units))))
-            obs, masks, ref = self._batch([units[u] for u in chunk])
+            obs, masks, ref = self.batch([units[u] for u in chunk])
             planes = tuple(dict.fromkeys(units[u][0] for u in chunk))
             gen = fit(obs, self.operator(masks), self.config, ref, fitted, keep_weights=warm)
             message = None
