@@ -218,9 +218,9 @@ class RestoreJob:
         """Whether each batch starts from the decoder fitted last. ``warm_start=None``: for
         denoising with the default profile on the CPU (where a batch of planes is no faster
         than its planes one by one) a stack's planes along Z or T, fitted whole, start from
-        their neighbour: on a 31-plane fluorescence stack -0.09 to +0.35 dB against one cold
-        batch in a quarter to a third of the time; from an unrelated image (tiles, channels)
-        no better than a cold start and no sooner (docs/speed.md, warm starts)."""
+        their neighbour: along a fluorescence stack as good as one cold batch or better, in a
+        fraction of the time; from an unrelated image (tiles, channels) no better than a cold
+        start and no sooner (docs/speed.md, warm starts)."""
         if self.warm_start is not None:
             return bool(self.warm_start)
         loop = [a for a, n in zip(self.layout.loop_axes, self.layout.loop_shape) if n > 1]

@@ -306,8 +306,8 @@ def photon_options(options: dict, model: PoissonGaussian | None, profile: str) -
     a 64-channel decoder unless a width was chosen. The noise-level rule's fraction of
     sigma^2 was calibrated on natural images with Gaussian noise; on stabilised photon
     counts of small planes it stopped far past the best result, where the held-out error
-    finds it. On the fluorescence benchmark 64 channels were as good as 128 (within 0.25 dB
-    either way, mean +0.05 dB) at a fraction of the time (docs/beyond_the_paper.md section 8)."""
+    finds it. On the fluorescence benchmark 64 channels were as good as 128 at a fraction of
+    the time (docs/beyond_the_paper.md section 8)."""
     if model is None or profile != "default":
         return options
     changes = {}

@@ -63,9 +63,9 @@ class SolverConfig:
     # (core/sure.py; denoising)
     holdout_fraction: float = 0.1  # "holdout" rule: share of pixels left out of the fit
     holdout_patience: int | None = None  # "holdout" and "sure" rules: stop after this many
-    # iterations without a lower error estimate; None: 30 for "holdout" (on 18 fluorescence
-    # cases 30 and 100 kept the same result), 100 for "sure" (its one-probe estimate is
-    # noisier: 30 lost up to 0.2 dB on 3 of 11 of those cases; docs/speed.md)
+    # iterations without a lower error estimate; None: HOLDOUT_PATIENCE for "holdout" (on
+    # the fluorescence cases a longer patience never kept another result), SURE_PATIENCE for
+    # "sure" (its one-probe estimate is noisier and a short patience lost; docs/speed.md)
     noise_sigma: float | None = None  # the noise sigma in [0, 1] units; None: estimated
     noise_fraction: float | None = None  # "noise" rule: stop at fit <= fraction * sigma^2;
     # None: from the image size (noise_fraction_for)
@@ -191,9 +191,9 @@ def lipschitz_for_size(lipschitz: float, size: int) -> float:
     """Lambda for an output whose shorter side is ``size`` px: the given value at >= 256 px,
     6/7 of it at <= 64 px (1.4 -> 1.2), log-linear in between.
 
-    Measured (docs/beyond_the_paper.md): at 64 px lambda 1.4 loses 2.2 dB from its peak by
-    iteration 1500 while 1.2 loses 0.6 (0.3 with output averaging); at 256 px 1.4 held within
-    0.2 dB on an H100. A smaller image gives the same decoder more capacity per pixel.
+    A smaller image gives the same decoder more capacity per pixel: at 64 px lambda 1.4
+    slid far from its peak where 1.2 held much closer, while at 256 px 1.4 held
+    (docs/beyond_the_paper.md sections 1-2).
     """
     import math
 

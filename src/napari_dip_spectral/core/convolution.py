@@ -24,10 +24,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-# Where the path pays (one layer, forward+backward, benchmarks/cpu_kernels.py --sections
-# layers): 1.06-1.16x with 32-128 channels from 32-64 px up; 0.4-0.95x below 1e5 input values
-# (a Python-level autograd function costs more than it saves); 0.8-1.06x with 16 channels
-# even at 128 px (a thin weight-gradient product).
+# Where the path pays (one layer, forward+backward, `benchmarks/cpu_kernels.py --sections
+# layers`, docs/speed.md "CPU kernels"): with 32 channels and more from 32-64 px up. Below
+# these sizes a Python-level autograd function costs more than it saves, and with few
+# channels the weight-gradient product is too thin to gain.
 FAST_MIN_INPUT_VALUES = 100_000
 FAST_MIN_CHANNELS = 32  # input channels per group
 
@@ -53,7 +53,7 @@ class _ForwardKernelBackward(torch.autograd.Function):
         grad = grad.contiguous()
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            # torch's own backward-data kernel: 1.2x faster than conv_transpose2d here
+            # torch's own backward-data kernel: faster than conv_transpose2d here
             grad_x = torch.nn.grad.conv2d_input(x.shape, w, grad, groups=g)
             if ctx.reflect:
                 grad_x = _fold_reflection(grad_x)

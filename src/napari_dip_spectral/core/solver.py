@@ -78,8 +78,8 @@ class SolveOutcome:
     weights: dict[str, torch.Tensor] | None = None  # the last plane's decoder where its result
     # was kept (the stop; the end without one), one plane's slice of every tensor, on the CPU:
     # a warm start for a neighbouring plane. A decoder from the end of a fit carries that
-    # plane's noise into the next: along a 31-plane stack the planes lost up to 5 dB
-    # (docs/stacks.md, warm starts)
+    # plane's noise into the next, and the loss grew along a stack (docs/speed.md, warm
+    # starts)
 
 
 NO_NOISE = 0.5 / 255  # estimated noise sigma below which the "noise" rule cannot work
@@ -217,8 +217,8 @@ def iterate(
         tv_scale = (2 * config.tv_weight * sigma**2).to(device)
     if config.stop_rule == "noise":
         noise_rule = NoiseLevelStopRule(sigma, noise_fraction_for(config, out_h, out_w, channels))
-        # the ratio rule fired 2.4 dB before the peak on House at 256 px
-        # (docs/beyond_the_paper.md); it only stands in where there is no measurable noise
+        # the ratio rule fired long before the peak at 256 px (docs/beyond_the_paper.md
+        # section 3); it only stands in where there is no measurable noise
         ratio_planes = sigma < NO_NOISE
     if holdout is not None:
         rules = ["holdout"] * groups
@@ -278,15 +278,16 @@ def iterate(
                     average = x.clone()
                 else:
                     # after a stop (with settling) the raw output, which runs ahead of the
-                    # average into the noise, would pull the average after it: 0.2-0.3 dB at
-                    # 64 px within 100 iterations (docs/beyond_the_paper.md)
+                    # average into the noise, would pull the average after it
+                    # (docs/beyond_the_paper.md section 3, holding the result)
                     average.lerp_(x, (1 - decay) if settle is None else (1 - decay) * taking)
             event = ProgressEvent(iteration=t, total=config.iterations)
             if t % config.metrics_every == 0 or t == config.iterations:
                 result = current(x)
                 fbc = fbc_bands(*operator.fbc_pair(result, y), n_bands=config.n_bands)
-                # the rule watches the result (the average of outputs when averaging): on the
-                # raw iterate it fired 1.9 dB early on House 128 px (docs/beyond_the_paper.md)
+                # the rule watches the result (the average of outputs when averaging): the raw
+                # iterate oscillates (docs/beyond_the_paper.md section 1), and on it the rule
+                # fired far too early
                 ratio = contrast_free_ratio(result, contrast)
                 psnr_now = psnr(result, ref) if ref is not None else None
                 fit = operator.loss_per_group(result, y) if average is not None else loss.detach()

@@ -37,7 +37,7 @@ from .stopping import LowestErrorRule
 EPSILON = 0.3  # the perturbation in units of the noise sigma. Adam's first steps follow the
 # gradient's sign, so a much smaller perturbation (0.02 sigma) flipped steps and the twin
 # drifted from the main fit by more than the perturbation moved it: the divergence was noise
-# and the rule stopped 1-4 dB early (docs/beyond_the_paper.md section 8)
+# and the rule stopped far too early (docs/beyond_the_paper.md section 8)
 
 
 def sure_estimate(y, x, twin, probe, sigma, eps) -> np.ndarray:
