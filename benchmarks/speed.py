@@ -27,7 +27,7 @@ Sections (each prints a markdown table as soon as it is done):
   Levers that change the arithmetic also get a PSNR check (``|dPSNR| <= 0.05 dB`` passes).
 
 Levers not in core yet (channels-last, autocast, compile) are implemented here, in
-:class:`LoopStepper`, a copy of ``iterate()``'s optimisation step.
+:class:`LoopStepper`, which steps core's own :class:`~napari_dip_spectral.core.fit.Fit`.
 Lines starting with ``KEY`` are the key numbers ``gpu_check.sh`` puts in its summary.
 """
 
@@ -52,11 +52,10 @@ from torch.nn.utils import parametrize
 
 from napari_dip_spectral.core.config import SolverConfig, task_defaults
 from napari_dip_spectral.core.driving import drive
+from napari_dip_spectral.core.fit import Fit
 from napari_dip_spectral.core.layers import GaussianUpsample
 from napari_dip_spectral.core.operators import Denoise
-from napari_dip_spectral.core.solver import build_network, iterate, make_optimiser
-from napari_dip_spectral.core.spectral import fbc_bands
-from napari_dip_spectral.core.stopping import stop_ratio
+from napari_dip_spectral.core.solver import build_network, iterate
 
 from .common import DENOISING, REPO, SHARED_DATA, psnr, read_rgb, table
 
@@ -329,9 +328,55 @@ def layer_pad(layer: torch.nn.Module) -> int:
     return layer.kernel_size[0] // 2 if isinstance(layer, torch.nn.Conv2d) else 0
 
 
+class LeverFit(Fit):
+    """core's :class:`Fit` with the levers core lacks: channels-last, a separable upsampler,
+    bf16 autocast and ``torch.compile`` of the decoder's forward pass."""
+
+    def __init__(
+        self,
+        obs: torch.Tensor,
+        config: SolverConfig,
+        reference: torch.Tensor | None = None,
+        *,
+        channels_last: bool = False,
+        autocast: torch.dtype | None = None,
+        compiled: bool = False,
+        separable_upsampler: bool = False,
+    ):
+        super().__init__(obs, Denoise(), config, reference)
+        if separable_upsampler:
+            for i, layer in enumerate(self.net.body):
+                if isinstance(layer, GaussianUpsample):
+                    self.net.body[i] = separable_gaussian(layer).to(self.device)
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)  # in place: Adam keeps the same parameters
+            self.z = self.z.contiguous(memory_format=torch.channels_last)
+        self.autocast = autocast
+        self.bounded = [m for m in list(self.net.body) + [self.net.head] if parametrize.is_parametrized(m, "weight")]
+        self.compiled = compiled_body(self.net) if compiled else None
+
+    def forward(self) -> torch.Tensor:
+        """Under autocast or compile the bounded weights are computed first, in fp32 and
+        eagerly (``parametrize.cached``), so the sigma estimator never runs in bf16 nor inside
+        the compiled graph."""
+        if self.compiled is None and self.autocast is None:
+            return super().forward()
+        with parametrize.cached():
+            weights = [m.weight for m in self.bounded]
+            with self.autocast_context():
+                out = self.compiled(self.z, weights) if self.compiled is not None else self.net(self.z)
+        return self.crop(out.float())
+
+    def autocast_context(self):
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast)
+
+
 class LoopStepper(Stepper):
-    """A copy of ``iterate()``'s optimisation step (Adam, linear warm-up, per-plane MSE,
-    metrics every ``metrics_every`` with one host transfer), with the levers core lacks."""
+    """The solver's own fit (``core.fit.Fit``: the step, the output average, the metrics and
+    stop rules every ``metrics_every``) stepped by hand, with the levers core lacks:
+    channels-last, autocast, compile, a separable upsampler, a host sync every iteration."""
 
     def __init__(
         self,
@@ -349,74 +394,27 @@ class LoopStepper(Stepper):
         reference: torch.Tensor | None = None,
     ):
         self.label, self.precision, self.device = label, precision, device
-        g, c, h, w = obs.shape
-        net, z = build_network(config, c, g, (h, w), config.seed)
-        if separable_upsampler:
-            for i, layer in enumerate(net.body):
-                if isinstance(layer, GaussianUpsample):
-                    net.body[i] = separable_gaussian(layer)
-        self.hp, self.wp = z.shape[-2] * net.spec.multiple, z.shape[-1] * net.spec.multiple
-        self.top, self.left = (self.hp - h) // 2, (self.wp - w) // 2
-        self.shape = (g, c, h, w)
-        self.net, self.z = net.to(device), z.to(device)
-        self.y = obs.to(device)
-        self.operator = Denoise().to(device)  # the solver's own data term, not a copy of it
-        self.ref = None if reference is None else reference.to(device)
-        if channels_last:
-            self.net = self.net.to(memory_format=torch.channels_last)
-            self.z = self.z.contiguous(memory_format=torch.channels_last)
-        if config.init_output == "data":
-            self.net.set_output_level(self.y.mean(dim=(2, 3)).reshape(-1))
-        self.opt = make_optimiser(list(self.net.parameters()), config.learning_rate)
-        self.schedule = None
-        if config.warmup > 0:
-            self.schedule = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: min(1.0, (s + 1) / config.warmup))
-        self.autocast, self.sync_every = autocast, sync_every
-        self.metrics_every = config.metrics_every
-        self.bounded = [m for m in list(self.net.body) + [self.net.head] if parametrize.is_parametrized(m, "weight")]
-        self.compiled = compiled_body(self.net) if compiled else None
-        self.t = 0
-        self.x = None
-
-    def forward(self) -> torch.Tensor:
-        """The decoder output. Under autocast or compile the bounded weights are computed
-        first, in fp32 and eagerly (``parametrize.cached``), so the sigma estimator never
-        runs in bf16 nor inside the compiled graph."""
-        if self.compiled is None and self.autocast is None:
-            return self.net(self.z)
-        with parametrize.cached():
-            weights = [m.weight for m in self.bounded]
-            with self.autocast_context():
-                if self.compiled is not None:
-                    return self.compiled(self.z, weights)
-                return self.net(self.z)
-
-    def autocast_context(self):
-        if self.autocast is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.autocast)
+        self.fit = LeverFit(
+            obs,
+            config.replace(device=str(device)),
+            reference,
+            channels_last=channels_last,
+            autocast=autocast,
+            compiled=compiled,
+            separable_upsampler=separable_upsampler,
+        )
+        self.sync_every = sync_every
 
     def step(self) -> None:
-        self.t += 1
-        g, c, h, w = self.shape
-        self.opt.zero_grad(set_to_none=True)
-        out = self.forward().float().reshape(g, c, self.hp, self.wp)
-        x = out[..., self.top : self.top + h, self.left : self.left + w]
-        loss = self.operator.loss_per_group(x, self.y)
-        loss.sum().backward()
-        self.opt.step()
-        if self.schedule is not None:
-            self.schedule.step()
-        self.x = x.detach()
+        fit = self.fit
+        fit.step()
         if self.sync_every:
-            loss.sum().item()
-        if self.t % self.metrics_every == 0:
-            rows = [loss.detach(), stop_ratio(self.x)]
-            fbc = fbc_bands(self.x, self.y)
-            torch.cat([torch.stack(rows, 1), fbc], 1).cpu()
+            fit.loss.sum().item()
+        if fit.t % fit.config.metrics_every == 0:
+            fit.log()
 
     def psnr(self) -> float:
-        return psnr(self.x, self.ref)
+        return float(psnr(self.fit.result, self.fit.ref))
 
 
 # --------------------------------------------------------------------------- timing
