@@ -77,6 +77,7 @@ class Settings:
     iterations: int | None = None  # budget for every task but enhancement (100)
     channels: int | None = None
     device: str = "auto"
+    precision: str | None = None  # None: the profile's
     selection: Selection = field(default_factory=Selection)
 
 
@@ -196,6 +197,8 @@ def _enhance_metrics(case: Case, image: np.ndarray) -> dict:
 def run_dip(case: Case, method: str, options: dict, settings: Settings, out: Path | None) -> Row:
     """One fixed-budget run with PSNR logging; notes where the solver's stop rule fired."""
     run_opts = dict(options, channels=settings.channels, device=settings.device, seed=0, auto_stop=False)
+    if settings.precision is not None:
+        run_opts["precision"] = settings.precision
     if case.task != "enhance":
         run_opts["iterations"] = settings.iterations
     profile = run_opts.pop("profile")
@@ -482,6 +485,8 @@ def settings_from_args(args) -> Settings:
         changes["channels"] = args.channels
     if args.device is not None:
         changes["device"] = args.device
+    if args.precision is not None:
+        changes["precision"] = args.precision
     return dataclasses.replace(base, **changes)
 
 
@@ -496,6 +501,7 @@ def main(argv=None) -> int:
     parser.add_argument("--iterations", type=int, help="override the budget (not enhancement)")
     parser.add_argument("--channels", type=int, help="override the decoder width")
     parser.add_argument("--device", help="cpu, cuda, ... (default: the mode's)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), help="every run's (default: the profile's)")
     args = parser.parse_args(argv)
     tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
     unknown = set(tasks) - set(TASK_ORDER)

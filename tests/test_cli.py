@@ -266,3 +266,26 @@ def test_the_stop_rule_is_chosen_by_flag_or_preset(tmp_path):
     assert main(["denoise", str(path), "-o", str(tmp_path / "default"), *FAST]) == 0
     record = json.loads((tmp_path / "default" / "cam_denoise.json").read_text())
     assert record["stop_rules"] == ["holdout"]  # photon counts: held-out pixels unless chosen
+
+
+def test_precision_is_chosen_by_flag_or_preset_and_recorded(tmp_path):
+    import torch
+
+    from napari_dip_spectral.core.devices import resolve_precision
+
+    path = tmp_path / "x.tif"
+    tifffile.imwrite(path, (np.random.default_rng(0).random((24, 24)) * 200).astype(np.uint8))
+    assert main(["denoise", str(path), "-o", str(tmp_path / "flag"), "--precision", "bf16", *FAST]) == 0
+    record = json.loads((tmp_path / "flag" / "x_denoise.json").read_text())
+    assert record["config"]["precision"] == "bf16"
+    preset = tmp_path / "bf16.json"
+    preset.write_text(json.dumps(make_preset("denoise", {"precision": "bf16", "iterations": 5, "channels": 8})))
+    assert main(["denoise", str(path), "-o", str(tmp_path / "preset"), "--config", str(preset)]) == 0
+    assert json.loads((tmp_path / "preset" / "x_denoise.json").read_text())["config"]["precision"] == "bf16"
+    assert main(["denoise", str(path), "-o", str(tmp_path / "default"), *FAST]) == 0
+    # the default profile's "auto": bf16 where the CPU computes in bf16, and the record names it
+    expected = resolve_precision("auto", torch.device("cpu"))
+    assert json.loads((tmp_path / "default" / "x_denoise.json").read_text())["config"]["precision"] == expected
+    bad = tmp_path / "fp16.json"
+    bad.write_text(preset.read_text().replace('"bf16"', '"fp16"'))  # a preset edited by hand
+    assert main(["denoise", str(path), "-o", str(tmp_path / "bad"), "--config", str(bad)]) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .core.config import PROFILES, STOP_RULES, TASKS
+from .core.config import PRECISIONS, PROFILES, STOP_RULES, TASKS
 from .intensity import NORMALIZE_PER
 from .layout import CHANNEL_MODES
 from .normalization import METHODS
@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--channels",
         type=int,
         help="feature channels of the decoder (default 128; 64 for photon-noise denoising and volumes)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="'bf16': the decoder in bfloat16, faster on CPUs with AVX-512 BF16 or AMX and on recent GPUs; "
+        "'auto' (the default profile's): bf16 on such a CPU, else fp32 (the paper profile's)",
     )
     p.add_argument(
         "--profile", choices=PROFILES, default="default", help="settings profile: 'default' or the authors' 'paper'"
@@ -158,6 +164,7 @@ def options_from(args) -> dict:
         upsample=args.upsample,
         channels=args.channels,
         stop_rule=args.stop_rule,
+        precision=args.precision,
         profile=args.profile,
         auto_stop=False if args.no_auto_stop else None,
         normalize=args.normalize,

@@ -274,9 +274,11 @@ class RestoreJob:
 
     # -- running -------------------------------------------------------------------------
     def run(self) -> Generator:
-        from .core.devices import resolve_device
+        from .core.devices import resolve_device, resolve_precision
 
         device = resolve_device(self.config.device)
+        # the result and its record name the precision used, not "auto"
+        self.config = self.config.replace(precision=resolve_precision(self.config.precision, device))
         tile, batch = self.plan(device)
         while True:
             try:

@@ -22,7 +22,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .core.config import PROFILES, STOP_RULES, TASKS, UPSAMPLERS
+from .core.config import PRECISIONS, PROFILES, STOP_RULES, TASKS, UPSAMPLERS
 from .intensity import NORMALIZE_PER
 from .layout import CHANNEL_MODES, STACK_PRIORS
 from .normalization import METHODS
@@ -119,6 +119,7 @@ CHECKS = {
     "channels": _integer(1, 4096),
     "metrics_every": _integer(1),
     "stop_rule": _one_of(STOP_RULES),
+    "precision": _one_of(PRECISIONS),
     "preview_every": _integer(0),
     "factor": _factor,
     "gain": _positive,

@@ -71,3 +71,55 @@ def test_outcome_before_any_step_is_refused():
     fit = Fit(noisy_planes(1), Denoise(), SolverConfig(iterations=5, channels=4, device="cpu"))
     with pytest.raises(RuntimeError, match="no iteration"):
         fit.outcome("cancelled")
+
+
+def test_bf16_changes_the_arithmetic_and_still_denoises():
+    config = SolverConfig(
+        iterations=120, channels=8, sigma_estimator="power", metrics_every=10, average=0.99,
+        init_output="data", auto_stop=False, seed=0, device="cpu",
+    )  # fmt: skip
+    obs = noisy_planes(1)
+    clean = torch.from_numpy(smooth_image(32, seed=0))[None, None].float()
+    full = Fit(obs, Denoise(), config, clean)
+    half = Fit(obs, Denoise(), config.replace(precision="bf16"), clean)
+    for fit in (full, half):
+        for _ in range(config.iterations):
+            fit.step()
+        fit.log()
+    assert half.x.dtype == torch.float32  # the output is taken back to fp32 for the loss
+    assert not torch.equal(half.x, full.x), "bf16 should change the arithmetic"
+    noisy_db = 10 * np.log10(1 / float(((obs - clean) ** 2).mean()))
+    for fit in (full, half):  # both denoise (a tiny network's trajectories part early on)
+        assert fit.history[-1].psnr > noisy_db + 3
+
+
+def test_precision_is_checked():
+    with pytest.raises(ValueError, match="precision must be one of"):
+        SolverConfig(precision="fp16").validate()
+
+
+def test_bf16_fits_in_two_threads_at_once_give_each_its_own_result():
+    import threading
+
+    config = SolverConfig(
+        iterations=30, channels=8, sigma_estimator="power", metrics_every=10, average=0.99,
+        init_output="data", auto_stop=False, precision="bf16", seed=0, device="cpu",
+    )  # fmt: skip
+    data = [noisy_planes(1), noisy_planes(1, size=48)]
+    alone = [solve(obs, Denoise(), config).image for obs in data]
+    together, errors = [None, None], []
+
+    def run(k):
+        try:
+            together[k] = solve(data[k], Denoise(), config).image
+        except Exception as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    for k in range(2):
+        assert np.array_equal(together[k], alone[k])

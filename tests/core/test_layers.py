@@ -204,3 +204,21 @@ def test_block_power_estimator_keeps_the_decoder_within_its_bound():
     # here (and 0.2-0.3 % in benchmarks/gpu_correctness.py); four vectors stay within 1e-4
     assert _decoder_fit_worst_sigma_ratio(1) > 1 + 1e-3
     assert _decoder_fit_worst_sigma_ratio(4) <= 1 + 1e-4
+
+
+def test_the_bound_is_computed_in_fp32_under_bf16_autocast():
+    # the power estimator's products would run in bf16 under autocast (svdvals stays fp32)
+    convs = []
+    for _ in range(2):  # the same layer twice: one trained under autocast, one not
+        torch.manual_seed(0)
+        convs.append(lipschitz_conv(16, 24, 3, groups=2, lipschitz=1.0, sigma_estimator="power"))
+    plain, mixed = convs
+    with torch.no_grad():
+        for conv in convs:
+            conv.parametrizations.weight.original.mul_(3)  # above the bound: the clip acts
+    for _ in range(3):  # training calls advance the power estimator alike
+        expected = plain.weight
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            got = mixed.weight
+        assert got.dtype == torch.float32
+        assert torch.equal(got, expected)

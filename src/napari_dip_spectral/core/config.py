@@ -23,6 +23,7 @@ PROFILES = ("default", "paper")
 DECODERS = ("plane", "volume")
 STOP_RULES = ("ratio", "noise", "holdout", "sure")
 HOLDOUT_PATIENCE, SURE_PATIENCE = 30, 100  # see SolverConfig.holdout_patience
+PRECISIONS = ("auto", "fp32", "bf16")
 UPSAMPLERS = ("gaussian", "bilinear", "nearest", "deconv")  # here, not in network.py, so that checks need no torch
 # the "power" sigma estimator's defaults (core/layers.py LipschitzBound explains the choice);
 # here so that SolverConfig, DecoderSpec and the layers share one value without torch
@@ -86,6 +87,11 @@ class SolverConfig:
     device: str = "auto"
     power_block: int = POWER_BLOCK  # "power" estimator: warm vectors per layer
     power_exact_first: int = POWER_EXACT_FIRST  # "power" estimator: exact calls at the start
+    precision: str = "fp32"  # "bf16": the decoder's forward and backward under bfloat16 autocast
+    # (the Lipschitz bounds, the loss, Adam, the average and the metrics stay fp32), faster
+    # where the processor computes in bf16 (AVX-512 BF16 or AMX CPUs, recent GPUs); "auto"
+    # (the default profile): bf16 on a CPU that computes in bf16 natively, where it was
+    # measured as good as fp32 in less time, else fp32 (docs/speed.md, "bfloat16")
     fast_cpu_backward: bool = True  # CPU convolutions: weight gradient as a forward convolution
     # (core/convolution.py; same sums, other kernels); False runs torch's own backward
 
@@ -121,6 +127,8 @@ class SolverConfig:
             raise ValueError(f"noise_fraction must be in (0, 4], got {self.noise_fraction!r}")
         if not 0 <= self.tv_weight < 1e4:
             raise ValueError(f"tv_weight must be in [0, 1e4), got {self.tv_weight!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
         if self.settle < 0:
@@ -223,6 +231,7 @@ def task_defaults(task: str, profile: str = "default") -> SolverConfig:
         sigma_estimator="power",
         metrics_every=10,
         init_output="data",
+        precision="auto",
         average=0.99,
         settle=50,
         stop_rule="noise" if task == "denoise" else "ratio",

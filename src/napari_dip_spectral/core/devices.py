@@ -51,3 +51,19 @@ def describe_device(device: str = "auto") -> str:
     else:
         why = "PyTorch finds no usable GPU"
     return f"CPU ({why})"
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively: a CPU with AVX-512 BF16 or AMX. GPUs
+    answer False until bf16 is measured on one (docs/speed.md, "bfloat16")."""
+    if device.type != "cpu":
+        return False
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``"auto"`` as ``"bf16"`` where the device computes in bf16 natively, else ``"fp32"``."""
+    if precision != "auto":
+        return precision
+    return "bf16" if native_bf16(device) else "fp32"

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .config import SolverConfig, lipschitz_for_size, noise_fraction_for
-from .devices import resolve_device
+from .devices import resolve_device, resolve_precision
 from .holdout import HeldOutPixels
 from .network import Decoder, DecoderSpec, fourier_input, padded_size
 from .noise import estimate_noise_sigma
@@ -114,6 +114,7 @@ class Fit:
             config = config.replace(
                 lipschitz=lipschitz_for_size(config.lipschitz, min(out_h, out_w)), lipschitz_by_size=False
             )
+        config = config.replace(precision=resolve_precision(config.precision, device))
         self.config, self.keep_weights = config, keep_weights
         net, z = build_network(config, channels, groups, (out_h, out_w), config.seed)
         if start is not None:
@@ -197,8 +198,13 @@ class Fit:
         )
 
     def forward(self) -> torch.Tensor:
-        """The decoders' outputs, cropped to the planes: ``(G, C, h, w)``."""
-        return self.crop(self.net(self.z))
+        """The decoders' outputs, cropped to the planes: ``(G, C, h, w)``. In bf16 the
+        convolutions run under autocast; the Lipschitz bounds stay fp32 (core/layers.py)."""
+        if self.config.precision != "bf16":
+            return self.crop(self.net(self.z))
+        with torch.autocast(self.device.type, dtype=torch.bfloat16):
+            out = self.net(self.z)
+        return self.crop(out.float())
 
     def crop(self, out: torch.Tensor) -> torch.Tensor:
         """The decoders' padded output, ``(1, G * C, hp, wp)``, as ``(G, C, h, w)`` planes."""

@@ -137,10 +137,25 @@ class LipschitzBound(nn.Module):
         return self.sigma
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        if _autocast_on(weight.device.type):
+            # under bf16 autocast (precision="bf16") the bound is still computed in fp32: a
+            # spectral norm rounded to bf16 would let the bound slip
+            with torch.autocast(weight.device.type, enabled=False):
+                return self._bound(weight)
+        return self._bound(weight)
+
+    def _bound(self, weight: torch.Tensor) -> torch.Tensor:
         sigma = self.estimate_sigma(weight)
         scale = torch.clamp(sigma / self.lipschitz, min=1.0)
         scale = scale.repeat_interleave(weight.shape[0] // self.groups)
         return weight / scale.view(-1, *([1] * (weight.dim() - 1)))
+
+
+def _autocast_on(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch before 2.4 takes no device type
+        return torch.is_autocast_enabled() if device_type == "cuda" else torch.is_autocast_cpu_enabled()
 
 
 def lipschitz_conv(

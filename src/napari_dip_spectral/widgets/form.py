@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, SpinBox
 
-from ..core.config import PROFILES, UPSAMPLERS, task_defaults
+from ..core.config import PRECISIONS, PROFILES, UPSAMPLERS, task_defaults
 from .data_fields import DataFields
 
 TASK_TITLES = {
@@ -155,7 +155,24 @@ class ParameterForm(Container):
                 "configuration. Changing it reloads every parameter's default."
             ),
         )
-        advanced = [self.profile, self.learning_rate, self.channels, self.metrics_every, self.preview_every]
+        self.precision = ComboBox(
+            label="precision",
+            choices=PRECISIONS,
+            value="auto",
+            tooltip=(
+                "'bf16': the network computes in bfloat16, faster on processors that do so natively "
+                "(CPUs with AVX-512 BF16 or AMX, recent GPUs) and slower elsewhere. 'auto': bf16 on "
+                "such a CPU, else fp32. The noise estimate, stop rule and result stay in fp32."
+            ),
+        )
+        advanced = [
+            self.profile,
+            self.learning_rate,
+            self.channels,
+            self.precision,
+            self.metrics_every,
+            self.preview_every,
+        ]
         self.data = DataFields(task)
         self.noise_model = self.data.noise_model
         advanced.append(self.data)
@@ -185,6 +202,7 @@ class ParameterForm(Container):
         self.learning_rate.value = config.learning_rate
         self.channels.value = config.channels
         self.metrics_every.value = config.metrics_every
+        self.precision.value = config.precision
 
     def options(self) -> dict:
         """Keyword arguments for ``RestoreJob`` from the current field values."""
@@ -198,6 +216,7 @@ class ParameterForm(Container):
             learning_rate=float(self.learning_rate.value),
             metrics_every=int(self.metrics_every.value),
             preview_every=int(self.preview_every.value),
+            precision=self.precision.value,
         )
         # the profile's own lambda is left to the profile (the default profile scales it for
         # images under 256 px); a changed value is used exactly as typed
