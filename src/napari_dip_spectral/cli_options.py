@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision",
         choices=PRECISIONS,
         help="'bf16': the decoder in bfloat16, faster on CPUs with AVX-512 BF16 or AMX and on recent GPUs; "
-        "'auto' (the default profile's): bf16 on such a CPU, else fp32 (the paper profile's)",
+        "'auto' (the default profile's): bf16 on such a CPU for a fit of at least 64 channels and 128 x 128 "
+        "pixels, else fp32 (the paper profile's)",
     )
     p.add_argument(
         "--profile", choices=PROFILES, default="default", help="settings profile: 'default' or the authors' 'paper'"

@@ -277,9 +277,13 @@ class RestoreJob:
         from .core.devices import resolve_device, resolve_precision
 
         device = resolve_device(self.config.device)
-        # the result and its record name the precision used, not "auto"
-        self.config = self.config.replace(precision=resolve_precision(self.config.precision, device))
         tile, batch = self.plan(device)
+        # the result and its record name the precision used, not "auto"
+        h, w = (tile, tile) if tile else self.layout.spatial
+        pixels = h * w * (self.factor or 1) ** 2 * (self.layout.channels if self.layout.volume else 1)
+        self.config = self.config.replace(
+            precision=resolve_precision(self.config.precision, device, self.config.channels, pixels)
+        )
         while True:
             try:
                 state = yield from self._run_plan(tile, batch, self.warm(device, tile))

@@ -123,3 +123,21 @@ def test_bf16_fits_in_two_threads_at_once_give_each_its_own_result():
     assert not errors, errors
     for k in range(2):
         assert np.array_equal(together[k], alone[k])
+
+
+def test_auto_precision_is_bf16_only_for_large_fits_on_a_cpu_that_computes_in_bf16(monkeypatch):
+    from napari_dip_spectral.core import devices
+
+    cpu = torch.device("cpu")
+    for native in (True, False):
+        monkeypatch.setattr(devices, "native_bf16", lambda device, native=native: native)
+        assert devices.resolve_precision("auto", cpu, 128, 256 * 256) == ("bf16" if native else "fp32")
+        assert devices.resolve_precision("auto", cpu, 32, 256 * 256) == "fp32"  # too narrow to gain
+        assert devices.resolve_precision("auto", cpu, 128, 64 * 64) == "fp32"  # too small to gain
+        assert devices.resolve_precision("fp32", cpu, 128, 256 * 256) == "fp32"  # a choice is kept
+        assert devices.resolve_precision("bf16", cpu, 8, 8) == "bf16"
+    monkeypatch.undo()
+    assert not devices.native_bf16(torch.device("meta"))  # GPUs and others: not until measured
+    # the fit records what it ran with
+    fit = Fit(noisy_planes(1), Denoise(), SolverConfig(iterations=2, channels=8, precision="auto", device="cpu"))
+    assert fit.config.precision == "fp32"

@@ -90,8 +90,8 @@ class SolverConfig:
     precision: str = "fp32"  # "bf16": the decoder's forward and backward under bfloat16 autocast
     # (the Lipschitz bounds, the loss, Adam, the average and the metrics stay fp32), faster
     # where the processor computes in bf16 (AVX-512 BF16 or AMX CPUs, recent GPUs); "auto"
-    # (the default profile): bf16 on a CPU that computes in bf16 natively, where it was
-    # measured as good as fp32 in less time, else fp32 (docs/speed.md, "bfloat16")
+    # (the default profile): bf16 for a large enough fit on a CPU that computes in bf16
+    # natively (core/devices.py resolve_precision), else fp32 (docs/speed.md, "bfloat16")
     fast_cpu_backward: bool = True  # CPU convolutions: weight gradient as a forward convolution
     # (core/convolution.py; same sums, other kernels); False runs torch's own backward
 

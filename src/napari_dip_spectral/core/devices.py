@@ -62,8 +62,20 @@ def native_bf16(device: torch.device) -> bool:
     return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``"auto"`` as ``"bf16"`` where the device computes in bf16 natively, else ``"fp32"``."""
+# "auto" precision: bf16 only for a decoder at least this wide over at least this many output
+# pixels (voxels for a volume). Below, bf16 gained no time on the CPU and moved results more
+# than it does on larger fits (docs/speed.md, "bfloat16").
+BF16_MIN_CHANNELS = 64
+BF16_MIN_PIXELS = 128 * 128
+
+
+def resolve_precision(
+    precision: str, device: torch.device, channels: int = BF16_MIN_CHANNELS, pixels: int = BF16_MIN_PIXELS
+) -> str:
+    """``"auto"`` as ``"bf16"`` where the device computes in bf16 natively and the fit is
+    large enough to gain from it (``channels`` of the decoder, ``pixels`` of one output),
+    else ``"fp32"``; any other value as given."""
     if precision != "auto":
         return precision
-    return "bf16" if native_bf16(device) else "fp32"
+    large = channels >= BF16_MIN_CHANNELS and pixels >= BF16_MIN_PIXELS
+    return "bf16" if large and native_bf16(device) else "fp32"

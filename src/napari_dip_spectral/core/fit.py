@@ -114,7 +114,9 @@ class Fit:
             config = config.replace(
                 lipschitz=lipschitz_for_size(config.lipschitz, min(out_h, out_w)), lipschitz_by_size=False
             )
-        config = config.replace(precision=resolve_precision(config.precision, device))
+        depth = channels if config.decoder == "volume" else 1  # a volume's Z planes are its channels
+        precision = resolve_precision(config.precision, device, config.channels, out_h * out_w * depth)
+        config = config.replace(precision=precision)
         self.config, self.keep_weights = config, keep_weights
         net, z = build_network(config, channels, groups, (out_h, out_w), config.seed)
         if start is not None:
