@@ -23,7 +23,6 @@ Three measures:
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
@@ -35,6 +34,7 @@ from napari_dip_spectral.validate import build_config
 
 from .common import psnr, table
 from .speed import LoopStepper, SolverStepper, side_by_side
+from .variants import variant
 
 
 def noisy_photo(size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -120,13 +120,6 @@ def stack_rows(planes: int, photons: float) -> list[list]:
         rows.append([name, f"{psnr(case.unit(result.image), truth):.2f}", f"{seconds:.0f}", f"{seconds / alone:.1f}x"])
         print(" | ".join(rows[-1]), flush=True)
     return rows
-
-
-def variant(text: str) -> tuple[str, dict]:
-    name, _, options = text.partition("=")
-    if not name or not options:
-        raise argparse.ArgumentTypeError(f"expected NAME=JSON, got {text!r}")
-    return name, json.loads(options)
 
 
 def main(argv=None) -> int:
