@@ -26,7 +26,7 @@ Sections (each prints a markdown table as soon as it is done):
   against a separable one, and G planes as one grouped network against one by one.
   Levers that change the arithmetic also get a PSNR check (``|dPSNR| <= 0.05 dB`` passes).
 
-Levers not in core yet (channels-last, autocast, compile) are implemented here, in
+Levers not in core yet (channels-last, compile) are implemented here, in
 :class:`LoopStepper`, which steps core's own :class:`~napari_dip_spectral.core.fit.Fit`.
 Lines starting with ``KEY`` are the key numbers ``gpu_check.sh`` puts in its summary.
 """
@@ -34,7 +34,6 @@ Lines starting with ``KEY`` are the key numbers ``gpu_check.sh`` puts in its sum
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -329,8 +328,8 @@ def layer_pad(layer: torch.nn.Module) -> int:
 
 
 class LeverFit(Fit):
-    """core's :class:`Fit` with the levers core lacks: channels-last, a separable upsampler,
-    bf16 autocast and ``torch.compile`` of the decoder's forward pass."""
+    """core's :class:`Fit` with the levers core lacks: channels-last, a separable upsampler
+    and ``torch.compile`` of the decoder's forward pass (bf16 is core's own ``precision``)."""
 
     def __init__(
         self,
@@ -339,7 +338,6 @@ class LeverFit(Fit):
         reference: torch.Tensor | None = None,
         *,
         channels_last: bool = False,
-        autocast: torch.dtype | None = None,
         compiled: bool = False,
         separable_upsampler: bool = False,
     ):
@@ -351,32 +349,28 @@ class LeverFit(Fit):
         if channels_last:
             self.net.to(memory_format=torch.channels_last)  # in place: Adam keeps the same parameters
             self.z = self.z.contiguous(memory_format=torch.channels_last)
-        self.autocast = autocast
         self.bounded = [m for m in list(self.net.body) + [self.net.head] if parametrize.is_parametrized(m, "weight")]
         self.compiled = compiled_body(self.net) if compiled else None
 
     def forward(self) -> torch.Tensor:
-        """Under autocast or compile the bounded weights are computed first, in fp32 and
-        eagerly (``parametrize.cached``), so the sigma estimator never runs in bf16 nor inside
-        the compiled graph."""
-        if self.compiled is None and self.autocast is None:
+        """Compiled, the bounded weights are computed first, eagerly (``parametrize.cached``,
+        whose cache is process-wide: benchmarks only), so the sigma estimator's Python state
+        stays out of the compiled graph."""
+        if self.compiled is None:
             return super().forward()
+        bf16 = self.config.precision == "bf16"
         with parametrize.cached():
             weights = [m.weight for m in self.bounded]
-            with self.autocast_context():
-                out = self.compiled(self.z, weights) if self.compiled is not None else self.net(self.z)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+                out = self.compiled(self.z, weights)
         return self.crop(out.float())
-
-    def autocast_context(self):
-        if self.autocast is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.autocast)
 
 
 class LoopStepper(Stepper):
     """The solver's own fit (``core.fit.Fit``: the step, the output average, the metrics and
     stop rules every ``metrics_every``) stepped by hand, with the levers core lacks:
-    channels-last, autocast, compile, a separable upsampler, a host sync every iteration."""
+    channels-last, compile, a separable upsampler, a host sync every iteration; ``autocast``
+    (bf16 only) sets core's ``precision="bf16"``."""
 
     def __init__(
         self,
@@ -394,12 +388,15 @@ class LoopStepper(Stepper):
         reference: torch.Tensor | None = None,
     ):
         self.label, self.precision, self.device = label, precision, device
+        if autocast is not None:  # core's bf16 (the bounds stay fp32)
+            if autocast is not torch.bfloat16:
+                raise ValueError(f"only bf16 autocast is measured, got {autocast}")
+            config = config.replace(precision="bf16")
         self.fit = LeverFit(
             obs,
             config.replace(device=str(device)),
             reference,
             channels_last=channels_last,
-            autocast=autocast,
             compiled=compiled,
             separable_upsampler=separable_upsampler,
         )

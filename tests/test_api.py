@@ -270,3 +270,15 @@ def test_an_estimate_is_in_the_runs_own_units():
     assert "for 300 iterations" in estimate.text() and "automatic stop" in estimate.text()
     stacked = RestoreJob(np.stack([noisy] * 3), axes="ZYX", batch_size=1, stack_prior="planes", iterations=300, **FAST)
     assert stacked.estimate(probe=4).batches == 3
+
+
+def test_the_result_names_the_precision_the_fit_used(monkeypatch):
+    from napari_dip_spectral.core import devices
+
+    image = np.random.default_rng(0).random((128, 128)).astype(np.float32)
+    for native, used in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(devices, "native_bf16", lambda device, native=native: native)
+        result = restore(image, iterations=2, channels=64, device="cpu", anscombe=False)
+        assert result.config.precision == used  # "auto" resolved by the fit, not by the caller
+    small = restore(image[:32, :32], iterations=2, channels=64, device="cpu", anscombe=False)
+    assert small.config.precision == "fp32"  # too small to gain from bf16, wherever it runs

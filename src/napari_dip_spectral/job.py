@@ -274,16 +274,10 @@ class RestoreJob:
 
     # -- running -------------------------------------------------------------------------
     def run(self) -> Generator:
-        from .core.devices import resolve_device, resolve_precision
+        from .core.devices import resolve_device
 
         device = resolve_device(self.config.device)
         tile, batch = self.plan(device)
-        # the result and its record name the precision used, not "auto"
-        h, w = (tile, tile) if tile else self.layout.spatial
-        pixels = h * w * (self.factor or 1) ** 2 * (self.layout.channels if self.layout.volume else 1)
-        self.config = self.config.replace(
-            precision=resolve_precision(self.config.precision, device, self.config.channels, pixels)
-        )
         while True:
             try:
                 state = yield from self._run_plan(tile, batch, self.warm(device, tile))
@@ -321,7 +315,7 @@ class RestoreJob:
         done: set[int] = set()
         cancelled = False
         seconds, parameters, device_name = 0.0, 0, str(self.config.device)
-        lipschitz = self.config.lipschitz
+        lipschitz, precision = self.config.lipschitz, self.config.precision
         start = 0
         fitted = None  # the last fitted decoder: the next batch's warm start
         n_batches = math.ceil(len(units) / batch_size)
@@ -350,7 +344,7 @@ class RestoreJob:
             fitted = outcome.weights
             seconds += outcome.seconds
             parameters = max(parameters, outcome.parameters // len(chunk))
-            device_name, lipschitz = outcome.device, outcome.lipschitz
+            device_name, lipschitz, precision = outcome.device, outcome.lipschitz, outcome.precision
             for g, u in enumerate(chunk):
                 p, t = units[u]
                 ys, xs = t.slices(scale)
@@ -381,6 +375,7 @@ class RestoreJob:
             parameters=parameters,
             device=device_name,
             lipschitz=lipschitz,
+            precision=precision,
         )
 
     def restore(self, callback=None):

@@ -165,6 +165,7 @@ class PlanState:
     parameters: int
     device: str
     lipschitz: float | None
+    precision: str  # the decoder's arithmetic the fits used ("auto" resolved by core)
 
 
 def assemble_result(job, s: PlanState) -> RestoreResult:
@@ -217,7 +218,7 @@ def assemble_result(job, s: PlanState) -> RestoreResult:
         stop_reason=reason,
         stop_iteration=max(plane_stop),
         task=job.task,
-        config=job.config,
+        config=job.config.replace(precision=s.precision),  # the precision used, not "auto"
         seconds=s.seconds,
         device=s.device,
         normalization=first,

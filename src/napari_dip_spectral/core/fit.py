@@ -258,7 +258,7 @@ class Fit:
         if self.schedule is not None:
             self.schedule.step()
         self.x = x = x.detach()
-        self.loss = loss
+        self.loss = loss.detach()  # the step's data term per plane, without its graph
         if config.average > 0:
             # warm-started weight (as TensorFlow's ExponentialMovingAverage with
             # num_updates): early outputs, far from the fit, fade out quickly
@@ -283,8 +283,8 @@ class Fit:
         # fired far too early
         ratio = contrast_free_ratio(result, self.contrast)
         psnr_now = psnr(result, self.ref) if self.ref is not None else None
-        fit = operator.loss_per_group(result, y) if self.average is not None else self.loss.detach()
-        rows = [self.loss.detach(), ratio, fit] + ([psnr_now] if psnr_now is not None else [])
+        fit = operator.loss_per_group(result, y) if self.average is not None else self.loss
+        rows = [self.loss, ratio, fit] + ([psnr_now] if psnr_now is not None else [])
         if holdout is not None:  # taken to the host with the other metrics
             rows.append(operator.heldout_error(result, y).detach())
         stacked = torch.cat([torch.stack(rows, 1), fbc], 1).cpu().numpy().astype(float)
@@ -345,7 +345,7 @@ class Fit:
             raise RuntimeError("the solver ran no iteration")
         config, device, t = self.config, self.device, self.t
         final = self.result.clone()
-        stopped_at = self.stopped_at
+        stopped_at = self.stopped_at.clone()  # the fit's own record stays as it is
         rule_iterations = stopped_at.tolist()
         if not config.auto_stop:  # the rule only settled the run; every plane ran to t
             stopped_at.zero_()
@@ -369,6 +369,7 @@ class Fit:
             device=str(device),
             parameters=self.n_params,
             lipschitz=config.lipschitz,
+            precision=config.precision,
             rule_iterations=rule_iterations,
             rules=self.rules,
             weights=kept_weights,

@@ -46,6 +46,7 @@ class SolveOutcome:
     device: str
     parameters: int
     lipschitz: float | None = None  # the bound used (after the size rule)
+    precision: str = "fp32"  # the decoder's arithmetic ("auto" resolved)
     rule_iterations: list[int] = field(default_factory=list)  # per plane: where a stop rule
     # fired (0 = never), also when auto_stop is off
     rules: list[str] = field(default_factory=list)  # per plane: the rule that decided its stop

@@ -128,6 +128,7 @@ def iterate_with_sure(
         device=outcome.device,
         parameters=outcome.parameters,
         lipschitz=outcome.lipschitz,
+        precision=outcome.precision,
         rule_iterations=fired.tolist(),
         rules=["sure"] * groups,
     )
