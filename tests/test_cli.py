@@ -289,3 +289,17 @@ def test_precision_is_chosen_by_flag_or_preset_and_recorded(tmp_path):
     bad = tmp_path / "fp16.json"
     bad.write_text(preset.read_text().replace('"bf16"', '"fp16"'))  # a preset edited by hand
     assert main(["denoise", str(path), "-o", str(tmp_path / "bad"), "--config", str(bad)]) == 2
+
+
+def test_ensemble_is_chosen_by_flag_or_preset_and_recorded(tmp_path):
+    path = tmp_path / "x.tif"
+    tifffile.imwrite(path, (np.random.default_rng(0).random((24, 24)) * 200).astype(np.uint8))
+    assert main(["denoise", str(path), "-o", str(tmp_path / "flag"), "--ensemble", "3", *FAST]) == 0
+    assert json.loads((tmp_path / "flag" / "x_denoise.json").read_text())["config"]["ensemble"] == 3
+    preset = tmp_path / "ens.json"
+    preset.write_text(json.dumps(make_preset("denoise", {"ensemble": 2, "iterations": 5, "channels": 8})))
+    assert main(["denoise", str(path), "-o", str(tmp_path / "preset"), "--config", str(preset)]) == 0
+    assert json.loads((tmp_path / "preset" / "x_denoise.json").read_text())["config"]["ensemble"] == 2
+    assert main(["denoise", str(path), "-o", str(tmp_path / "default"), *FAST]) == 0
+    assert json.loads((tmp_path / "default" / "x_denoise.json").read_text())["config"]["ensemble"] == 1
+    assert main(["denoise", str(path), "-o", str(tmp_path / "bad"), "--ensemble", "0", *FAST]) == 2

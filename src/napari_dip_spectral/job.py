@@ -203,7 +203,9 @@ class RestoreJob:
             budget = min(budget, int(self.memory_limit * 2**30))
         tile = self.tile_size
         if tile is None:
-            tile = auto_tile(self.layout.spatial, budget, self.config.channels, self.config.levels, c, scale)
+            tile = auto_tile(
+                self.layout.spatial, budget // self.config.ensemble, self.config.channels, self.config.levels, c, scale
+            )
         side = self.layout.spatial if tile is None else tuple(min(tile, s) for s in self.layout.spatial)
         if self.batch_size is not None:
             return tile, int(self.batch_size)
@@ -212,6 +214,7 @@ class RestoreJob:
         per_unit = unit_bytes(self.config.channels, self.config.levels, c, side[0] * scale, side[1] * scale)
         if self.config.decoder == "volume":  # every feature map holds all Z planes
             per_unit *= c
+        per_unit *= self.config.ensemble  # each plane's members are groups of its batch
         return tile, int(max(1, min(MAX_AUTO_BATCH, budget // max(per_unit, 1))))
 
     def warm(self, device, tile: int | None) -> bool:

@@ -117,6 +117,7 @@ CHECKS = {
     "device": _device,
     "learning_rate": _positive,
     "channels": _integer(1, 4096),
+    "ensemble": _integer(1, 64),
     "metrics_every": _integer(1),
     "stop_rule": _one_of(STOP_RULES),
     "precision": _one_of(PRECISIONS),
@@ -252,7 +253,17 @@ def from_config(task: str, config: dict) -> dict:
     """Settings from a result's solver configuration (``dataclasses.asdict`` of a
     ``SolverConfig``), for results that carry no preset: only what the configuration records.
     A lambda the default profile scaled to the image size is left to the profile."""
-    keys = ("iterations", "upsample", "auto_stop", "seed", "device", "learning_rate", "channels", "metrics_every")
+    keys = (
+        "iterations",
+        "upsample",
+        "auto_stop",
+        "seed",
+        "device",
+        "learning_rate",
+        "channels",
+        "ensemble",
+        "metrics_every",
+    )
     settings = {key: config[key] for key in (*keys, "preview_every") if key in config}
     if config.get("lipschitz") is None and "lipschitz" in config:
         settings["lipschitz"] = NO_CONTROL

@@ -38,6 +38,7 @@ def change_everything(widget) -> None:
     form.device.value = "cpu"
     form.learning_rate.value = 0.002
     form.channels.value = 16
+    form.ensemble.value = 3
     form.precision.value = "bf16"
     form.metrics_every.value = 3
     form.preview_every.value = 0

@@ -92,6 +92,9 @@ class SolverConfig:
     # where the processor computes in bf16 (AVX-512 BF16 or AMX CPUs, recent GPUs); "auto"
     # (the default profile): bf16 for a large enough fit on a CPU that computes in bf16
     # natively (core/devices.py resolve_precision), else fp32 (docs/speed.md, "bfloat16")
+    ensemble: int = 1  # decoders fitted to each plane, each from its own random start (and its
+    # own held-out pixels), whose results are averaged (core/ensemble.py); a fit stopped early
+    # varies with its start, and the average keeps what the starts agree on
     fast_cpu_backward: bool = True  # CPU convolutions: weight gradient as a forward convolution
     # (core/convolution.py; same sums, other kernels); False runs torch's own backward
 
@@ -107,6 +110,10 @@ class SolverConfig:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
         if self.channels < 1 or self.channels > 4096:
             raise ValueError(f"channels must be between 1 and 4096, got {self.channels!r}")
+        if self.ensemble < 1 or self.ensemble > 64:
+            raise ValueError(f"ensemble must be between 1 and 64, got {self.ensemble!r}")
+        if self.ensemble > 1 and self.stop_rule == "sure":
+            raise ValueError("ensemble > 1 cannot be combined with stop_rule='sure' (its twin fit is one decoder)")
         if self.levels < 1 or self.levels > 8:
             raise ValueError(f"levels must be between 1 and 8, got {self.levels!r}")
         if self.lr_decay < 0 or self.warmup < 0:

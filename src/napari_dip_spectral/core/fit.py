@@ -24,7 +24,7 @@ from .progress import DeviceMemoryError, LogEntry, SolveOutcome
 from .spectral import fbc_bands
 from .stopping import LowestErrorRule, NoiseLevelStopRule, WindowedStopRule, contrast_free_ratio, plane_contrast
 from .volume import VolumeDecoder
-from .warm_start import plane_weights, start_from
+from .warm_start import plane_weights, start_from, update_member
 
 NO_NOISE = 0.5 / 255  # estimated noise sigma below which the "noise" rule cannot work
 
@@ -320,8 +320,8 @@ class Fit:
                 self.best = result.clone() if self.best is None else self.best
                 on_device = improved.to(device)
                 self.best[on_device] = result[on_device]
-                if self.keep_weights and improved[-1]:
-                    self.kept_weights = plane_weights(self.net, groups, groups - 1)
+                if self.keep_weights:
+                    self._keep_weights(improved)
             newly |= holdout.check(t)
             snapshot, at = self.best, holdout.best_iteration
         stopped_at = self.stopped_at
@@ -332,9 +332,26 @@ class Fit:
                 on_device = newly.to(device)
                 self.kept[on_device] = snapshot[on_device]
             stopped_at[newly] = at[newly].clamp(min=1)
-            if self.keep_weights and newly[-1] and holdout is None:
-                self.kept_weights = plane_weights(self.net, groups, groups - 1)
+            if self.keep_weights and holdout is None:
+                self._keep_weights(newly)
         return entry
+
+    def _keep_weights(self, taken: torch.Tensor) -> None:
+        """Keep the decoders of the last plane (its ``ensemble`` members, the last groups)
+        whose results were just taken: the next fit's warm start."""
+        m, groups = self.config.ensemble, self.groups
+        for member in range(m):
+            group = groups - m + member
+            if not taken[group]:
+                continue
+            if self.kept_weights is None:
+                self.kept_weights = self._last_plane_weights()
+            else:
+                update_member(self.kept_weights, self.net, groups, group, member)
+
+    def _last_plane_weights(self) -> dict[str, torch.Tensor]:
+        m = self.config.ensemble
+        return plane_weights(self.net, self.groups, self.groups - m, m)
 
     def preview(self) -> np.ndarray:
         return self.operator.finish(self.result, self.y).float().cpu().numpy()
@@ -355,7 +372,7 @@ class Fit:
         stop_iterations = torch.where(running, torch.full_like(stopped_at, t), stopped_at).tolist()
         kept_weights = self.kept_weights
         if self.keep_weights and (kept_weights is None or not config.auto_stop):
-            kept_weights = plane_weights(self.net, self.groups, self.groups - 1)  # no stop to take it at: the end
+            kept_weights = self._last_plane_weights()  # no stop to take it at: the end
         image = self.operator.finish(final, self.y).float().cpu().numpy()
         if not np.isfinite(image).all():
             raise FloatingPointError("the optimisation produced non-finite values")

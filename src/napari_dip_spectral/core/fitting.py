@@ -1,5 +1,6 @@
-"""The fit a configuration asks for: one decoder per plane (core/solver.py), or, with the
-SURE stop rule, the same fit beside a twin on perturbed data (core/sure.py)."""
+"""The fit a configuration asks for: one decoder per plane (core/solver.py), several averaged
+(an ensemble, core/ensemble.py), or, with the SURE stop rule, the same fit beside a twin on
+perturbed data (core/sure.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch
 
 from . import solver
 from .config import SolverConfig
+from .ensemble import iterate_ensemble
 from .operators import ForwardOperator
 from .solver import ProgressEvent, SolveOutcome
 from .sure import iterate_with_sure
@@ -29,5 +31,7 @@ def fit(
         if start is not None or keep_weights:
             raise ValueError("a warm start cannot be combined with the SURE stop rule")
         return iterate_with_sure(observation, operator, config, reference)
+    if config.ensemble > 1:
+        return iterate_ensemble(observation, operator, config, reference, start, keep_weights)
     # through the module, so that whatever stands in for the solver (a test's device) is used
     return solver.iterate(observation, operator, config, reference, start, keep_weights)

@@ -23,6 +23,11 @@ class ForwardOperator:
     def to(self, device: torch.device) -> ForwardOperator:
         return self
 
+    def repeat_groups(self, m: int) -> ForwardOperator:
+        """The operator for an observation whose every plane is repeated ``m`` times as
+        consecutive groups (an ensemble, core/ensemble.py)."""
+        return self
+
     def output_shape(self, observation_shape: tuple[int, int]) -> tuple[int, int]:
         return observation_shape[0] * self.scale, observation_shape[1] * self.scale
 
@@ -67,6 +72,9 @@ class Inpaint(ForwardOperator):
     def to(self, device):
         self.mask = self.mask.to(device)
         return self
+
+    def repeat_groups(self, m):
+        return Inpaint(self.mask.repeat_interleave(m, 0)) if self.mask.shape[0] > 1 else self
 
     def forward(self, x):
         return x * self.mask

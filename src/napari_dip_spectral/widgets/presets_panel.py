@@ -39,6 +39,7 @@ def widget_fields(widget) -> dict:
         "device": form.device,
         "learning_rate": form.learning_rate,
         "channels": form.channels,
+        "ensemble": form.ensemble,
         "precision": form.precision,
         "metrics_every": form.metrics_every,
         "preview_every": form.preview_every,
