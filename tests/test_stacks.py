@@ -309,3 +309,22 @@ def test_warm_starts_by_default_only_along_z_or_t_on_the_cpu(rng):
     assert not restore(x[0], **FAST).warm_start  # one plane: no neighbour
     with pytest.raises(ValueError, match="sure"):
         restore(x, axes="TYX", stop_rule="sure", warm_start=True, **FAST)
+
+
+def test_an_ensemble_runs_through_every_layout(rng):
+    x = rng.random((3, 32, 32)).astype(np.float32)
+    before = x.copy()
+    # planes one after another, each member starting from the same member of the plane before
+    warm = restore(x, axes="ZYX", stack_prior="planes", warm_start=True, ensemble=2, **FAST)
+    assert np.array_equal(x, before)
+    assert warm.config.ensemble == 2 and warm.warm_start
+    assert warm.image.shape == x.shape and np.isfinite(warm.image).all()
+    assert len(warm.plane_histories) == 3 and all(len(h[-1].fit_all) == 1 for h in warm.plane_histories)
+    # a batch of planes, and one volume: the result differs from one network's
+    for kw in (dict(stack_prior="planes", batch_size=3, warm_start=False), dict(stack_prior="volume")):
+        one = restore(x, axes="ZYX", **kw, **FAST)
+        two = restore(x, axes="ZYX", ensemble=2, **kw, **FAST)
+        assert two.image.shape == x.shape and np.isfinite(two.image).all()
+        assert not np.array_equal(one.image, two.image)
+    with pytest.raises(ValueError, match="ensemble"):
+        restore(x, axes="ZYX", ensemble=0, **FAST)
