@@ -328,3 +328,32 @@ def test_an_ensemble_runs_through_every_layout(rng):
         assert not np.array_equal(one.image, two.image)
     with pytest.raises(ValueError, match="ensemble"):
         restore(x, axes="ZYX", ensemble=0, **FAST)
+
+
+def _photon_stack(rng, planes=4, size=24):
+    clean = np.stack([smooth_image(size, seed=k) for k in range(planes)])
+    return (100 + 50 * rng.poisson(20 * clean) + rng.normal(0, 20, clean.shape)).astype(np.uint16)
+
+
+def test_a_photon_noise_z_stack_is_fitted_as_joint_channels_of_averaged_decoders(rng):
+    counts = _photon_stack(rng)
+    known = dict(anscombe={"gain": 50.0, "offset": 100.0, "read_noise": 20.0})
+    fast_known = dict(FAST, **known)  # a stack this small is too small to fit the model on
+    auto = StackJob(counts, "denoise", axes="ZYX", **fast_known)
+    assert auto.model is not None
+    assert auto.layout.joint == "Z" and not auto.layout.volume
+    assert auto.config.decoder == "plane" and auto.config.ensemble == 4
+    # what the caller chose is kept
+    assert StackJob(counts, "denoise", axes="ZYX", ensemble=2, **fast_known).config.ensemble == 2
+    assert StackJob(counts, "denoise", axes="ZYX", stack_prior="volume", **fast_known).config.decoder == "volume"
+    assert StackJob(counts, "denoise", axes="ZYX", stack_prior="volume", **fast_known).config.ensemble == 1
+    # without a noise model the volume decoder stays the default
+    assert StackJob(counts, "denoise", axes="ZYX", anscombe=False, **FAST).config.decoder == "volume"
+    # "joint" asked for: the same layout, one decoder unless an ensemble is asked for
+    joint = restore(counts, axes="ZYX", stack_prior="joint", **fast_known)
+    assert joint.config.decoder == "plane" and joint.config.ensemble == 1 and joint.joint_channels == "Z"
+    assert joint.image.shape == counts.shape and np.isfinite(joint.image).all()
+    r = restore(counts, axes="ZYX", **fast_known)
+    assert r.config.ensemble == 4 and r.image.shape == counts.shape and len(r.plane_histories) == 1
+    with pytest.raises(ValueError, match="needs a Z or T axis"):
+        restore(counts[0], axes="YX", stack_prior="joint", **fast_known)

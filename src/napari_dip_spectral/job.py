@@ -16,7 +16,7 @@ import numpy as np
 from .core.driving import drive
 from .events import RunEstimate, RunEvent
 from .intensity import NORMALIZE_PER, plane_normalizations
-from .layout import VOLUME_CHANNELS, stack_layout
+from .layout import VOLUME_CHANNELS, photon_stack, stack_layout
 from .noise_fit import photon_options, resolve_anscombe, stabilised_sigma
 from .result import PlanState, assemble_result, entry_of
 from .tiling import (
@@ -90,6 +90,10 @@ class RestoreJob:
         if axes is None and arr.ndim == 3 and arr.shape[-1] == 3:
             axes = "YXS"  # a colour image: its channels fitted jointly
         self.layout = stack_layout(arr.shape, axes, channel_mode, stack_prior, task, profile)
+        yx = (self.layout.axes.index("Y"), self.layout.axes.index("X"))
+        self.model, self.noise_estimate = resolve_anscombe(anscombe, arr, task, yx)
+        if stack_prior == "auto" and self.layout.volume and self.model is not None:
+            self.layout, options = photon_stack(self.layout, options)
         if self.layout.volume:
             options["decoder"] = "volume"
             if options.get("channels") is None:
@@ -103,8 +107,6 @@ class RestoreJob:
             check_tiling(tile_size, self._overlap(tile_size, tile_overlap))
         self.task, self.input_shape, self.input_dtype = task, arr.shape, arr.dtype
         self.output_dtype = check_output_dtype(output_dtype, arr.dtype)
-        yx = (self.layout.axes.index("Y"), self.layout.axes.index("X"))
-        self.model, self.noise_estimate = resolve_anscombe(anscombe, arr, task, yx)
         self.config = build_config(task, profile, **photon_options(options, self.model, profile))
         if self.model is not None and normalize == "none":
             raise ValueError("normalize='none' cannot be combined with anscombe (the transform changes the range)")

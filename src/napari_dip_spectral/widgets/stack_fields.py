@@ -61,8 +61,10 @@ class StackFields(Container):
                 value="auto",
                 tooltip=(
                     "All planes: 'volume' fits each Z stack with one 3-D decoder, so every plane "
-                    "sees its neighbours; 'planes' fits each plane on its own; 'auto' uses a "
-                    "volume for a Z axis of at least 3 planes."
+                    "sees its neighbours; 'joint' fits the Z planes as the channels of one 2-D "
+                    "decoder; 'planes' fits each plane on its own; 'auto', for a Z axis of at "
+                    "least 3 planes, uses 'joint' with 4 averaged decoders on photon-noise data, "
+                    "else 'volume'."
                 ),
             )
             stack_widgets.append(self.stack_prior)
