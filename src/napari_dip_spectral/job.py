@@ -92,8 +92,9 @@ class RestoreJob:
         self.layout = stack_layout(arr.shape, axes, channel_mode, stack_prior, task, profile)
         yx = (self.layout.axes.index("Y"), self.layout.axes.index("X"))
         self.model, self.noise_estimate = resolve_anscombe(anscombe, arr, task, yx)
-        if stack_prior == "auto" and self.layout.volume and self.model is not None:
-            self.layout, options = photon_stack(self.layout, options)
+        joint_stack = stack_prior == "auto" and self.layout.volume and self.model is not None
+        if joint_stack:
+            self.layout = photon_stack(self.layout)
         if self.layout.volume:
             options["decoder"] = "volume"
             if options.get("channels") is None:
@@ -107,7 +108,7 @@ class RestoreJob:
             check_tiling(tile_size, self._overlap(tile_size, tile_overlap))
         self.task, self.input_shape, self.input_dtype = task, arr.shape, arr.dtype
         self.output_dtype = check_output_dtype(output_dtype, arr.dtype)
-        self.config = build_config(task, profile, **photon_options(options, self.model, profile))
+        self.config = build_config(task, profile, **photon_options(options, self.model, profile, joint_stack))
         if self.model is not None and normalize == "none":
             raise ValueError("normalize='none' cannot be combined with anscombe (the transform changes the range)")
         self.factor, self.gain, self.signed = check_task_options(task, factor, gain, signed)

@@ -16,8 +16,6 @@ STACK_PRIORS = ("planes", "volume", "joint")
 VOLUME_CHANNELS = 64
 # "auto" fits a Z stack of at least this many planes as one volume (denoising).
 VOLUME_MIN_PLANES = 3
-# "auto" on photon-noise Z stacks: decoders averaged per stack (see photon_stack)
-STACK_ENSEMBLE = 4
 
 
 def guess_axes(shape: tuple[int, ...]) -> str:
@@ -174,13 +172,10 @@ def stack_layout(image_shape, axes, channel_mode: str, stack_prior: str, task: s
     return make_layout(image_shape, axes, channel_mode, stack_prior)
 
 
-def photon_stack(layout: Layout, options: dict) -> tuple[Layout, dict]:
+def photon_stack(layout: Layout) -> Layout:
     """``stack_prior="auto"`` for a Z stack with photon noise (a noise model in use): the Z
-    planes are the output channels of one 2-D decoder instead of a 3-D one, and
-    ``STACK_ENSEMBLE`` such decoders are averaged unless ``ensemble`` is given. On the
-    fluorescence stacks of the benchmark (8 and 31 planes, 5-100 photons) this was as good
-    as the volume decoder or better, in a fraction of its time (docs/beyond_the_paper.md
-    section 9)."""
-    if options.get("ensemble") is None:
-        options = dict(options, ensemble=STACK_ENSEMBLE)
-    return replace(layout, decoder="plane"), options
+    planes are the output channels of one 2-D decoder instead of a 3-D one (with several
+    such decoders averaged, noise_fit.py ``photon_options``). On the fluorescence stacks of
+    the benchmark (8 and 31 planes, 5-100 photons) this was as good as the volume decoder or
+    better, in a fraction of its time (docs/beyond_the_paper.md section 9)."""
+    return replace(layout, decoder="plane")

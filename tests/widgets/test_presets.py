@@ -182,3 +182,12 @@ def test_a_run_record_of_the_cli_loads_into_the_widget(make_napari_viewer, tmp_p
     assert widget.presets.load_preset(tmp_path / "cells_enhance.json")
     assert widget.form.gain.value == 2.5 and widget.form.iterations.value == 40
     assert np.isclose(widget.form.lipschitz.value, 1.0)  # the task's default
+
+
+def test_engine_defaults_left_to_the_engine_unless_changed(make_napari_viewer):
+    # a photon-noise Z stack averages several decoders unless the user sets a number; the
+    # form must not pin the profile's 1 and so hide that default (as for the width)
+    form = plain(make_napari_viewer(), "denoise").form
+    assert "ensemble" not in form.options() and "channels" not in form.options()
+    form.ensemble.value = 2
+    assert form.options()["ensemble"] == 2

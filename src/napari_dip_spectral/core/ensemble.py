@@ -20,6 +20,7 @@ import torch
 
 from . import solver
 from .config import SolverConfig
+from .fit import psnr
 from .operators import ForwardOperator
 from .progress import LogEntry, ProgressEvent, SolveOutcome
 
@@ -34,11 +35,6 @@ def _per_plane(values: list | None, m: int) -> list | None:
 
 def _mean_members(image: np.ndarray, m: int) -> np.ndarray:
     return image.reshape(-1, m, *image.shape[1:]).mean(1, dtype=np.float64).astype(np.float32)
-
-
-def _psnr(x: np.ndarray, ref: np.ndarray) -> list[float]:
-    mse = ((x.astype(np.float64) - ref) ** 2).reshape(len(x), -1).mean(1)
-    return (10 * np.log10(1 / np.maximum(mse, 1e-20))).tolist()
 
 
 def _merged_entry(entry: LogEntry, m: int, psnr_all: list[float] | None) -> LogEntry:
@@ -72,16 +68,12 @@ def iterate_ensemble(
     of one plane, see core/warm_start.py)."""
     m = config.ensemble
     groups = observation.shape[0]
-    ref = None if reference is None else reference.detach().cpu().double().numpy()
-    # the PSNR of the members' mean needs their results on every metric iteration
+    ref = None if reference is None else reference.detach().cpu().float()
+    # the PSNR of the members' mean (not each member's, so the members get no reference) needs
+    # their results on every metric iteration
     inner = config if ref is None else config.replace(preview_every=config.metrics_every)
     gen = solver.iterate(
-        observation.repeat_interleave(m, 0),
-        operator.repeat_groups(m),
-        inner,
-        None if reference is None else reference.repeat_interleave(m, 0),
-        start,
-        keep_weights,
+        observation.repeat_interleave(m, 0), operator.repeat_groups(m), inner, None, start, keep_weights
     )
     psnr_at: dict[int, list[float]] = {}
     message = None
@@ -95,7 +87,7 @@ def iterate_ensemble(
             preview = None if event.preview is None else _mean_members(event.preview, m)
             psnr_all = None
             if ref is not None and preview is not None:
-                psnr_all = psnr_at[event.iteration] = _psnr(preview, ref)
+                psnr_all = psnr_at[event.iteration] = psnr(torch.from_numpy(preview), ref).tolist()
             shown = config.preview_every and event.iteration % config.preview_every == 0
             message = yield ProgressEvent(
                 iteration=event.iteration,
@@ -107,7 +99,7 @@ def iterate_ensemble(
     finally:
         gen.close()
     stops = np.asarray(outcome.stop_iterations).reshape(groups, m)
-    rules = np.asarray(outcome.rule_iterations or [0] * groups * m).reshape(groups, m)
+    rules = np.asarray(outcome.rule_iterations).reshape(groups, m)
     fired = np.where((rules > 0).all(1), rules.max(1), 0)
     history = [_merged_entry(e, m, psnr_at.get(e.iteration)) for e in outcome.history]
     return SolveOutcome(

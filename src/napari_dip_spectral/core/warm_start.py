@@ -28,10 +28,12 @@ def start_from(net: torch.nn.Module, groups: int, weights: dict[str, torch.Tenso
     """Every plane's decoders start as the given plane's (see :func:`plane_weights`): with
     ``m`` members there, group ``g`` starts from member ``g % m``."""
     state = net.state_dict()
-    if set(state) != set(weights):
-        raise ValueError("the warm start's weights are for a decoder of another shape")
-    members = next(iter(weights.values())).shape[0] if weights else 1
-    if groups % members or any(state[k].numel() != groups * weights[k][0].numel() for k in state):
+    members = len(next(iter(weights.values())))
+    if (
+        set(state) != set(weights)
+        or groups % members
+        or any(state[k].numel() != groups * weights[k][0].numel() for k in state)
+    ):
         raise ValueError("the warm start's weights are for a decoder of another shape")
     with torch.no_grad():
         for k, v in state.items():

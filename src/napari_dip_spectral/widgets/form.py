@@ -230,16 +230,19 @@ class ParameterForm(Container):
             metrics_every=int(self.metrics_every.value),
             preview_every=int(self.preview_every.value),
             precision=self.precision.value,
-            ensemble=int(self.ensemble.value),
         )
+        defaults = task_defaults(self.task, self.profile.value)
         # the profile's own lambda is left to the profile (the default profile scales it for
         # images under 256 px); a changed value is used exactly as typed
-        if self.lipschitz.value != (task_defaults(self.task, self.profile.value).lipschitz or 0.0):
+        if self.lipschitz.value != (defaults.lipschitz or 0.0):
             options["lipschitz"] = self.lipschitz.value if self.lipschitz.value > 0 else float("inf")
         # the width is left to the engine unless changed (a Z stack's volume decoder is
         # narrower than the plane decoder); a changed value is used as typed
-        if self.channels.value != task_defaults(self.task, self.profile.value).channels:
+        if self.channels.value != defaults.channels:
             options["channels"] = int(self.channels.value)
+        # likewise the ensemble: a photon-noise Z stack averages several decoders unless set
+        if self.ensemble.value != defaults.ensemble:
+            options["ensemble"] = int(self.ensemble.value)
         options.update(self.data.options())
         if self.factor is not None:
             options["factor"] = int(self.factor.value)
