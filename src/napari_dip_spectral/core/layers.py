@@ -37,12 +37,9 @@ class LipschitzBound(nn.Module):
       calls, and at each of the first ``exact_first`` calls (``POWER_EXACT_FIRST``: Adam's
       first steps move the weights fastest relative to their size). A power estimate is a
       lower bound of sigma, and one warm vector lags a top singular value that has close
-      neighbours and is changing: with one vector and no exact start, the clip a
-      64-channel decoder applied was 6.6 % too weak within its first 20 steps and 1.6 %
-      within steps 20-40; with four vectors (``POWER_BLOCK``) 0.5 % and 0.03 %, then under
-      1.5e-4; with the exact start as well, under 5e-4 throughout at 16-128 channels
-      (``benchmarks/estimators.py --accuracy``, docs/speed.md). Four vectors instead of
-      one cost ~2 ms per iteration of the 128-channel decoder on the CPU (2 % at 64 px).
+      neighbours and is changing, so the clip would be too weak in the first steps; a block
+      of vectors and the exact start keep it close (their accuracy is measured by
+      ``benchmarks/estimators.py --accuracy``, docs/speed.md).
 
     Estimator state only advances while gradients are enabled in training mode, so reading
     ``conv.weight`` for inspection does not change the optimisation.
