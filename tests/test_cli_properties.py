@@ -312,3 +312,28 @@ def test_missing_files_and_unwritable_outputs_end_in_a_named_error(source, targe
         assert source == "good" and target in ("new", "the input's folder") and extra == "none"
         task = argv[0]
         check_output(out / f"in_{task}.tif", (16, 16), 1, np.dtype(np.float32))
+
+
+def test_an_output_folder_without_write_permission_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    import errno
+
+    path = write_input(tmp_path, np.random.default_rng(0).random((16, 16)).astype(np.float32))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    if os.geteuid() != 0:
+        locked.chmod(0o500)
+    else:  # root writes anywhere: the refusal the operating system gives a user, simulated
+
+        def refuse(*args, **kwargs):
+            raise PermissionError(errno.EACCES, "Permission denied")
+
+        monkeypatch.setattr("napari_dip_spectral.cli.tempfile.TemporaryFile", refuse)
+    read = []
+    monkeypatch.setattr("napari_dip_spectral.files.read_image", lambda *a, **k: read.append(a))
+    try:
+        code = main([str(a) for a in ["denoise", path, "-o", locked, *FAST]])
+    finally:
+        locked.chmod(0o700)
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write to the output folder" in err and "Permission denied" in err
+    assert read == [] and list(locked.iterdir()) == []  # refused before the input was read
