@@ -143,6 +143,21 @@ def test_a_z_stack_is_restored_as_one_volume_by_default(make_napari_viewer, qtbo
     np.testing.assert_array_equal(layer.data, small_stack())
 
 
+def test_z_planes_fitted_as_joint_channels_count_as_one_stack(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(small_stack(), name="stack")
+    widget = dock(viewer, "denoise", iterations=4)
+    widget.image.value = layer
+    widget.planes.value = "all planes"
+    widget.stack_prior.value = "joint"
+    widget.run()
+    finish(qtbot, widget)
+    meta = viewer.layers["stack [denoise]"].metadata["dip_spectral"]
+    # one 2-D decoder whose output channels are the Z planes: the whole stack is one unit
+    assert meta["unit"] == "volume" and meta["planes"]["finished"] == [0]
+    assert meta["config"]["decoder"] == "plane"
+
+
 def test_dask_layer_is_read_only_when_a_run_starts(make_napari_viewer, qtbot, no_dask_cache):
     import dask.array as da
 
