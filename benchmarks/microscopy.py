@@ -35,9 +35,14 @@ Rows, each on the same observation in the same run:
   transform with the true parameters (noise sigma 1 there), mapped back with the unbiased
   inverse; ``BM4D (VST, true noise)`` on stacks.
 
-PSNR and SSIM are computed on images scaled so that the clean image spans [0, 1]. Noise2Void
-(careamics) is not a row: installing it replaces torch 2.13 with torch 2.11, torchvision and
-the CUDA packages, so it does not install cleanly beside the CPU build used here.
+* ``Noise2Void (careamics, N steps)``, with ``--n2v-python PATH``: careamics' N2V U-Net
+  trained on the same counts for a fixed number of steps and applied to them (on a stack,
+  one 2-D network trained on all its planes, 32-pixel patches), run by
+  ``benchmarks/noise2void.py`` under the Python at PATH. careamics needs a torchvision that
+  does not install beside the CPU build of torch used here, so it lives in its own
+  environment (set-up in that file's docstring); without the option there is no N2V row.
+
+PSNR and SSIM are computed on images scaled so that the clean image spans [0, 1].
 """
 
 from __future__ import annotations
@@ -45,7 +50,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,6 +197,26 @@ def classical_rows(case: Case, with_nlm: bool) -> dict:
     return rows
 
 
+def noise2void_row(case: Case, python: str, steps: int) -> tuple[np.ndarray, float]:
+    """Noise2Void on the case's counts, in the environment of ``python`` (benchmarks/noise2void.py)."""
+    script = Path(__file__).with_name("noise2void.py")
+    with tempfile.TemporaryDirectory() as folder:
+        noisy, out = Path(folder, "noisy.npy"), Path(folder, "out.npy")
+        np.save(noisy, case.counts)
+        # a stack's planes train one 2-D network (careamics' "S" axis): its 3-D network took
+        # far longer on the CPU than every other row together
+        axes = "SYX" if case.axes == "ZYX" else case.axes
+        command = [python, str(script), str(noisy), str(out), "--axes", axes, "--steps", str(steps)]
+        if case.axes == "ZYX":
+            command += ["--patch", "32"]
+        t = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True)
+        seconds = time.perf_counter() - t
+        if done.returncode:
+            raise SystemExit(f"noise2void failed:\n{done.stderr[-2000:]}")
+        return case.unit(np.load(out)), seconds
+
+
 def ours_rows(
     case: Case, paper: bool, iterations: int | None, joint: bool, quick: bool, tries: dict | None = None
 ) -> tuple[dict, dict]:
@@ -240,6 +267,8 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--only", choices=("2d", "3d"), help="only the 2-D or the stack cases")
     parser.add_argument("--cases", help="only the cases whose name contains this text, e.g. cell")
+    parser.add_argument("--n2v-python", help="a Python with careamics: adds a Noise2Void row")
+    parser.add_argument("--n2v-steps", type=int, default=300, help="Noise2Void training steps (default 300)")
     args = parser.parse_args(argv)
     photons = [float(p) for p in args.photons.split(",")]
     tries = {}
@@ -268,6 +297,10 @@ def main(argv=None) -> int:
             tries=tries,
         )
         rows.update(ours)
+        if args.n2v_python:
+            rows[f"Noise2Void (careamics, {args.n2v_steps} steps)"] = noise2void_row(
+                case, args.n2v_python, args.n2v_steps
+            )
         print("| method | PSNR | SSIM | seconds | notes |\n|---|---|---|---|---|")
         for label, (image, seconds) in rows.items():
             p = psnr(image, case.clean)

@@ -1,0 +1,64 @@
+"""The microscopy benchmark's Noise2Void row: the call into the other environment
+(benchmarks/microscopy.py ``noise2void_row``), with a stand-in for careamics' Python."""
+
+import os
+import stat
+import sys
+
+import numpy as np
+import pytest
+
+from benchmarks import microscopy
+
+
+def _case() -> microscopy.Case:
+    clean = np.linspace(0, 1, 32 * 32).reshape(32, 32)
+    return microscopy.Case("ramp", clean, microscopy.record(clean, 20, 0), 20, "YX")
+
+
+def _stand_in(tmp_path, body: str) -> str:
+    path = tmp_path / "python"
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="the stand-in is a shell script")
+def test_row_passes_counts_and_maps_the_result_back_to_the_clean_range(tmp_path):
+    case = _case()
+    # "$2" and "$3" are the noisy and the output file (after the script's own path)
+    args_file = tmp_path / "args"
+    python = _stand_in(tmp_path, f'echo "$@" > {args_file}; cp "$2" "$3"')
+    image, seconds = microscopy.noise2void_row(case, python, steps=7)
+    np.testing.assert_allclose(image, case.unit(case.counts))
+    assert seconds >= 0
+    args = args_file.read_text().split()
+    assert args[0].endswith("noise2void.py")
+    assert args[args.index("--steps") + 1] == "7" and args[args.index("--axes") + 1] == "YX"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="the stand-in is a shell script")
+def test_a_stack_trains_one_2d_network_on_its_planes(tmp_path):
+    clean = np.linspace(0, 1, 3 * 32 * 32).reshape(3, 32, 32)
+    case = microscopy.Case("stack", clean, microscopy.record(clean, 20, 0), 20, "ZYX")
+    args_file = tmp_path / "args"
+    python = _stand_in(tmp_path, f'echo "$@" > {args_file}; cp "$2" "$3"')
+    image, _ = microscopy.noise2void_row(case, python, steps=3)
+    assert image.shape == clean.shape
+    args = args_file.read_text().split()
+    assert args[args.index("--axes") + 1] == "SYX" and args[args.index("--patch") + 1] == "32"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="the stand-in is a shell script")
+def test_a_failing_environment_stops_with_its_message(tmp_path):
+    python = _stand_in(tmp_path, 'echo "No module named careamics" >&2; exit 1')
+    with pytest.raises(SystemExit, match="careamics"):
+        microscopy.noise2void_row(_case(), python, steps=1)
+
+
+def test_the_runner_refuses_an_image_smaller_than_its_patch(tmp_path):
+    from benchmarks import noise2void
+
+    with pytest.raises(SystemExit, match="smaller than"):
+        noise2void.denoise(np.zeros((16, 16), np.float32), "YX", steps=1, batch_size=1, patch=64, seed=1)
+    assert sys.modules.get("careamics") is None  # refused before careamics is imported
