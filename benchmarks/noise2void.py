@@ -52,7 +52,8 @@ def denoise(noisy: np.ndarray, axes: str, steps: int, batch_size: int, patch: in
         data = noisy.astype(np.float32)
         # careamics draws about one patch per patch-sized block of each training array in
         # an epoch: copies of the one observation give each epoch its share of the steps
-        per_copy = int(np.prod([s // p for s, p in zip(data.shape[-len(patch_size) :], patch_size)]))
+        blocks = [s // p for s, p in zip(data.shape[-len(patch_size) :], patch_size)]
+        per_copy = int(np.prod(data.shape[: -len(patch_size)]) * np.prod(blocks))  # S and T: images
         copies = -(-batch_size * max(1, steps // epochs) // per_copy)
         careamist.train(train_data=[data] * copies, val_data=data)
         out, _ = careamist.predict(data, axes=axes)
