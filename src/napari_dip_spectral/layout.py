@@ -93,6 +93,11 @@ class Layout:
         return self.decoder == "volume"
 
     @property
+    def whole_stack(self) -> bool:
+        """Whether each unit is a whole Z (or T) stack: a volume, or its planes as joint channels."""
+        return self.joint in ("Z", "T")
+
+    @property
     def loop_axes(self) -> str:
         return "".join(a for a in self.axes if a not in ("Y", "X", self.joint))
 

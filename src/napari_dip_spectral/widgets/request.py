@@ -111,5 +111,5 @@ def stack_request(
         contrast_limits=None if layer.rgb else tuple(layer.contrast_limits),
         build=build,
         n_planes=layout.n_planes,
-        unit="volume" if layout.joint in ("Z", "T") else "plane",  # a whole stack per unit (volume or joint)
+        unit="volume" if layout.whole_stack else "plane",
     )
