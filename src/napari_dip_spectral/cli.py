@@ -22,6 +22,7 @@ from tqdm import tqdm
 from .cli_options import build_parser, options_from
 from .core.config import task_defaults
 from .noise_fit import describe_noise
+from .nonlocal_share import describe_share
 from .presets import CAMERA_KEYS, read_preset, to_options
 from .records import run_record
 from .remaining import RemainingTime
@@ -110,7 +111,9 @@ def process(args, path: Path, mask, client) -> tuple[Path, str | None]:
     write_atomic(out.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1, default=str)))
     if result is not None and result.history:
         save_plots(result.history, args.output_dir, out.stem, result.stop_iteration)
-    return out, (None if result is None else describe_noise(result.anscombe, result.noise_estimate))
+    if result is None:
+        return out, None
+    return out, describe_noise(result.anscombe, result.noise_estimate) + describe_share(result.nlm_share)
 
 
 class IterationReport:

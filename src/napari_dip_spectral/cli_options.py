@@ -153,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--anscombe-read-noise", type=float, default=0.0, help="read noise standard deviation in data units (default 0)"
     )
     p.add_argument(
+        "--nlm-share",
+        type=float,
+        help="share of non-local means of the same data averaged into a denoising result, in [0, 1) "
+        "(default: 0.3 for photon-noise data, 0 otherwise; 0: the decoder's result alone)",
+    )
+    p.add_argument(
         "--output-dtype",
         choices=("input", "float32"),
         default="input",
@@ -194,4 +200,5 @@ def options_from(args) -> dict:
         memory_limit=args.memory_limit,
         anscombe=anscombe,
         output_dtype=args.output_dtype,
+        nlm_share=args.nlm_share,
     )

@@ -18,6 +18,7 @@ from .events import RunEstimate, RunEvent
 from .intensity import NORMALIZE_PER, plane_normalizations
 from .layout import VOLUME_CHANNELS, photon_stack, stack_layout
 from .noise_fit import photon_options, resolve_anscombe, stabilised_sigma
+from .nonlocal_share import mix_nonlocal, plane_sigmas, resolve_share
 from .result import PlanState, assemble_result, entry_of
 from .tiling import (
     Tile,
@@ -83,6 +84,7 @@ class RestoreJob:
         stack_prior: str = "auto",
         memory_limit: float | None = None,
         warm_start: bool | None = None,
+        nlm_share: float | None = None,
         **options,
     ):
         check_task_profile(task, profile)
@@ -92,6 +94,7 @@ class RestoreJob:
         self.layout = stack_layout(arr.shape, axes, channel_mode, stack_prior, task, profile)
         yx = (self.layout.axes.index("Y"), self.layout.axes.index("X"))
         self.model, self.noise_estimate = resolve_anscombe(anscombe, arr, task, yx)
+        self.nlm_share = resolve_share(nlm_share, task, profile, self.model)
         joint_stack = stack_prior == "auto" and self.layout.volume and self.model is not None
         if joint_stack:
             self.layout = photon_stack(self.layout)
@@ -300,6 +303,9 @@ class RestoreJob:
                         "device='cpu', fewer channels or a smaller image"
                     ) from None
                 batch = 1
+        if not state.cancelled:  # a cancelled run returns its last iterate, nothing mixed in
+            sigmas = plane_sigmas(self.unit, self.normalizations, self.constant, self.model, self.config.noise_sigma)
+            mix_nonlocal(state.out, self.unit, sigmas, self.nlm_share)
         return assemble_result(self, state)
 
     def _run_plan(self, tile: int | None, batch_size: int, warm: bool) -> Generator:

@@ -100,6 +100,12 @@ def _anscombe(value):
     raise ValueError("'auto' (estimate the noise model), false (none) or {'gain': .., 'offset': .., 'read_noise': ..}")
 
 
+def _share(value):
+    if _number(value) and 0 <= value < 1:
+        return float(value)
+    raise ValueError("a number in [0, 1)")
+
+
 def _factor(value):
     if isinstance(value, int) and not isinstance(value, bool) and value in (2, 4, 8):
         return value
@@ -134,10 +140,11 @@ CHECKS = {
     "channel_mode": _one_of(CHANNEL_MODES),
     "memory_limit": _positive,
     "output_dtype": _one_of(("input", "float32")),
+    "nlm_share": _share,
 }
 
 
-TASK_ONLY = {"factor": "super_resolution", "gain": "enhance"}  # keys only one task uses
+TASK_ONLY = {"factor": "super_resolution", "gain": "enhance", "nlm_share": "denoise"}  # keys only one task uses
 
 
 def check_settings(task: str, settings: dict) -> dict:

@@ -50,6 +50,7 @@ def run_record(args, path: Path, out: Path, image, result, seconds: float) -> di
         parameters=result.parameters,
         normalization=dataclasses.asdict(result.normalization),
         noise_model=noise_summary(result.anscombe, result.noise_estimate),
+        nlm_share=result.nlm_share,
         history=_history(result.history),
     )
     if len(result.plane_histories) > 1:

@@ -34,6 +34,7 @@ EXTRA_KEYS = (
     "lipschitz_used",
     "plane_stop_rules",
     "stop_rules",
+    "nlm_share",
 )
 
 
@@ -78,6 +79,7 @@ class RestoreResult:
     anscombe: PoissonGaussian | None = None  # the variance-stabilising transform used
     noise_estimate: NoiseEstimate | None = None  # the noise model estimated from the data
     lipschitz_used: float | None = None  # lambda after the image-size rule; None: no control
+    nlm_share: float = 0.0  # the share of non-local means averaged in (nonlocal_share.py)
 
     @property
     def extra(self) -> Mapping[str, object]:
@@ -237,6 +239,7 @@ def assemble_result(job, s: PlanState) -> RestoreResult:
         anscombe=job.model,
         noise_estimate=job.noise_estimate,
         lipschitz_used=s.lipschitz,
+        nlm_share=0.0 if s.cancelled else job.nlm_share,
         plane_stop_rules=plane_rules,
         stop_rules=sorted({rule for rule in plane_rules if rule}),
     )

@@ -44,6 +44,7 @@ def change_everything(widget) -> None:
     form.preview_every.value = 0
     data.noise_model.value = "known parameters"
     data.camera_gain.value, data.camera_offset.value, data.read_noise.value = 2.5, 100.0, 3.0
+    data.nlm_share.value = "off"
     data.normalize.value = "percentile"
     data.normalize_per.value = "plane"
     data.tile_size.value = 64
@@ -62,6 +63,7 @@ def test_a_preset_round_trips_through_the_widget(make_napari_viewer, tmp_path):
     preset = read_preset(tmp_path / "mine.json", "denoise")
     assert preset["settings"]["lipschitz"] == "none" and preset["settings"]["profile"] == "paper"
     assert preset["settings"]["anscombe"] == {"gain": 2.5, "offset": 100.0, "read_noise": 3.0}
+    assert preset["settings"]["nlm_share"] == 0
 
     second = plain(make_napari_viewer(), "denoise")
     assert field_values(second) == defaults  # nothing kept yet: no run, no close
@@ -173,6 +175,11 @@ def test_settings_the_widget_lacks_are_named_not_dropped(make_napari_viewer, tmp
     status = widget.status.value
     assert "channel_mode 'joint' (command line only)" in status and "device 'cuda:7' (not offered here)" in status
     assert "output_dtype" not in status  # what the widgets do anyway
+    denoise = dock(make_napari_viewer(), "denoise")
+    write_preset(tmp_path / "share.json", make_preset("denoise", {"nlm_share": 0.25}))
+    assert denoise.presets.load_preset(tmp_path / "share.json")
+    assert "nlm_share 0.25 (not offered here)" in denoise.status.value
+    assert denoise.form.data.nlm_share.value == "auto"
 
 
 def test_a_run_record_of_the_cli_loads_into_the_widget(make_napari_viewer, tmp_path):
@@ -189,5 +196,8 @@ def test_engine_defaults_left_to_the_engine_unless_changed(make_napari_viewer):
     # form must not pin the profile's 1 and so hide that default (as for the width)
     form = plain(make_napari_viewer(), "denoise").form
     assert "ensemble" not in form.options() and "channels" not in form.options()
+    assert "nlm_share" not in form.options()  # the engine's: 0.3 with a photon-noise model only
+    form.data.nlm_share.value = "0.5"
+    assert form.options()["nlm_share"] == 0.5
     form.ensemble.value = 2
     assert form.options()["ensemble"] == 2

@@ -8,6 +8,7 @@ from magicgui.widgets import ComboBox, Container, FloatSpinBox, SpinBox
 
 NOISE_MODELS = ("estimated", "known parameters", "off")
 NORMALIZE = ("minmax", "percentile", "dtype")
+SHARES = ("auto", "off", "0.1", "0.2", "0.3", "0.5")  # nlm_share: "auto" leaves it to the engine
 
 
 class DataFields(Container):
@@ -15,7 +16,7 @@ class DataFields(Container):
 
     def __init__(self, task: str):
         widgets = []
-        self.noise_model = None
+        self.noise_model = self.nlm_share = None
         if task == "denoise":
             self.noise_model = ComboBox(
                 label="noise model",
@@ -54,7 +55,17 @@ class DataFields(Container):
                 tooltip="Read-noise standard deviation in data units.",
             )
             self.camera = [self.camera_gain, self.camera_offset, self.read_noise]
-            widgets += [self.noise_model, *self.camera]
+            self.nlm_share = ComboBox(
+                label="non-local means share",
+                choices=SHARES,
+                value="auto",
+                tooltip=(
+                    "Share of non-local means of the same data averaged into the result. 'auto': "
+                    "0.3 where a photon-noise model is used (fluorescence, low light), none "
+                    "otherwise; 'off': the network's result alone."
+                ),
+            )
+            widgets += [self.noise_model, *self.camera, self.nlm_share]
             self.noise_model.changed.connect(self._noise_model_chosen)
         self.normalize = ComboBox(
             label="normalisation",
@@ -102,4 +113,18 @@ class DataFields(Container):
                 }
             else:
                 options["anscombe"] = "auto" if choice == "estimated" else False
+        if self.nlm_share is not None and self.nlm_share.value != "auto":
+            options["nlm_share"] = share_value(self.nlm_share.value)
         return options
+
+
+def share_value(choice: str) -> float:
+    return 0.0 if choice == "off" else float(choice)
+
+
+def share_choice(share: float) -> str:
+    """The field's choice for a preset's ``nlm_share``; ValueError if it offers none."""
+    choice = "off" if share == 0 else f"{share:g}"
+    if choice not in SHARES:
+        raise ValueError(f"nlm_share {share!r} is not offered here")
+    return choice

@@ -17,6 +17,7 @@ from magicgui.widgets import Container, PushButton
 from napari.utils.notifications import show_warning
 
 from ..presets import NO_CONTROL, check_preset, from_config, make_preset, read_preset, settings_path, write_preset
+from .data_fields import share_choice
 from .form import TASK_TITLES
 from .result_layers import RESULT_KEY
 
@@ -58,6 +59,7 @@ def widget_fields(widget) -> dict:
             camera_gain=data.camera_gain,
             camera_offset=data.camera_offset,
             camera_read_noise=data.read_noise,
+            nlm_share=data.nlm_share,
         )
     return {key: field for key, field in fields.items() if field is not None}
 
@@ -97,6 +99,8 @@ def apply_settings(widget, settings: dict, defaults: dict) -> list[str]:
         if key == "lipschitz" and value == NO_CONTROL:
             value = 0.0  # the field's "no control"
         try:
+            if key == "nlm_share":
+                value = share_choice(value)
             fields[key].value = value
         except (KeyError, ValueError):  # not offered here (a device of another machine, a seed above 2**31...)
             skipped.append(f"{key} {value!r} (not offered here)")

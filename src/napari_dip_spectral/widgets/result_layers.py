@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import plots
 from ..noise_fit import describe_noise, noise_summary
+from ..nonlocal_share import describe_share
 from ..result import RestoreResult
 from .layers import remove_layer, write_image
 from .request import RunRequest
@@ -33,6 +34,7 @@ def run_summary(result: RestoreResult, request: RunRequest) -> dict:
         "plane": request.index,
         "config": dataclasses.asdict(result.config),
         "noise_model": noise_summary(result.anscombe, result.noise_estimate),
+        "nlm_share": result.nlm_share,
         "stop_rules": result.stop_rules,
     }
     if request.settings is not None:  # the preset the run was started with: "use settings of this result"
@@ -110,7 +112,9 @@ def status_line(outcome: RestoreResult, request: RunRequest, summary: dict, iter
     rules = outcome.stop_rules
     if outcome.config.auto_stop and rules:
         how = f"{how} (stop rule: {', '.join(rules)})"
-    noise = "; " + describe_noise(outcome.anscombe, outcome.noise_estimate) if outcome.task == "denoise" else ""
+    noise = ""
+    if outcome.task == "denoise":
+        noise = "; " + describe_noise(outcome.anscombe, outcome.noise_estimate) + describe_share(outcome.nlm_share)
     return f"{how} ({outcome.seconds:.0f} s, {outcome.device}){noise}"
 
 
