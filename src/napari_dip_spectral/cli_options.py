@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--nlm-share",
         type=float,
         help="share of non-local means of the same data averaged into a denoising result, in [0, 1) "
-        "(default: 0.3 for photon-noise data, 0 otherwise; 0: the decoder's result alone)",
+        "(default: 0.3 with the default profile, 0 with the paper profile; 0: the decoder's result alone)",
     )
     p.add_argument(
         "--output-dtype",

@@ -94,7 +94,7 @@ class RestoreJob:
         self.layout = stack_layout(arr.shape, axes, channel_mode, stack_prior, task, profile)
         yx = (self.layout.axes.index("Y"), self.layout.axes.index("X"))
         self.model, self.noise_estimate = resolve_anscombe(anscombe, arr, task, yx)
-        self.nlm_share = resolve_share(nlm_share, task, profile, self.model)
+        self.nlm_share = resolve_share(nlm_share, task, profile)
         joint_stack = stack_prior == "auto" and self.layout.volume and self.model is not None
         if joint_stack:
             self.layout = photon_stack(self.layout)

@@ -196,7 +196,7 @@ def test_engine_defaults_left_to_the_engine_unless_changed(make_napari_viewer):
     # form must not pin the profile's 1 and so hide that default (as for the width)
     form = plain(make_napari_viewer(), "denoise").form
     assert "ensemble" not in form.options() and "channels" not in form.options()
-    assert "nlm_share" not in form.options()  # the engine's: 0.3 with a photon-noise model only
+    assert "nlm_share" not in form.options()  # the engine's: 0.3 for the default profile only
     form.data.nlm_share.value = "0.5"
     assert form.options()["nlm_share"] == 0.5
     form.ensemble.value = 2

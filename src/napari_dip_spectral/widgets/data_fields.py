@@ -61,8 +61,8 @@ class DataFields(Container):
                 value="auto",
                 tooltip=(
                     "Share of non-local means of the same data averaged into the result. 'auto': "
-                    "0.3 where a photon-noise model is used (fluorescence, low light), none "
-                    "otherwise; 'off': the network's result alone."
+                    "0.3 with the default profile, none with the paper profile; 'off': the "
+                    "network's result alone."
                 ),
             )
             widgets += [self.noise_model, *self.camera, self.nlm_share]
