@@ -40,8 +40,11 @@ def resolve_share(share, task: str, profile: str) -> float:
 def plane_sigmas(unit: np.ndarray, normalizations, constant, photon_model, noise_sigma) -> list[float | None]:
     """Each plane's noise sigma in its [0, 1] units (None for a constant plane): with a
     photon-noise model the transform's 1 over the plane's stabilised range, or else the given
-    ``noise_sigma`` or the wavelet estimate of the plane (``unit``: planes, channels, H, W)."""
-    from skimage.restoration import estimate_sigma
+    ``noise_sigma`` or the estimate the noise-level stop uses (core/noise.py) of the plane
+    (``unit``: planes, channels, H, W)."""
+    import torch
+
+    from .core.noise import estimate_noise_sigma
 
     sigmas: list[float | None] = []
     for p, norm in enumerate(normalizations):
@@ -52,7 +55,7 @@ def plane_sigmas(unit: np.ndarray, normalizations, constant, photon_model, noise
         elif noise_sigma is not None:
             sigmas.append(noise_sigma)
         else:
-            sigmas.append(float(np.mean([estimate_sigma(c) for c in unit[p]])))
+            sigmas.append(float(estimate_noise_sigma(torch.from_numpy(np.ascontiguousarray(unit[p : p + 1])))[0]))
     return sigmas
 
 
