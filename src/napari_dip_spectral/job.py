@@ -303,9 +303,10 @@ class RestoreJob:
                         "device='cpu', fewer channels or a smaller image"
                     ) from None
                 batch = 1
-        if not state.cancelled:  # a cancelled run returns its last iterate, nothing mixed in
+        if self.nlm_share and not state.cancelled:  # a cancelled run returns its last iterate
             sigmas = plane_sigmas(self.unit, self.normalizations, self.constant, self.model, self.config.noise_sigma)
             mix_nonlocal(state.out, self.unit, sigmas, self.nlm_share)
+            state.nlm_share = self.nlm_share
         return assemble_result(self, state)
 
     def _run_plan(self, tile: int | None, batch_size: int, warm: bool) -> Generator:

@@ -21,17 +21,24 @@ NLM_H = 0.8  # filter strength in noise sigmas (scikit-image's guide for fast mo
 PATCH, DISTANCE = 5, 6
 
 
+def check_share(value) -> float:
+    """``value`` as a share (a number in [0, 1), also as it comes from a preset's JSON);
+    ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not 0 <= value < 1:
+        raise ValueError("a number in [0, 1)")
+    return float(value)
+
+
 def resolve_share(share, task: str, profile: str) -> float:
     """The share to use: ``None`` picks ``NLM_SHARE`` for denoising with the default profile
     and 0 elsewhere (the paper profile is the authors' method alone); an explicit value must
-    be in [0, 1)."""
+    be in [0, 1) (0 keeps the decoder's result alone)."""
     if share is None:
         return NLM_SHARE if task == "denoise" and profile == "default" else 0.0
-    if isinstance(share, bool) or not isinstance(share, (int, float, np.floating, np.integer)):
-        raise ValueError(f"nlm_share must be a number in [0, 1), got {share!r}")
-    share = float(share)
-    if not 0 <= share < 1:
-        raise ValueError(f"nlm_share must be in [0, 1) (0 keeps the decoder's result alone), got {share!r}")
+    try:
+        share = check_share(share)
+    except ValueError as error:
+        raise ValueError(f"nlm_share must be {error}, got {share!r}") from None
     if share > 0 and task != "denoise":
         raise ValueError(f"nlm_share is only used by task 'denoise', not {task!r}")
     return share

@@ -25,6 +25,7 @@ from pathlib import Path
 from .core.config import PRECISIONS, PROFILES, STOP_RULES, TASKS, UPSAMPLERS
 from .intensity import NORMALIZE_PER
 from .layout import CHANNEL_MODES, STACK_PRIORS
+from .nonlocal_share import check_share
 from .normalization import METHODS
 from .tiling import MIN_TILE
 
@@ -100,12 +101,6 @@ def _anscombe(value):
     raise ValueError("'auto' (estimate the noise model), false (none) or {'gain': .., 'offset': .., 'read_noise': ..}")
 
 
-def _share(value):
-    if _number(value) and 0 <= value < 1:
-        return float(value)
-    raise ValueError("a number in [0, 1)")
-
-
 def _factor(value):
     if isinstance(value, int) and not isinstance(value, bool) and value in (2, 4, 8):
         return value
@@ -140,7 +135,7 @@ CHECKS = {
     "channel_mode": _one_of(CHANNEL_MODES),
     "memory_limit": _positive,
     "output_dtype": _one_of(("input", "float32")),
-    "nlm_share": _share,
+    "nlm_share": check_share,
 }
 
 

@@ -168,6 +168,7 @@ class PlanState:
     device: str
     lipschitz: float | None
     precision: str  # the decoder's arithmetic the fits used ("auto" resolved by core)
+    nlm_share: float = 0.0  # the share of non-local means mixed into ``out`` (nonlocal_share.py)
 
 
 def assemble_result(job, s: PlanState) -> RestoreResult:
@@ -239,7 +240,7 @@ def assemble_result(job, s: PlanState) -> RestoreResult:
         anscombe=job.model,
         noise_estimate=job.noise_estimate,
         lipschitz_used=s.lipschitz,
-        nlm_share=0.0 if s.cancelled else job.nlm_share,
+        nlm_share=s.nlm_share,
         plane_stop_rules=plane_rules,
         stop_rules=sorted({rule for rule in plane_rules if rule}),
     )
