@@ -308,3 +308,22 @@ def test_ensemble_is_chosen_by_flag_or_preset_and_recorded(tmp_path):
     assert main(["denoise", str(path), "-o", str(tmp_path / "default"), *FAST]) == 0
     assert json.loads((tmp_path / "default" / "x_denoise.json").read_text())["config"]["ensemble"] == 1
     assert main(["denoise", str(path), "-o", str(tmp_path / "bad"), "--ensemble", "0", *FAST]) == 2
+
+
+def test_a_stack_gets_the_wiener_pass_unless_turned_off(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    from scipy.ndimage import gaussian_filter
+
+    scene = gaussian_filter(rng.random((5, 40, 40)), (1, 3, 3))
+    scene = (scene - scene.min()) / (scene.max() - scene.min())
+    counts = 100 + 20 * rng.poisson(30 * scene) + rng.normal(0, 5, scene.shape)
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, np.round(counts).astype(np.uint16))
+    assert main(["denoise", str(path), "-o", str(tmp_path / "on"), "--axes", "ZYX", *FAST]) == 0
+    record = json.loads((tmp_path / "on" / "stack_denoise.json").read_text())
+    assert record["stack_wiener"] is True
+    assert "3-D Wiener pass over the stack" in capsys.readouterr().err
+    off = ["denoise", str(path), "-o", str(tmp_path / "off"), "--axes", "ZYX", "--no-stack-wiener", *FAST]
+    assert main(off) == 0
+    record = json.loads((tmp_path / "off" / "stack_denoise.json").read_text())
+    assert record["stack_wiener"] is False and record["options"]["stack_wiener"] is False

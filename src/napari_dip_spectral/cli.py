@@ -23,6 +23,7 @@ from .cli_options import build_parser, options_from
 from .core.config import task_defaults
 from .noise_fit import describe_noise
 from .nonlocal_share import describe_share
+from .stack_wiener import describe_stack_wiener
 from .presets import CAMERA_KEYS, read_preset, to_options
 from .records import run_record
 from .remaining import RemainingTime
@@ -113,7 +114,11 @@ def process(args, path: Path, mask, client) -> tuple[Path, str | None]:
         save_plots(result.history, args.output_dir, out.stem, result.stop_iteration)
     if result is None:
         return out, None
-    return out, describe_noise(result.anscombe, result.noise_estimate) + describe_share(result.nlm_share)
+    return out, (
+        describe_noise(result.anscombe, result.noise_estimate)
+        + describe_share(result.nlm_share)
+        + describe_stack_wiener(result.stack_wiener)
+    )
 
 
 class IterationReport:

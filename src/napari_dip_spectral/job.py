@@ -20,6 +20,7 @@ from .layout import VOLUME_CHANNELS, photon_stack, stack_layout
 from .noise_fit import photon_options, resolve_anscombe, stabilised_sigma
 from .nonlocal_share import mix_nonlocal, plane_sigmas, resolve_share
 from .result import PlanState, assemble_result, entry_of
+from .stack_wiener import apply_stack_wiener, resolve_stack_wiener
 from .tiling import (
     Tile,
     auto_tile,
@@ -85,6 +86,7 @@ class RestoreJob:
         memory_limit: float | None = None,
         warm_start: bool | None = None,
         nlm_share: float | None = None,
+        stack_wiener: bool | None = None,
         **options,
     ):
         check_task_profile(task, profile)
@@ -98,6 +100,7 @@ class RestoreJob:
         joint_stack = stack_prior == "auto" and self.layout.volume and self.model is not None
         if joint_stack:
             self.layout = photon_stack(self.layout)
+        self.stack_wiener = resolve_stack_wiener(stack_wiener, task, profile, self.layout.whole_stack)
         if self.layout.volume:
             options["decoder"] = "volume"
             if options.get("channels") is None:
@@ -303,10 +306,13 @@ class RestoreJob:
                         "device='cpu', fewer channels or a smaller image"
                     ) from None
                 batch = 1
-        if self.nlm_share and not state.cancelled:  # a cancelled run returns its last iterate
+        if (self.nlm_share or self.stack_wiener) and not state.cancelled:  # a cancelled run returns its last iterate
             sigmas = plane_sigmas(self.unit, self.normalizations, self.constant, self.model, self.config.noise_sigma)
             mix_nonlocal(state.out, self.unit, sigmas, self.nlm_share)
             state.nlm_share = self.nlm_share
+            if self.stack_wiener:
+                apply_stack_wiener(state.out, self.unit, sigmas)
+                state.stack_wiener = True
         return assemble_result(self, state)
 
     def _run_plan(self, tile: int | None, batch_size: int, warm: bool) -> Generator:

@@ -136,10 +136,11 @@ CHECKS = {
     "memory_limit": _positive,
     "output_dtype": _one_of(("input", "float32")),
     "nlm_share": check_share,
+    "stack_wiener": _boolean,
 }
 
 
-TASK_ONLY = {"factor": "super_resolution", "gain": "enhance", "nlm_share": "denoise"}  # keys only one task uses
+TASK_ONLY = {"factor": "super_resolution", "gain": "enhance", "nlm_share": "denoise", "stack_wiener": "denoise"}  # keys only one task uses
 
 
 def check_settings(task: str, settings: dict) -> dict:

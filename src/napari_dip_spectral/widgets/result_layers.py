@@ -10,6 +10,7 @@ import numpy as np
 from .. import plots
 from ..noise_fit import describe_noise, noise_summary
 from ..nonlocal_share import describe_share
+from ..stack_wiener import describe_stack_wiener
 from ..result import RestoreResult
 from .layers import remove_layer, write_image
 from .request import RunRequest
@@ -35,6 +36,7 @@ def run_summary(result: RestoreResult, request: RunRequest) -> dict:
         "config": dataclasses.asdict(result.config),
         "noise_model": noise_summary(result.anscombe, result.noise_estimate),
         "nlm_share": result.nlm_share,
+        "stack_wiener": result.stack_wiener,
         "stop_rules": result.stop_rules,
     }
     if request.settings is not None:  # the preset the run was started with: "use settings of this result"
@@ -114,7 +116,12 @@ def status_line(outcome: RestoreResult, request: RunRequest, summary: dict, iter
         how = f"{how} (stop rule: {', '.join(rules)})"
     noise = ""
     if outcome.task == "denoise":
-        noise = "; " + describe_noise(outcome.anscombe, outcome.noise_estimate) + describe_share(outcome.nlm_share)
+        noise = (
+            "; "
+            + describe_noise(outcome.anscombe, outcome.noise_estimate)
+            + describe_share(outcome.nlm_share)
+            + describe_stack_wiener(outcome.stack_wiener)
+        )
     return f"{how} ({outcome.seconds:.0f} s, {outcome.device}){noise}"
 
 
