@@ -23,10 +23,10 @@ from .cli_options import build_parser, options_from
 from .core.config import task_defaults
 from .noise_fit import describe_noise
 from .nonlocal_share import describe_share
-from .stack_wiener import describe_stack_wiener
 from .presets import CAMERA_KEYS, read_preset, to_options
 from .records import run_record
 from .remaining import RemainingTime
+from .stack_wiener import describe_stack_wiener
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

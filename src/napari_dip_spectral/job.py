@@ -18,9 +18,10 @@ from .events import RunEstimate, RunEvent
 from .intensity import NORMALIZE_PER, plane_normalizations
 from .layout import VOLUME_CHANNELS, photon_stack, stack_layout
 from .noise_fit import photon_options, resolve_anscombe, stabilised_sigma
-from .nonlocal_share import mix_nonlocal, plane_sigmas, resolve_share
+from .nonlocal_share import resolve_share
+from .refine import refine
 from .result import PlanState, assemble_result, entry_of
-from .stack_wiener import apply_stack_wiener, resolve_stack_wiener
+from .stack_wiener import resolve_stack_wiener
 from .tiling import (
     Tile,
     auto_tile,
@@ -306,13 +307,7 @@ class RestoreJob:
                         "device='cpu', fewer channels or a smaller image"
                     ) from None
                 batch = 1
-        if (self.nlm_share or self.stack_wiener) and not state.cancelled:  # a cancelled run returns its last iterate
-            sigmas = plane_sigmas(self.unit, self.normalizations, self.constant, self.model, self.config.noise_sigma)
-            mix_nonlocal(state.out, self.unit, sigmas, self.nlm_share)
-            state.nlm_share = self.nlm_share
-            if self.stack_wiener:
-                apply_stack_wiener(state.out, self.unit, sigmas)
-                state.stack_wiener = True
+        refine(self, state)  # the share of non-local means, the Wiener pass over stacks
         return assemble_result(self, state)
 
     def _run_plan(self, tile: int | None, batch_size: int, warm: bool) -> Generator:

@@ -140,7 +140,12 @@ CHECKS = {
 }
 
 
-TASK_ONLY = {"factor": "super_resolution", "gain": "enhance", "nlm_share": "denoise", "stack_wiener": "denoise"}  # keys only one task uses
+TASK_ONLY = {  # keys only one task uses
+    "factor": "super_resolution",
+    "gain": "enhance",
+    "nlm_share": "denoise",
+    "stack_wiener": "denoise",
+}
 
 
 def check_settings(task: str, settings: dict) -> dict:

@@ -10,8 +10,8 @@ import numpy as np
 from .. import plots
 from ..noise_fit import describe_noise, noise_summary
 from ..nonlocal_share import describe_share
-from ..stack_wiener import describe_stack_wiener
 from ..result import RestoreResult
+from ..stack_wiener import describe_stack_wiener
 from .layers import remove_layer, write_image
 from .request import RunRequest
 from .stack_run import plane_list
