@@ -245,8 +245,10 @@ def run_dip(case: Case, method: str, options: dict, settings: Settings, out: Pat
             "stop_window": config.stop_window,
             "stop_epsilon": config.stop_epsilon,
             "device": result.device,
-            # the result averages in non-local means after the fit; the peak is the decoder's own
+            # the result averages in non-local means and has the Wiener pass after the fit; the
+            # peak is the decoder's own
             "nlm_share": result.nlm_share,
+            "wiener": result.wiener,
         },
     )
     if fired and "stop" not in kept:

@@ -31,10 +31,12 @@ def test_table_has_every_method_with_finite_psnr(tmp_path):
     for r in (r for r in rows if r.kind == "dip"):
         assert r.iterations == 5 and 1 <= r.peak_iteration <= 5
         assert math.isfinite(r.psnr_stop)
-        if not r.extra["nlm_share"]:  # the result is one of the decoder's iterates
+        if not r.extra["nlm_share"] and not r.extra["wiener"]:  # the result is one of the decoder's iterates
             assert r.peak_psnr >= r.psnr - 0.01
     shares = {r.method: r.extra["nlm_share"] for r in rows if r.kind == "dip"}
     assert shares == {m: (0.3 if "default" in m else 0.0) for m in shares}  # denoising: the default mixes
+    passes = {r.method: r.extra["wiener"] for r in rows if r.kind == "dip"}
+    assert passes == {m: "default" in m for m in passes}  # and runs the Wiener pass
     logs = sorted((tmp_path / "logs").glob("*.csv"))
     assert len(logs) == len(quality.VARIANTS)
     lines = logs[0].read_text().splitlines()

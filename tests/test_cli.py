@@ -310,7 +310,7 @@ def test_ensemble_is_chosen_by_flag_or_preset_and_recorded(tmp_path):
     assert main(["denoise", str(path), "-o", str(tmp_path / "bad"), "--ensemble", "0", *FAST]) == 2
 
 
-def test_a_stack_gets_the_wiener_pass_unless_turned_off(tmp_path, capsys):
+def test_a_stack_gets_the_wiener_pass_in_3d_unless_turned_off(tmp_path, capsys):
     rng = np.random.default_rng(5)
     from scipy.ndimage import gaussian_filter
 
@@ -321,9 +321,9 @@ def test_a_stack_gets_the_wiener_pass_unless_turned_off(tmp_path, capsys):
     tifffile.imwrite(path, np.round(counts).astype(np.uint16))
     assert main(["denoise", str(path), "-o", str(tmp_path / "on"), "--axes", "ZYX", *FAST]) == 0
     record = json.loads((tmp_path / "on" / "stack_denoise.json").read_text())
-    assert record["stack_wiener"] is True
-    assert "3-D Wiener pass over the stack" in capsys.readouterr().err
-    off = ["denoise", str(path), "-o", str(tmp_path / "off"), "--axes", "ZYX", "--no-stack-wiener", *FAST]
+    assert record["wiener"] is True
+    assert "Wiener pass (3-D over the stack)" in capsys.readouterr().err
+    off = ["denoise", str(path), "-o", str(tmp_path / "off"), "--axes", "ZYX", "--no-wiener", *FAST]
     assert main(off) == 0
     record = json.loads((tmp_path / "off" / "stack_denoise.json").read_text())
-    assert record["stack_wiener"] is False and record["options"]["stack_wiener"] is False
+    assert record["wiener"] is False and record["options"]["wiener"] is False

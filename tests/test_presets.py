@@ -61,7 +61,7 @@ def test_a_preset_round_trips_through_its_file(tmp_path):
         ({"anscombe": {"gian": 1}}, "unknown: gian"),
         ({"tile_size": 8}, "preset key 'tile_size' must be an integer >= 16"),
         ({"nlm_share": 1}, "preset key 'nlm_share' must be a number in [0, 1)"),
-        ({"stack_wiener": "on"}, "preset key 'stack_wiener' must be true or false"),
+        ({"wiener": "on"}, "preset key 'wiener' must be true or false"),
     ],
 )
 def test_bad_settings_are_refused_by_name(settings, message):

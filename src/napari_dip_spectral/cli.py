@@ -26,7 +26,7 @@ from .nonlocal_share import describe_share
 from .presets import CAMERA_KEYS, read_preset, to_options
 from .records import run_record
 from .remaining import RemainingTime
-from .stack_wiener import describe_stack_wiener
+from .wiener_pass import describe_wiener
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -117,7 +117,7 @@ def process(args, path: Path, mask, client) -> tuple[Path, str | None]:
     return out, (
         describe_noise(result.anscombe, result.noise_estimate)
         + describe_share(result.nlm_share)
-        + describe_stack_wiener(result.stack_wiener)
+        + describe_wiener(result.wiener, result.joint_channels in ("Z", "T"))
     )
 
 

@@ -159,10 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: 0.3 with the default profile, 0 with the paper profile; 0: the decoder's result alone)",
     )
     p.add_argument(
-        "--stack-wiener",
+        "--wiener",
         action=argparse.BooleanOptionalAction,
-        help="denoising a Z or T stack fitted as a whole: a 3-D Wiener pass guided by the result "
-        "(default: on with the default profile, off with the paper profile)",
+        help="denoising: a Wiener pass of the data guided by the result, in 3-D over a Z or T stack "
+        "fitted as a whole (default: on with the default profile, off with the paper profile)",
     )
     p.add_argument(
         "--output-dtype",
@@ -207,5 +207,5 @@ def options_from(args) -> dict:
         anscombe=anscombe,
         output_dtype=args.output_dtype,
         nlm_share=args.nlm_share,
-        stack_wiener=args.stack_wiener,
+        wiener=args.wiener,
     )

@@ -21,7 +21,6 @@ from .noise_fit import photon_options, resolve_anscombe, stabilised_sigma
 from .nonlocal_share import resolve_share
 from .refine import refine
 from .result import PlanState, assemble_result, entry_of
-from .stack_wiener import resolve_stack_wiener
 from .tiling import (
     Tile,
     auto_tile,
@@ -42,6 +41,7 @@ from .validate import (
     check_task_options,
     check_task_profile,
 )
+from .wiener_pass import resolve_wiener
 
 DEFAULT_OVERLAP = 16
 MAX_AUTO_BATCH = 32
@@ -87,7 +87,7 @@ class RestoreJob:
         memory_limit: float | None = None,
         warm_start: bool | None = None,
         nlm_share: float | None = None,
-        stack_wiener: bool | None = None,
+        wiener: bool | None = None,
         **options,
     ):
         check_task_profile(task, profile)
@@ -101,7 +101,7 @@ class RestoreJob:
         joint_stack = stack_prior == "auto" and self.layout.volume and self.model is not None
         if joint_stack:
             self.layout = photon_stack(self.layout)
-        self.stack_wiener = resolve_stack_wiener(stack_wiener, task, profile, self.layout.whole_stack)
+        self.wiener = resolve_wiener(wiener, task, profile)
         if self.layout.volume:
             options["decoder"] = "volume"
             if options.get("channels") is None:
@@ -307,7 +307,7 @@ class RestoreJob:
                         "device='cpu', fewer channels or a smaller image"
                     ) from None
                 batch = 1
-        refine(self, state)  # the share of non-local means, the Wiener pass over stacks
+        refine(self, state)  # the share of non-local means, the Wiener pass
         return assemble_result(self, state)
 
     def _run_plan(self, tile: int | None, batch_size: int, warm: bool) -> Generator:

@@ -136,7 +136,7 @@ CHECKS = {
     "memory_limit": _positive,
     "output_dtype": _one_of(("input", "float32")),
     "nlm_share": check_share,
-    "stack_wiener": _boolean,
+    "wiener": _boolean,
 }
 
 
@@ -144,7 +144,7 @@ TASK_ONLY = {  # keys only one task uses
     "factor": "super_resolution",
     "gain": "enhance",
     "nlm_share": "denoise",
-    "stack_wiener": "denoise",
+    "wiener": "denoise",
 }
 
 

@@ -51,7 +51,7 @@ def run_record(args, path: Path, out: Path, image, result, seconds: float) -> di
         normalization=dataclasses.asdict(result.normalization),
         noise_model=noise_summary(result.anscombe, result.noise_estimate),
         nlm_share=result.nlm_share,
-        stack_wiener=result.stack_wiener,
+        wiener=result.wiener,
         history=_history(result.history),
     )
     if len(result.plane_histories) > 1:

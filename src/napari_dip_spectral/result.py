@@ -80,7 +80,7 @@ class RestoreResult:
     noise_estimate: NoiseEstimate | None = None  # the noise model estimated from the data
     lipschitz_used: float | None = None  # lambda after the image-size rule; None: no control
     nlm_share: float = 0.0  # the share of non-local means averaged in (nonlocal_share.py)
-    stack_wiener: bool = False  # whether the 3-D Wiener pass ran over each stack (stack_wiener.py)
+    wiener: bool = False  # whether the Wiener pass ran (wiener_pass.py; in 3-D for whole stacks)
 
     @property
     def extra(self) -> Mapping[str, object]:
@@ -170,7 +170,7 @@ class PlanState:
     lipschitz: float | None
     precision: str  # the decoder's arithmetic the fits used ("auto" resolved by core)
     nlm_share: float = 0.0  # the share of non-local means mixed into ``out`` (nonlocal_share.py)
-    stack_wiener: bool = False  # whether ``out`` had the 3-D Wiener pass (stack_wiener.py)
+    wiener: bool = False  # whether ``out`` had the Wiener pass (wiener_pass.py)
 
 
 def assemble_result(job, s: PlanState) -> RestoreResult:
@@ -243,7 +243,7 @@ def assemble_result(job, s: PlanState) -> RestoreResult:
         noise_estimate=job.noise_estimate,
         lipschitz_used=s.lipschitz,
         nlm_share=s.nlm_share,
-        stack_wiener=s.stack_wiener,
+        wiener=s.wiener,
         plane_stop_rules=plane_rules,
         stop_rules=sorted({rule for rule in plane_rules if rule}),
     )

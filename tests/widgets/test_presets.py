@@ -45,7 +45,7 @@ def change_everything(widget) -> None:
     data.noise_model.value = "known parameters"
     data.camera_gain.value, data.camera_offset.value, data.read_noise.value = 2.5, 100.0, 3.0
     data.nlm_share.value = "off"
-    data.stack_wiener.value = "off"
+    data.wiener.value = "off"
     data.normalize.value = "percentile"
     data.normalize_per.value = "plane"
     data.tile_size.value = 64
@@ -65,7 +65,7 @@ def test_a_preset_round_trips_through_the_widget(make_napari_viewer, tmp_path):
     assert preset["settings"]["lipschitz"] == "none" and preset["settings"]["profile"] == "paper"
     assert preset["settings"]["anscombe"] == {"gain": 2.5, "offset": 100.0, "read_noise": 3.0}
     assert preset["settings"]["nlm_share"] == 0
-    assert preset["settings"]["stack_wiener"] is False
+    assert preset["settings"]["wiener"] is False
 
     second = plain(make_napari_viewer(), "denoise")
     assert field_values(second) == defaults  # nothing kept yet: no run, no close
@@ -201,8 +201,8 @@ def test_engine_defaults_left_to_the_engine_unless_changed(make_napari_viewer):
     assert "nlm_share" not in form.options()  # the engine's: 0.3 for the default profile only
     form.data.nlm_share.value = "0.5"
     assert form.options()["nlm_share"] == 0.5
-    assert "stack_wiener" not in form.options()  # the engine's: on for stacks fitted as a whole
-    form.data.stack_wiener.value = "off"
-    assert form.options()["stack_wiener"] is False
+    assert "wiener" not in form.options()  # the engine's: on with the default profile
+    form.data.wiener.value = "off"
+    assert form.options()["wiener"] is False
     form.ensemble.value = 2
     assert form.options()["ensemble"] == 2

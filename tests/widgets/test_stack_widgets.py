@@ -140,7 +140,7 @@ def test_a_z_stack_is_restored_as_one_volume_by_default(make_napari_viewer, qtbo
     assert meta["unit"] == "volume" and meta["planes"]["finished"] == [0]
     assert meta["config"]["decoder"] == "volume"
     assert "volumes finished: 0" in widget.status.value
-    assert meta["stack_wiener"] is True and "3-D Wiener pass over the stack" in widget.status.value
+    assert meta["wiener"] is True and "Wiener pass (3-D over the stack)" in widget.status.value
     np.testing.assert_array_equal(layer.data, small_stack())
 
 

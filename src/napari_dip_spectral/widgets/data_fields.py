@@ -9,7 +9,7 @@ from magicgui.widgets import ComboBox, Container, FloatSpinBox, SpinBox
 NOISE_MODELS = ("estimated", "known parameters", "off")
 NORMALIZE = ("minmax", "percentile", "dtype")
 SHARES = ("auto", "off", "0.1", "0.2", "0.3", "0.5")  # nlm_share: "auto" leaves it to the engine
-WIENER = ("auto", "off")  # stack_wiener: "auto" runs it where it applies (a stack fitted as a whole)
+WIENER = ("auto", "off")  # wiener: "auto" leaves it to the engine (on for denoising, default profile)
 
 
 class DataFields(Container):
@@ -17,7 +17,7 @@ class DataFields(Container):
 
     def __init__(self, task: str):
         widgets = []
-        self.noise_model = self.nlm_share = self.stack_wiener = None
+        self.noise_model = self.nlm_share = self.wiener = None
         if task == "denoise":
             self.noise_model = ComboBox(
                 label="noise model",
@@ -66,17 +66,18 @@ class DataFields(Container):
                     "network's result alone."
                 ),
             )
-            self.stack_wiener = ComboBox(
-                label="3-D Wiener pass",
+            self.wiener = ComboBox(
+                label="Wiener pass",
                 choices=WIENER,
                 value="auto",
                 tooltip=(
-                    "Stacks (Z or T) fitted as a whole: refine the result with a 3-D Wiener filter "
-                    "of the data guided by it, which uses the correlation between planes. 'auto': on "
-                    "with the default profile for such stacks; 'off': the result without it."
+                    "Refine the result with a Wiener filter of the data guided by it: in 3-D over a "
+                    "Z or T stack fitted as a whole (it uses the correlation between planes), per "
+                    "plane otherwise. 'auto': on with the default profile, off with the paper "
+                    "profile; 'off': the result without it."
                 ),
             )
-            widgets += [self.noise_model, *self.camera, self.nlm_share, self.stack_wiener]
+            widgets += [self.noise_model, *self.camera, self.nlm_share, self.wiener]
             self.noise_model.changed.connect(self._noise_model_chosen)
         self.normalize = ComboBox(
             label="normalisation",
@@ -126,8 +127,8 @@ class DataFields(Container):
                 options["anscombe"] = "auto" if choice == "estimated" else False
         if self.nlm_share is not None and self.nlm_share.value != "auto":
             options["nlm_share"] = share_value(self.nlm_share.value)
-        if self.stack_wiener is not None and self.stack_wiener.value == "off":
-            options["stack_wiener"] = False
+        if self.wiener is not None and self.wiener.value == "off":
+            options["wiener"] = False
         return options
 
 

@@ -60,7 +60,7 @@ def widget_fields(widget) -> dict:
             camera_offset=data.camera_offset,
             camera_read_noise=data.read_noise,
             nlm_share=data.nlm_share,
-            stack_wiener=data.stack_wiener,
+            wiener=data.wiener,
         )
     return {key: field for key, field in fields.items() if field is not None}
 
@@ -102,8 +102,8 @@ def apply_settings(widget, settings: dict, defaults: dict) -> list[str]:
         try:
             if key == "nlm_share":
                 value = share_choice(value)
-            elif key == "stack_wiener":
-                value = "auto" if value else "off"  # asked for: it runs wherever it applies
+            elif key == "wiener":
+                value = "auto" if value else "off"  # "auto" runs it wherever True would
             fields[key].value = value
         except (KeyError, ValueError):  # not offered here (a device of another machine, a seed above 2**31...)
             skipped.append(f"{key} {value!r} (not offered here)")

@@ -11,7 +11,7 @@ from .. import plots
 from ..noise_fit import describe_noise, noise_summary
 from ..nonlocal_share import describe_share
 from ..result import RestoreResult
-from ..stack_wiener import describe_stack_wiener
+from ..wiener_pass import describe_wiener
 from .layers import remove_layer, write_image
 from .request import RunRequest
 from .stack_run import plane_list
@@ -36,7 +36,7 @@ def run_summary(result: RestoreResult, request: RunRequest) -> dict:
         "config": dataclasses.asdict(result.config),
         "noise_model": noise_summary(result.anscombe, result.noise_estimate),
         "nlm_share": result.nlm_share,
-        "stack_wiener": result.stack_wiener,
+        "wiener": result.wiener,
         "stop_rules": result.stop_rules,
     }
     if request.settings is not None:  # the preset the run was started with: "use settings of this result"
@@ -120,7 +120,7 @@ def status_line(outcome: RestoreResult, request: RunRequest, summary: dict, iter
             "; "
             + describe_noise(outcome.anscombe, outcome.noise_estimate)
             + describe_share(outcome.nlm_share)
-            + describe_stack_wiener(outcome.stack_wiener)
+            + describe_wiener(outcome.wiener, outcome.joint_channels in ("Z", "T"))
         )
     return f"{how} ({outcome.seconds:.0f} s, {outcome.device}){noise}"
 

@@ -1,0 +1,115 @@
+"""The Wiener pass guided by a denoised result (wiener_pass.py)."""
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+from napari_dip_spectral import restore
+from napari_dip_spectral.wiener_pass import BLOCK_2D, BLOCK_3D, apply_wiener, resolve_wiener, wiener_pass
+
+from .test_noise_fit import FAST, blobs, camera
+
+
+def volume(depth: int, size: int, seed: int) -> np.ndarray:
+    """Blobs that drift slowly from plane to plane: signal correlated along Z."""
+    rng = np.random.default_rng(seed)
+    field = gaussian_filter(rng.random((depth, size, size)), (2.0, 2.5, 2.5))
+    return ((field - field.min()) / (field.max() - field.min())).astype(np.float32)
+
+
+def test_it_runs_by_default_when_denoising_with_the_default_profile():
+    assert resolve_wiener(None, "denoise", "default") is True
+    assert resolve_wiener(None, "denoise", "paper") is False  # the authors' method alone
+    assert resolve_wiener(None, "inpaint", "default") is False
+    assert resolve_wiener(False, "denoise", "default") is False
+    assert resolve_wiener(True, "denoise", "paper") is True  # asked for
+
+
+@pytest.mark.parametrize(
+    "value, task, message",
+    [
+        ("yes", "denoise", "True, False or None"),
+        (1, "denoise", "True, False or None"),
+        (True, "super_resolution", "only used by task 'denoise'"),
+    ],
+)
+def test_requests_it_cannot_honour_are_refused(value, task, message):
+    with pytest.raises(ValueError, match=message):
+        resolve_wiener(value, task, "default")
+
+
+def test_the_pass_brings_a_pilot_nearer_the_truth_and_leaves_its_inputs_alone():
+    rng = np.random.default_rng(1)
+    clean = volume(8, 40, 0)
+    sigma = 0.08
+    data = (clean + rng.normal(0, sigma, clean.shape)).astype(np.float32)
+    pilot = gaussian_filter(data, (0, 1.5, 1.5))  # a plane-by-plane denoiser: blind to Z
+    kept = data.copy(), pilot.copy()
+    out = wiener_pass(data, pilot, sigma, BLOCK_3D)
+    error = lambda x: float(np.mean((x - clean) ** 2))  # noqa: E731
+    assert error(out) < 0.8 * error(pilot) and error(out) < 0.2 * error(data)
+    assert out.dtype == np.float32 and out.shape == data.shape
+    assert np.array_equal(data, kept[0]) and np.array_equal(pilot, kept[1])
+    # no noise: nothing to shrink, the data come back
+    np.testing.assert_allclose(wiener_pass(clean, clean, 0.0, BLOCK_3D), clean, atol=1e-5)
+
+
+def test_in_2d_the_pass_brings_a_smooth_pilot_nearer_the_truth():
+    rng = np.random.default_rng(3)
+    clean = volume(1, 64, 5)[0]
+    sigma = 0.08
+    data = (clean + rng.normal(0, sigma, clean.shape)).astype(np.float32)
+    pilot = gaussian_filter(data, 2.5)  # an over-smoothed estimate
+    out = wiener_pass(data, pilot, sigma, BLOCK_2D)
+    error = lambda x: float(np.mean((x - clean) ** 2))  # noqa: E731
+    assert error(out) < 0.8 * error(pilot) and error(out) < 0.3 * error(data)
+
+
+@pytest.mark.parametrize("shape", [(1, 9, 9), (2, 12, 7), (3, 5, 16)])
+def test_thin_stacks_keep_their_shape(shape):
+    rng = np.random.default_rng(2)
+    data = rng.random(shape).astype(np.float32)
+    out = wiener_pass(data, data, 0.1, BLOCK_3D)
+    assert out.shape == shape and np.isfinite(out).all()
+
+
+def test_units_without_a_sigma_keep_their_values_and_planes_average_half():
+    data = np.stack([volume(4, 16, 3), volume(4, 16, 4)])
+    out = data.copy() * 0.5
+    before = out[1].copy()
+    apply_wiener(out, data, [0.05, None], whole_stack=True)
+    assert np.array_equal(out[1], before) and not np.array_equal(out[0], data[0] * 0.5)
+    # planes: each channel is half its own values, half the 2-D estimate
+    planes = data.copy() * 0.5
+    apply_wiener(planes, data, [0.05, 0.05], whole_stack=False)
+    expected = 0.5 * (data[1, 2] * 0.5) + 0.5 * wiener_pass(data[1, 2], data[1, 2] * 0.5, 0.05, BLOCK_2D)
+    np.testing.assert_allclose(planes[1, 2], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_restore_runs_it_on_stacks_and_planes_records_it_and_leaves_the_input_alone():
+    scene = np.stack([np.roll(blobs(40, 5), k, axis=1) for k in range(6)])
+    counts = camera(scene, 6.0, 300.0, 4.0, 30, seed=7).astype(np.uint16)
+    before = counts.copy()
+    refined = restore(counts, "denoise", axes="ZYX", **FAST)
+    plain = restore(counts, "denoise", axes="ZYX", wiener=False, **FAST)
+    assert np.array_equal(counts, before)
+    assert refined.wiener and not plain.wiener
+    # the same seed fits the same decoder: the pass alone makes the difference
+    assert not np.allclose(refined.image, plain.image)
+    assert refined.image.shape == counts.shape and np.isfinite(refined.image).all()
+    one = restore(counts[0], "denoise", **FAST)
+    assert one.wiener and not np.allclose(one.image, restore(counts[0], "denoise", wiener=False, **FAST).image)
+    assert restore(counts, "denoise", axes="ZYX", stack_prior="planes", **FAST).wiener
+    assert not restore(counts[0], "denoise", profile="paper", iterations=2, channels=8, device="cpu").wiener
+    with pytest.raises(ValueError, match="wiener is only used by task 'denoise'"):
+        restore(counts[0], "inpaint", mask=np.ones(counts.shape[1:], bool), wiener=True, **FAST)
+
+
+def test_a_cancelled_stack_is_its_last_iterate_without_the_pass():
+    scene = np.stack([np.roll(blobs(40, 5), k, axis=1) for k in range(6)])
+    counts = camera(scene, 6.0, 300.0, 4.0, 30, seed=7).astype(np.uint16)
+    first = lambda event: event.iteration < 2  # noqa: E731
+    cancelled = restore(counts, "denoise", axes="ZYX", callback=first, **FAST)
+    reference = restore(counts, "denoise", axes="ZYX", callback=first, wiener=False, nlm_share=0, **FAST)
+    assert cancelled.stop_reason == "cancelled" and not cancelled.wiener
+    np.testing.assert_array_equal(cancelled.image, reference.image)
