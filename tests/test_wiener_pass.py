@@ -65,6 +65,18 @@ def test_in_2d_the_pass_brings_a_smooth_pilot_nearer_the_truth():
     assert error(out) < 0.8 * error(pilot) and error(out) < 0.3 * error(data)
 
 
+@pytest.mark.parametrize("shape, block", [((6, 70, 33), BLOCK_3D), ((90, 41), BLOCK_2D)])
+def test_a_large_array_in_bands_of_rows_gives_the_same_values(monkeypatch, shape, block):
+    import napari_dip_spectral.wiener_pass as module
+
+    rng = np.random.default_rng(4)
+    data = rng.random(shape).astype(np.float32)
+    pilot = (data + rng.normal(0, 0.1, shape)).astype(np.float32)
+    whole = wiener_pass(data, pilot, 0.1, block)
+    monkeypatch.setattr(module, "BAND_VOXELS", 200)  # bands of a few rows
+    np.testing.assert_array_equal(wiener_pass(data, pilot, 0.1, block), whole)
+
+
 @pytest.mark.parametrize("shape", [(1, 9, 9), (2, 12, 7), (3, 5, 16)])
 def test_thin_stacks_keep_their_shape(shape):
     rng = np.random.default_rng(2)

@@ -42,10 +42,28 @@ def resolve_wiener(value, task: str, profile: str) -> bool:
     return bool(value)
 
 
+BAND_VOXELS = 1 << 21  # larger arrays go in bands of rows: the work arrays are ~35x the input
+
+
 def wiener_pass(data: np.ndarray, pilot: np.ndarray, sigma: float, block: int) -> np.ndarray:
     """The empirical Wiener estimate of ``data`` (2-D or 3-D; noise ``sigma``) guided by
     ``pilot`` (same shape): every block of side ``block`` (shorter along a thinner axis),
-    shrunk in the cosine domain and averaged over all positions."""
+    shrunk in the cosine domain and averaged over all positions. A large array is done in
+    bands of rows, each with ``block`` rows of the neighbours on either side, which gives the
+    same values (every block over a pixel lies inside its band) in bounded memory."""
+    rows = data.shape[-2]
+    band = max(block, BAND_VOXELS // max(data.size // rows, 1))
+    if rows <= band + 2 * block:
+        return _whole(data, pilot, sigma, block)
+    out = np.empty(data.shape, dtype=np.float32)
+    for top in range(0, rows, band):
+        low, high = max(top - block, 0), min(top + band + block, rows)
+        part = _whole(data[..., low:high, :], pilot[..., low:high, :], sigma, block)
+        out[..., top : top + band, :] = part[..., top - low : top - low + min(band, rows - top), :]
+    return out
+
+
+def _whole(data: np.ndarray, pilot: np.ndarray, sigma: float, block: int) -> np.ndarray:
     from scipy.fft import dctn, idctn
 
     sides = tuple(min(block, n) for n in data.shape)
