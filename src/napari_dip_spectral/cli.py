@@ -22,11 +22,10 @@ from tqdm import tqdm
 from .cli_options import build_parser, options_from
 from .core.config import task_defaults
 from .noise_fit import describe_noise
-from .nonlocal_share import describe_share
 from .presets import CAMERA_KEYS, read_preset, to_options
 from .records import run_record
+from .refine import describe_refinement
 from .remaining import RemainingTime
-from .wiener_pass import describe_wiener
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -114,11 +113,7 @@ def process(args, path: Path, mask, client) -> tuple[Path, str | None]:
         save_plots(result.history, args.output_dir, out.stem, result.stop_iteration)
     if result is None:
         return out, None
-    return out, (
-        describe_noise(result.anscombe, result.noise_estimate)
-        + describe_share(result.nlm_share)
-        + describe_wiener(result.wiener, result.joint_channels in ("Z", "T"))
-    )
+    return out, describe_noise(result.anscombe, result.noise_estimate) + describe_refinement(result)
 
 
 class IterationReport:

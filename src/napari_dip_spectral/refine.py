@@ -5,8 +5,8 @@ returned as it was when the run stopped."""
 
 from __future__ import annotations
 
-from .nonlocal_share import mix_nonlocal, plane_sigmas
-from .wiener_pass import apply_wiener
+from .nonlocal_share import describe_share, mix_nonlocal, plane_sigmas
+from .wiener_pass import apply_wiener, describe_wiener
 
 
 def refine(job, state) -> None:
@@ -21,3 +21,10 @@ def refine(job, state) -> None:
     if job.wiener:
         apply_wiener(state.out, job.unit, sigmas, job.layout.whole_stack)
         state.wiener = True
+
+
+def describe_refinement(result) -> str:
+    """What followed the fit of ``result`` (a :class:`~napari_dip_spectral.result.RestoreResult`),
+    for a status line after its noise model: the share, the Wiener pass (3-D where the Z or T
+    planes were one unit), or nothing."""
+    return describe_share(result.nlm_share) + describe_wiener(result.wiener, result.joint_channels in ("Z", "T"))

@@ -9,9 +9,8 @@ import numpy as np
 
 from .. import plots
 from ..noise_fit import describe_noise, noise_summary
-from ..nonlocal_share import describe_share
+from ..refine import describe_refinement
 from ..result import RestoreResult
-from ..wiener_pass import describe_wiener
 from .layers import remove_layer, write_image
 from .request import RunRequest
 from .stack_run import plane_list
@@ -116,12 +115,7 @@ def status_line(outcome: RestoreResult, request: RunRequest, summary: dict, iter
         how = f"{how} (stop rule: {', '.join(rules)})"
     noise = ""
     if outcome.task == "denoise":
-        noise = (
-            "; "
-            + describe_noise(outcome.anscombe, outcome.noise_estimate)
-            + describe_share(outcome.nlm_share)
-            + describe_wiener(outcome.wiener, outcome.joint_channels in ("Z", "T"))
-        )
+        noise = "; " + describe_noise(outcome.anscombe, outcome.noise_estimate) + describe_refinement(outcome)
     return f"{how} ({outcome.seconds:.0f} s, {outcome.device}){noise}"
 
 
