@@ -142,3 +142,12 @@ def share_choice(share: float) -> str:
     if choice not in SHARES:
         raise ValueError(f"nlm_share {share!r} is not offered here")
     return choice
+
+
+def wiener_choice(wiener: bool) -> str:
+    """The field's choice for a preset's ``wiener``: "auto" runs it wherever True would."""
+    return "auto" if wiener else "off"
+
+
+# a preset's value -> the choice of the field that shows it, where the two differ
+PRESET_CHOICES = {"nlm_share": share_choice, "wiener": wiener_choice}

@@ -17,7 +17,7 @@ from magicgui.widgets import Container, PushButton
 from napari.utils.notifications import show_warning
 
 from ..presets import NO_CONTROL, check_preset, from_config, make_preset, read_preset, settings_path, write_preset
-from .data_fields import share_choice
+from .data_fields import PRESET_CHOICES
 from .form import TASK_TITLES
 from .result_layers import RESULT_KEY
 
@@ -100,10 +100,8 @@ def apply_settings(widget, settings: dict, defaults: dict) -> list[str]:
         if key == "lipschitz" and value == NO_CONTROL:
             value = 0.0  # the field's "no control"
         try:
-            if key == "nlm_share":
-                value = share_choice(value)
-            elif key == "wiener":
-                value = "auto" if value else "off"  # "auto" runs it wherever True would
+            if key in PRESET_CHOICES:
+                value = PRESET_CHOICES[key](value)
             fields[key].value = value
         except (KeyError, ValueError):  # not offered here (a device of another machine, a seed above 2**31...)
             skipped.append(f"{key} {value!r} (not offered here)")
