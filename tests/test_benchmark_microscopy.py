@@ -62,3 +62,22 @@ def test_the_runner_refuses_an_image_smaller_than_its_patch(tmp_path):
     with pytest.raises(SystemExit, match="smaller than"):
         noise2void.denoise(np.zeros((16, 16), np.float32), "YX", steps=1, batch_size=1, patch=64, seed=1)
     assert sys.modules.get("careamics") is None  # refused before careamics is imported
+
+
+def test_the_blind_classical_row_uses_the_estimated_noise_model_not_the_true_one(monkeypatch):
+    from napari_dip_spectral.anscombe import PoissonGaussian
+
+    clean = np.linspace(0, 1, 64 * 64).reshape(64, 64)
+    case = microscopy.Case("ramp", clean, microscopy.record(clean, 20, 0), 20, "YX")
+    used = []
+    original = microscopy._vst
+    monkeypatch.setattr(microscopy, "_vst", lambda c, d, model=None: used.append(model) or original(c, d, model))
+    seen = []
+    image = microscopy._blind(case, lambda z, s: seen.append((z, s)) or z)  # a stand-in that keeps the data
+    (model,) = used
+    assert isinstance(model, PoissonGaussian) and model != case.model
+    assert abs(model.gain / case.model.gain - 1) < 0.3  # the estimate, near the truth on a clean ramp
+    assert image.shape == clean.shape
+    ((z, sigma),) = seen  # stabilised data whose noise is the sigma the filter is told
+    noise = np.std(np.diff(z[:, 8:], axis=1)) / np.sqrt(2)
+    assert abs(noise / sigma - 1) < 0.25
