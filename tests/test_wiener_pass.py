@@ -5,6 +5,7 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 from napari_dip_spectral import restore
+from napari_dip_spectral.block_matching import grouped_wiener
 from napari_dip_spectral.wiener_pass import BLOCK_2D, BLOCK_3D, apply_wiener, resolve_wiener, wiener_pass
 
 from .test_noise_fit import FAST, blobs, camera
@@ -85,16 +86,17 @@ def test_thin_stacks_keep_their_shape(shape):
     assert out.shape == shape and np.isfinite(out).all()
 
 
-def test_units_without_a_sigma_keep_their_values_and_planes_average_half():
+def test_units_without_a_sigma_keep_their_values_and_planes_average_three_estimates():
     data = np.stack([volume(4, 16, 3), volume(4, 16, 4)])
     out = data.copy() * 0.5
     before = out[1].copy()
     apply_wiener(out, data, [0.05, None], whole_stack=True)
     assert np.array_equal(out[1], before) and not np.array_equal(out[0], data[0] * 0.5)
-    # planes: each channel is half its own values, half the 2-D estimate
+    # planes: each channel is the mean of its own values, the 2-D and the grouped estimate
     planes = data.copy() * 0.5
     apply_wiener(planes, data, [0.05, 0.05], whole_stack=False)
-    expected = 0.5 * (data[1, 2] * 0.5) + 0.5 * wiener_pass(data[1, 2], data[1, 2] * 0.5, 0.05, BLOCK_2D)
+    pilot = data[1, 2] * 0.5
+    expected = (pilot + wiener_pass(data[1, 2], pilot, 0.05, BLOCK_2D) + grouped_wiener(data[1, 2], pilot, 0.05)) / 3
     np.testing.assert_allclose(planes[1, 2], expected, rtol=1e-5, atol=1e-6)
 
 

@@ -1,0 +1,132 @@
+"""The grouped Wiener estimate of a plane: blocks matched on a pilot, filtered together.
+
+For every reference block (8 x 8, every third row and column) the blocks of the pilot
+nearest to it within a 39 x 39 window (at most 32, those within a mean squared distance of
+``TAU``, a power of two in number) are stacked into a group; the data's blocks at the same
+places are transformed together (a 3-D cosine transform of the group), each coefficient is
+shrunk by the pilot's ``P**2 / (P**2 + sigma**2)``, and the estimates are put back, weighted
+by a Kaiser window and by how hard their group was shrunk. This is the second stage of BM3D
+(Dabov et al., IEEE TIP 2007, with its published Wiener-stage values) with a cosine
+transform along the group: similar blocks elsewhere in the plane (nuclei, repeated texture)
+give each coefficient more samples than one neighbourhood (wiener_pass.py's blocks) does.
+
+Large planes go in bands of reference rows, each matched on its rows plus a halo of the
+search radius, and filtered in chunks of groups, so memory stays bounded; the values do not
+depend on the band.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BLOCK, STEP, RADIUS, GROUP = 8, 3, 19, 32
+TAU = 400 / 255**2  # BM3D's Wiener-stage match threshold (400 on a 0-255 scale), data in [0, 1]
+KAISER_BETA = 2.0
+BAND_REFS = 32768  # reference blocks matched at once (~30 MB of distances)
+CHUNK_REFS = 1024  # groups filtered at once (~100 MB of work arrays at 32 blocks)
+
+
+def _starts(n: int, block: int, step: int) -> np.ndarray:
+    """Block corners every ``step`` along an axis of ``n``, the last flush with the end."""
+    starts = list(range(0, max(n - block, 0) + 1, step))
+    if starts[-1] != n - block:
+        starts.append(n - block)
+    return np.asarray(starts)
+
+
+def match_blocks(pilot: np.ndarray, ry: np.ndarray, rx: np.ndarray, block: int, radius: int, k: int):
+    """Corners ``(y, x)``, each ``(len(ry), k)``, of the blocks of ``pilot`` that form the
+    groups of the reference blocks at ``(ry, rx)``: the reference first, then the ``k - 1``
+    others within ``radius`` nearest to it in squared distance (the reference again where
+    fewer lie within reach)."""
+    h, w = pilot.shape
+    p = pilot.astype(np.float64)
+    n, others = ry.size, k - 1
+    best = np.full((others, n), np.inf)
+    best_dy = np.zeros((others, n), dtype=np.int32)
+    best_dx = np.zeros((others, n), dtype=np.int32)
+    shifts = [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1) if dy or dx]
+    found, found_dy, found_dx = [], [], []
+    for i, (dy, dx) in enumerate(shifts if others else []):
+        # the distance between the block at (y, x) and the one at (y + dy, x + dx), for every
+        # (y, x) at once: squared differences summed over blocks by an integral image
+        y0, y1, x0, x1 = max(0, -dy), min(h, h - dy), max(0, -dx), min(w, w - dx)
+        distance = np.full((h, w), np.inf)
+        if y1 - y0 >= block and x1 - x0 >= block:
+            square = (p[y0:y1, x0:x1] - p[y0 + dy : y1 + dy, x0 + dx : x1 + dx]) ** 2
+            integral = np.zeros((y1 - y0 + 1, x1 - x0 + 1))
+            integral[1:, 1:] = square.cumsum(0).cumsum(1)
+            boxes = integral[block:, block:] - integral[:-block, block:] - integral[block:, :-block]
+            boxes += integral[:-block, :-block]
+            distance[y0 : y0 + boxes.shape[0], x0 : x0 + boxes.shape[1]] = boxes
+        found.append(distance[ry, rx])
+        found_dy.append(np.full(n, dy, np.int32))
+        found_dx.append(np.full(n, dx, np.int32))
+        if len(found) == 64 or i == len(shifts) - 1:  # keep the best so far
+            d = np.concatenate([best, np.stack(found)])
+            keep = np.argpartition(d, others - 1, axis=0)[:others]
+            best = np.take_along_axis(d, keep, 0)
+            best_dy = np.take_along_axis(np.concatenate([best_dy, np.stack(found_dy)]), keep, 0)
+            best_dx = np.take_along_axis(np.concatenate([best_dx, np.stack(found_dx)]), keep, 0)
+            found, found_dy, found_dx = [], [], []
+    order = np.argsort(best, axis=0, kind="stable")
+    best, best_dy, best_dx = (np.take_along_axis(a, order, 0) for a in (best, best_dy, best_dx))
+    beyond = ~np.isfinite(best)  # no block there (a plane too small for k): the reference again
+    best_dy[beyond] = 0
+    best_dx[beyond] = 0
+    ys = np.concatenate([np.zeros((1, n), np.int32), best_dy]) + ry
+    xs = np.concatenate([np.zeros((1, n), np.int32), best_dx]) + rx
+    distances = np.concatenate([np.zeros((1, n)), best]) / (block * block)
+    return ys.T, xs.T, distances.T
+
+
+def grouped_wiener(
+    data: np.ndarray, pilot: np.ndarray, sigma: float, radius: int = RADIUS, k: int = GROUP
+) -> np.ndarray:
+    """The grouped Wiener estimate of the plane ``data`` (noise ``sigma``) guided by
+    ``pilot`` (same shape), float32; groups of at most ``k`` (a power of two) blocks found
+    within ``radius``. A plane narrower than a block uses blocks of its width."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    h, w = data.shape
+    block = min(BLOCK, h, w)
+    window = np.outer(np.kaiser(block, KAISER_BETA), np.kaiser(block, KAISER_BETA)) if block > 1 else np.ones((1, 1))
+    step = min(STEP, block)  # every pixel lies in a reference block
+    ys, xs = _starts(h, block, step), _starts(w, block, step)
+    rows_per_band = max(1, BAND_REFS // xs.size)
+    total = np.zeros(h * w)
+    weights = np.zeros(h * w)
+    for b in range(0, ys.size, rows_per_band):
+        band = ys[b : b + rows_per_band]
+        top, bottom = max(int(band[0]) - radius, 0), min(int(band[-1]) + block + radius, h)
+        ry, rx = (v.ravel() for v in np.meshgrid(band - top, xs, indexing="ij"))
+        gy, gx, distance = match_blocks(pilot[top:bottom], ry, rx, block, radius, k)
+        # as in BM3D, a group holds a power of two of the blocks within the threshold
+        within = np.maximum((distance <= TAU).sum(axis=1), 1)
+        sizes = np.minimum(2 ** np.floor(np.log2(within)).astype(int), k)
+        noisy = sliding_window_view(data[top:bottom].astype(np.float64), (block, block))
+        guide = sliding_window_view(pilot[top:bottom].astype(np.float64), (block, block))
+        for size in np.unique(sizes):
+            chosen = np.flatnonzero(sizes == size)
+            for c in range(0, chosen.size, max(1, CHUNK_REFS * GROUP // size)):
+                part = chosen[c : c + max(1, CHUNK_REFS * GROUP // size)]
+                cy, cx = gy[part, :size], gx[part, :size]
+                value, weight = _filter(noisy[cy, cx], guide[cy, cx], sigma, window)
+                where = ((cy + top) * w + cx)[..., None, None] + (np.arange(block)[:, None] * w + np.arange(block))
+                total += np.bincount(where.ravel(), value.ravel(), h * w)
+                weights += np.bincount(where.ravel(), np.broadcast_to(weight, value.shape).ravel(), h * w)
+    return (total / weights).reshape(h, w).astype(np.float32)
+
+
+def _filter(noisy: np.ndarray, guide: np.ndarray, sigma: float, window: np.ndarray):
+    """Groups ``(n, size, block, block)`` of the data and the pilot -> the weighted estimates
+    and their weights (Kaiser window over 1 / the sum of the squared gains: a group shrunk
+    hard has little noise left)."""
+    from scipy.fft import dctn, idctn
+
+    axes = (1, 2, 3)
+    power = dctn(guide, axes=axes, norm="ortho") ** 2
+    shrink = power / np.maximum(power + sigma**2, 1e-30)  # 0, not NaN, where both vanish
+    estimate = idctn(shrink * dctn(noisy, axes=axes, norm="ortho"), axes=axes, norm="ortho")
+    weight = window / np.maximum((shrink**2).sum(axis=axes), 1e-12)[:, None, None, None]
+    return estimate * weight, weight

@@ -1,0 +1,75 @@
+"""The grouped Wiener estimate of a plane (block_matching.py)."""
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+from napari_dip_spectral.block_matching import grouped_wiener, match_blocks
+from napari_dip_spectral.wiener_pass import BLOCK_2D, wiener_pass
+
+
+def spots(size: int = 64, seed: int = 0) -> np.ndarray:
+    """The same small bright spot at scattered places: structure that repeats across the plane."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((size, size), np.float32)
+    for y, x in rng.integers(4, size - 12, (14, 2)):
+        image[y : y + 7, x : x + 7] = np.outer(np.hanning(7), np.hanning(7))
+    return image
+
+
+def test_each_group_is_its_reference_then_the_nearest_blocks_within_the_radius():
+    rng = np.random.default_rng(1)
+    pilot = gaussian_filter(rng.random((24, 20)), 1.0)
+    block, radius, k = 4, 3, 5
+    ry, rx = np.array([0, 9, 20]), np.array([0, 7, 16])
+    ys, xs, distance = match_blocks(pilot, ry, rx, block, radius, k)
+    assert ys.shape == xs.shape == distance.shape == (3, k)
+    assert distance[:, 0].max() == 0 and (np.diff(distance, axis=1) >= 0).all()  # nearest first
+    for n in range(3):
+        assert (ys[n, 0], xs[n, 0]) == (ry[n], rx[n])
+        ref = pilot[ry[n] : ry[n] + block, rx[n] : rx[n] + block]
+        brute = sorted(
+            ((pilot[y : y + block, x : x + block] - ref) ** 2).sum()
+            for y in range(max(ry[n] - radius, 0), min(ry[n] + radius, 24 - block) + 1)
+            for x in range(max(rx[n] - radius, 0), min(rx[n] + radius, 20 - block) + 1)
+            if (y, x) != (ry[n], rx[n])
+        )[: k - 1]
+        got = [((pilot[y : y + block, x : x + block] - ref) ** 2).sum() for y, x in zip(ys[n, 1:], xs[n, 1:])]
+        np.testing.assert_allclose(sorted(got), brute, rtol=1e-9)
+
+
+def test_grouping_repeated_structure_beats_filtering_each_neighbourhood_alone():
+    rng = np.random.default_rng(2)
+    clean = spots()
+    sigma = 0.3
+    data = (clean + rng.normal(0, sigma, clean.shape)).astype(np.float32)
+    pilot = gaussian_filter(clean, 1.5)  # a smooth estimate that has not taken in the noise
+    kept = data.copy(), pilot.copy()
+    grouped = grouped_wiener(data, pilot, sigma)
+    alone = wiener_pass(data, pilot, sigma, BLOCK_2D)
+    error = lambda x: float(np.mean((x - clean) ** 2))  # noqa: E731
+    assert error(grouped) < 0.85 * error(alone) and error(grouped) < 0.1 * error(data)
+    assert grouped.dtype == np.float32 and grouped.shape == data.shape
+    assert np.array_equal(data, kept[0]) and np.array_equal(pilot, kept[1])
+    # no noise: nothing to shrink, the data come back
+    np.testing.assert_allclose(grouped_wiener(clean, clean, 0.0), clean, atol=1e-5)
+
+
+def test_a_large_plane_in_bands_of_reference_rows_gives_the_same_values(monkeypatch):
+    import napari_dip_spectral.block_matching as module
+
+    rng = np.random.default_rng(3)
+    data = rng.random((70, 45)).astype(np.float32)
+    pilot = gaussian_filter(data, 1.0)
+    whole = grouped_wiener(data, pilot, 0.1)
+    monkeypatch.setattr(module, "BAND_REFS", 20)  # one or two rows of references per band
+    monkeypatch.setattr(module, "CHUNK_REFS", 3)  # and a few groups at a time
+    np.testing.assert_allclose(grouped_wiener(data, pilot, 0.1), whole, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(1, 9), (5, 3), (9, 9), (8, 30)])
+def test_small_and_thin_planes_give_finite_values(shape):
+    rng = np.random.default_rng(4)
+    data = rng.random(shape).astype(np.float32)
+    out = grouped_wiener(data, gaussian_filter(data, 1.0), 0.1)
+    assert out.shape == shape and np.isfinite(out).all()
