@@ -65,6 +65,9 @@ def test_a_large_plane_in_bands_of_reference_rows_gives_the_same_values(monkeypa
     monkeypatch.setattr(module, "BAND_REFS", 20)  # one or two rows of references per band
     monkeypatch.setattr(module, "CHUNK_REFS", 3)  # and a few groups at a time
     np.testing.assert_allclose(grouped_wiener(data, pilot, 0.1), whole, rtol=1e-5, atol=1e-6)
+    monkeypatch.setattr(module, "MIN_BAND_REFS", 1)  # bands on several cores at once
+    monkeypatch.setattr(module.os, "cpu_count", lambda: 3)
+    np.testing.assert_allclose(grouped_wiener(data, pilot, 0.1), whole, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("shape", [(1, 9), (5, 3), (9, 9), (8, 30)])

@@ -17,12 +17,15 @@ depend on the band.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 BLOCK, STEP, RADIUS, GROUP = 8, 3, 19, 32
 TAU = 400 / 255**2  # BM3D's Wiener-stage match threshold (400 on a 0-255 scale), data in [0, 1]
 KAISER_BETA = 2.0
 BAND_REFS = 32768  # reference blocks matched at once (~30 MB of distances)
+MIN_BAND_REFS = 8192  # a band per core only down to this: smaller ones redo too much halo
 CHUNK_REFS = 1024  # groups filtered at once (~100 MB of work arrays at 32 blocks)
 
 
@@ -85,37 +88,62 @@ def grouped_wiener(
 ) -> np.ndarray:
     """The grouped Wiener estimate of the plane ``data`` (noise ``sigma``) guided by
     ``pilot`` (same shape), float32; groups of at most ``k`` (a power of two) blocks found
-    within ``radius``. A plane narrower than a block uses blocks of its width."""
-    from numpy.lib.stride_tricks import sliding_window_view
+    within ``radius``. A plane narrower than a block uses blocks of its width. Bands of
+    reference rows run on the CPU's cores at once (numpy releases the interpreter lock in
+    the work that dominates) and are added up in order, so the values do not depend on the
+    number of cores."""
+    from concurrent.futures import ThreadPoolExecutor
 
     h, w = data.shape
     block = min(BLOCK, h, w)
-    window = np.outer(np.kaiser(block, KAISER_BETA), np.kaiser(block, KAISER_BETA)) if block > 1 else np.ones((1, 1))
     step = min(STEP, block)  # every pixel lies in a reference block
     ys, xs = _starts(h, block, step), _starts(w, block, step)
-    rows_per_band = max(1, BAND_REFS // xs.size)
+    workers = max(1, min(os.cpu_count() or 1, ys.size * xs.size // MIN_BAND_REFS))
+    rows_per_band = max(1, min(BAND_REFS // xs.size, -(-ys.size // workers)))
+    bands = [ys[b : b + rows_per_band] for b in range(0, ys.size, rows_per_band)]
     total = np.zeros(h * w)
     weights = np.zeros(h * w)
-    for b in range(0, ys.size, rows_per_band):
-        band = ys[b : b + rows_per_band]
-        top, bottom = max(int(band[0]) - radius, 0), min(int(band[-1]) + block + radius, h)
-        ry, rx = (v.ravel() for v in np.meshgrid(band - top, xs, indexing="ij"))
-        gy, gx, distance = match_blocks(pilot[top:bottom], ry, rx, block, radius, k)
-        # as in BM3D, a group holds a power of two of the blocks within the threshold
-        within = np.maximum((distance <= TAU).sum(axis=1), 1)
-        sizes = np.minimum(2 ** np.floor(np.log2(within)).astype(int), k)
-        noisy = sliding_window_view(data[top:bottom].astype(np.float64), (block, block))
-        guide = sliding_window_view(pilot[top:bottom].astype(np.float64), (block, block))
-        for size in np.unique(sizes):
-            chosen = np.flatnonzero(sizes == size)
-            for c in range(0, chosen.size, max(1, CHUNK_REFS * GROUP // size)):
-                part = chosen[c : c + max(1, CHUNK_REFS * GROUP // size)]
-                cy, cx = gy[part, :size], gx[part, :size]
-                value, weight = _filter(noisy[cy, cx], guide[cy, cx], sigma, window)
-                where = ((cy + top) * w + cx)[..., None, None] + (np.arange(block)[:, None] * w + np.arange(block))
-                total += np.bincount(where.ravel(), value.ravel(), h * w)
-                weights += np.bincount(where.ravel(), np.broadcast_to(weight, value.shape).ravel(), h * w)
+
+    def one(band):
+        return _band(data, pilot, sigma, band, xs, block, radius, k)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for wave in range(0, len(bands), workers):  # a wave at a time: bounded memory
+            for top, part_total, part_weights in pool.map(one, bands[wave : wave + workers]):
+                total[top * w : top * w + part_total.size] += part_total
+                weights[top * w : top * w + part_weights.size] += part_weights
     return (total / weights).reshape(h, w).astype(np.float32)
+
+
+def _band(data, pilot, sigma: float, band: np.ndarray, xs: np.ndarray, block: int, radius: int, k: int):
+    """The weighted estimates of the groups of one band of reference rows, summed per pixel
+    over the rows they reach: (first row, sums, weights)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    h, w = data.shape
+    window = np.outer(np.kaiser(block, KAISER_BETA), np.kaiser(block, KAISER_BETA)) if block > 1 else np.ones((1, 1))
+    top, bottom = max(int(band[0]) - radius, 0), min(int(band[-1]) + block + radius, h)
+    ry, rx = (v.ravel() for v in np.meshgrid(band - top, xs, indexing="ij"))
+    gy, gx, distance = match_blocks(pilot[top:bottom], ry, rx, block, radius, k)
+    # as in BM3D, a group holds a power of two of the blocks within the threshold
+    within = np.maximum((distance <= TAU).sum(axis=1), 1)
+    sizes = np.minimum(2 ** np.floor(np.log2(within)).astype(int), k)
+    noisy = sliding_window_view(data[top:bottom].astype(np.float64), (block, block))
+    guide = sliding_window_view(pilot[top:bottom].astype(np.float64), (block, block))
+    n = (bottom - top) * w
+    total, weights = np.zeros(n), np.zeros(n)
+    offsets = np.arange(block)[:, None] * w + np.arange(block)
+    for size in np.unique(sizes):
+        chosen = np.flatnonzero(sizes == size)
+        per_chunk = max(1, CHUNK_REFS * GROUP // size)
+        for c in range(0, chosen.size, per_chunk):
+            part = chosen[c : c + per_chunk]
+            cy, cx = gy[part, :size], gx[part, :size]
+            value, weight = _filter(noisy[cy, cx], guide[cy, cx], sigma, window)
+            where = (cy * w + cx)[..., None, None] + offsets
+            total += np.bincount(where.ravel(), value.ravel(), n)
+            weights += np.bincount(where.ravel(), np.broadcast_to(weight, value.shape).ravel(), n)
+    return top, total, weights
 
 
 def _filter(noisy: np.ndarray, guide: np.ndarray, sigma: float, window: np.ndarray):

@@ -1,0 +1,62 @@
+"""What the steps after a denoising fit cost on one plane: the share of non-local means, the
+8 x 8 Wiener filter and the grouped (block-matched) Wiener filter, at several sizes.
+
+    python -m benchmarks.pass_cost                     # 128, 256, 512 and 1024 px
+    python -m benchmarks.pass_cost --sizes 128,256 --repeats 3
+
+Each step runs on scikit-image's ``camera`` resized to the size, with Gaussian noise of sigma
+0.1 and a Gaussian-smoothed copy as the pilot (the values do not depend on the pilot's
+quality, only on the size); median seconds of ``--repeats`` calls, the steps interleaved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from .common import alternate, table
+
+
+def plane(size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(noisy, pilot) at ``size`` x ``size``, float32."""
+    from scipy.ndimage import gaussian_filter
+    from skimage import data, transform
+
+    clean = transform.resize(data.camera() / 255.0, (size, size), anti_aliasing=True)
+    noisy = (clean + np.random.default_rng(seed).normal(0, 0.1, clean.shape)).astype(np.float32)
+    return noisy, gaussian_filter(noisy, 1.0).astype(np.float32)
+
+
+def main(argv=None) -> int:
+    from napari_dip_spectral.block_matching import grouped_wiener
+    from napari_dip_spectral.nonlocal_share import mix_nonlocal
+    from napari_dip_spectral.wiener_pass import BLOCK_2D, wiener_pass
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="128,256,512,1024", help="plane sides in pixels, comma-separated")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    def steps(noisy, pilot):
+        return [
+            lambda: mix_nonlocal(pilot[None, None].copy(), noisy[None, None], [0.1], 0.3),
+            lambda: wiener_pass(noisy, pilot, 0.1, BLOCK_2D),
+            lambda: grouped_wiener(noisy, pilot, 0.1),
+        ]
+
+    rows = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        seconds = alternate(steps(*plane(size)), args.repeats, warmup=1)
+        rows.append([size, *seconds, sum(seconds), 1e6 * sum(seconds) / size**2])
+    table(
+        "Seconds per plane after the fit",
+        ["px", "non-local means share", "Wiener 8 x 8", "grouped Wiener", "total", "microseconds per pixel"],
+        rows,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
