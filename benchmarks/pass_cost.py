@@ -16,15 +16,15 @@ import sys
 
 import numpy as np
 
-from .common import alternate, table
+from .common import alternate, square, table
 
 
 def plane(size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(noisy, pilot) at ``size`` x ``size``, float32."""
     from scipy.ndimage import gaussian_filter
-    from skimage import data, transform
+    from skimage import data
 
-    clean = transform.resize(data.camera() / 255.0, (size, size), anti_aliasing=True)
+    clean = square(data.camera() / 255.0, size)
     noisy = (clean + np.random.default_rng(seed).normal(0, 0.1, clean.shape)).astype(np.float32)
     return noisy, gaussian_filter(noisy, 1.0).astype(np.float32)
 

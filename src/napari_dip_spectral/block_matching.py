@@ -21,6 +21,8 @@ import os
 
 import numpy as np
 
+from .wiener_blocks import shrink_blocks
+
 BLOCK, STEP, RADIUS, GROUP = 8, 3, 19, 32
 TAU = 400 / 255**2  # BM3D's Wiener-stage match threshold (400 on a 0-255 scale), data in [0, 1]
 KAISER_BETA = 2.0
@@ -45,11 +47,10 @@ def match_blocks(pilot: np.ndarray, ry: np.ndarray, rx: np.ndarray, block: int, 
     h, w = pilot.shape
     p = pilot.astype(np.float64)
     n, others = ry.size, k - 1
-    best = np.full((others, n), np.inf)
-    best_dy = np.zeros((others, n), dtype=np.int32)
-    best_dx = np.zeros((others, n), dtype=np.int32)
     shifts = [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1) if dy or dx]
-    found, found_dy, found_dx = [], [], []
+    best = np.full((others, n), np.inf)
+    best_shift = np.zeros((others, n), dtype=np.int32)  # an index into ``shifts``
+    found = []
     for i, (dy, dx) in enumerate(shifts if others else []):
         # the distance between the block at (y, x) and the one at (y + dy, x + dx), for every
         # (y, x) at once: squared differences summed over blocks by an integral image
@@ -63,17 +64,18 @@ def match_blocks(pilot: np.ndarray, ry: np.ndarray, rx: np.ndarray, block: int, 
             boxes += integral[:-block, :-block]
             distance[y0 : y0 + boxes.shape[0], x0 : x0 + boxes.shape[1]] = boxes
         found.append(distance[ry, rx])
-        found_dy.append(np.full(n, dy, np.int32))
-        found_dx.append(np.full(n, dx, np.int32))
         if len(found) == 64 or i == len(shifts) - 1:  # keep the best so far
             d = np.concatenate([best, np.stack(found)])
+            ids = np.concatenate(
+                [best_shift, np.broadcast_to(np.arange(i + 1 - len(found), i + 1)[:, None], (len(found), n))]
+            )
             keep = np.argpartition(d, others - 1, axis=0)[:others]
-            best = np.take_along_axis(d, keep, 0)
-            best_dy = np.take_along_axis(np.concatenate([best_dy, np.stack(found_dy)]), keep, 0)
-            best_dx = np.take_along_axis(np.concatenate([best_dx, np.stack(found_dx)]), keep, 0)
-            found, found_dy, found_dx = [], [], []
+            best, best_shift = np.take_along_axis(d, keep, 0), np.take_along_axis(ids, keep, 0)
+            found = []
     order = np.argsort(best, axis=0, kind="stable")
-    best, best_dy, best_dx = (np.take_along_axis(a, order, 0) for a in (best, best_dy, best_dx))
+    best, best_shift = np.take_along_axis(best, order, 0), np.take_along_axis(best_shift, order, 0)
+    offsets = np.array(shifts or [(0, 0)], dtype=np.int32).reshape(-1, 2)
+    best_dy, best_dx = offsets[best_shift, 0], offsets[best_shift, 1]
     beyond = ~np.isfinite(best)  # no block there (a plane too small for k): the reference again
     best_dy[beyond] = 0
     best_dx[beyond] = 0
@@ -83,12 +85,9 @@ def match_blocks(pilot: np.ndarray, ry: np.ndarray, rx: np.ndarray, block: int, 
     return ys.T, xs.T, distances.T
 
 
-def grouped_wiener(
-    data: np.ndarray, pilot: np.ndarray, sigma: float, radius: int = RADIUS, k: int = GROUP
-) -> np.ndarray:
+def grouped_wiener(data: np.ndarray, pilot: np.ndarray, sigma: float) -> np.ndarray:
     """The grouped Wiener estimate of the plane ``data`` (noise ``sigma``) guided by
-    ``pilot`` (same shape), float32; groups of at most ``k`` (a power of two) blocks found
-    within ``radius``. A plane narrower than a block uses blocks of its width. Bands of
+    ``pilot`` (same shape), float32. A plane narrower than a block uses blocks of its width. Bands of
     reference rows run on the CPU's cores at once (numpy releases the interpreter lock in
     the work that dominates) and are added up in order, so the values do not depend on the
     number of cores."""
@@ -105,7 +104,7 @@ def grouped_wiener(
     weights = np.zeros(h * w)
 
     def one(band):
-        return _band(data, pilot, sigma, band, xs, block, radius, k)
+        return _band(data, pilot, sigma, band, xs, block)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for wave in range(0, len(bands), workers):  # a wave at a time: bounded memory
@@ -115,19 +114,19 @@ def grouped_wiener(
     return (total / weights).reshape(h, w).astype(np.float32)
 
 
-def _band(data, pilot, sigma: float, band: np.ndarray, xs: np.ndarray, block: int, radius: int, k: int):
+def _band(data, pilot, sigma: float, band: np.ndarray, xs: np.ndarray, block: int):
     """The weighted estimates of the groups of one band of reference rows, summed per pixel
     over the rows they reach: (first row, sums, weights)."""
     from numpy.lib.stride_tricks import sliding_window_view
 
     h, w = data.shape
     window = np.outer(np.kaiser(block, KAISER_BETA), np.kaiser(block, KAISER_BETA)) if block > 1 else np.ones((1, 1))
-    top, bottom = max(int(band[0]) - radius, 0), min(int(band[-1]) + block + radius, h)
+    top, bottom = max(int(band[0]) - RADIUS, 0), min(int(band[-1]) + block + RADIUS, h)
     ry, rx = (v.ravel() for v in np.meshgrid(band - top, xs, indexing="ij"))
-    gy, gx, distance = match_blocks(pilot[top:bottom], ry, rx, block, radius, k)
+    gy, gx, distance = match_blocks(pilot[top:bottom], ry, rx, block, RADIUS, GROUP)
     # as in BM3D, a group holds a power of two of the blocks within the threshold
     within = np.maximum((distance <= TAU).sum(axis=1), 1)
-    sizes = np.minimum(2 ** np.floor(np.log2(within)).astype(int), k)
+    sizes = np.minimum(2 ** np.floor(np.log2(within)).astype(int), GROUP)
     noisy = sliding_window_view(data[top:bottom].astype(np.float64), (block, block))
     guide = sliding_window_view(pilot[top:bottom].astype(np.float64), (block, block))
     n = (bottom - top) * w
@@ -139,22 +138,9 @@ def _band(data, pilot, sigma: float, band: np.ndarray, xs: np.ndarray, block: in
         for c in range(0, chosen.size, per_chunk):
             part = chosen[c : c + per_chunk]
             cy, cx = gy[part, :size], gx[part, :size]
-            value, weight = _filter(noisy[cy, cx], guide[cy, cx], sigma, window)
+            estimate, weight = shrink_blocks(noisy[cy, cx], guide[cy, cx], sigma, (1, 2, 3))
+            weight = np.broadcast_to(weight * window, estimate.shape)  # and a Kaiser window
             where = (cy * w + cx)[..., None, None] + offsets
-            total += np.bincount(where.ravel(), value.ravel(), n)
-            weights += np.bincount(where.ravel(), np.broadcast_to(weight, value.shape).ravel(), n)
+            total += np.bincount(where.ravel(), (estimate * weight).ravel(), n)
+            weights += np.bincount(where.ravel(), weight.ravel(), n)
     return top, total, weights
-
-
-def _filter(noisy: np.ndarray, guide: np.ndarray, sigma: float, window: np.ndarray):
-    """Groups ``(n, size, block, block)`` of the data and the pilot -> the weighted estimates
-    and their weights (Kaiser window over 1 / the sum of the squared gains: a group shrunk
-    hard has little noise left)."""
-    from scipy.fft import dctn, idctn
-
-    axes = (1, 2, 3)
-    power = dctn(guide, axes=axes, norm="ortho") ** 2
-    shrink = power / np.maximum(power + sigma**2, 1e-30)  # 0, not NaN, where both vanish
-    estimate = idctn(shrink * dctn(noisy, axes=axes, norm="ortho"), axes=axes, norm="ortho")
-    weight = window / np.maximum((shrink**2).sum(axis=axes), 1e-12)[:, None, None, None]
-    return estimate * weight, weight

@@ -27,6 +27,7 @@ import itertools
 import numpy as np
 
 from .block_matching import grouped_wiener
+from .wiener_blocks import shrink_blocks
 
 BLOCK_3D = 4  # 4 x 4 x 4: 8 in Y and X gained less, 8 in Z the same at twice the cost
 BLOCK_2D = 8  # 8 x 8: the same 64 coefficients; 4 x 4 lost up to 2 dB on textured images
@@ -66,8 +67,6 @@ def wiener_pass(data: np.ndarray, pilot: np.ndarray, sigma: float, block: int) -
 
 
 def _whole(data: np.ndarray, pilot: np.ndarray, sigma: float, block: int) -> np.ndarray:
-    from scipy.fft import dctn, idctn
-
     sides = tuple(min(block, n) for n in data.shape)
     pads = [(s, s) for s in sides]
     mode = "reflect" if min(data.shape) > 1 else "edge"
@@ -82,12 +81,7 @@ def _whole(data: np.ndarray, pilot: np.ndarray, sigma: float, block: int) -> np.
         region = tuple(slice(o, o + (n - o) // s * s) for o, n, s in zip(start, noisy.shape, sides))
         shape = noisy[region].shape
         split = tuple(v for n, s in zip(shape, sides) for v in (n // s, s))
-        spectrum = dctn(noisy[region].reshape(split), axes=axes, norm="ortho")
-        power = dctn(guide[region].reshape(split), axes=axes, norm="ortho") ** 2
-        shrink = power / np.maximum(power + sigma**2, 1e-30)  # 0, not NaN, where both vanish
-        estimate = idctn(shrink * spectrum, axes=axes, norm="ortho")
-        # a block shrunk hard has little noise left: weigh it by 1 / sum of squared gains
-        weight = 1.0 / np.maximum((shrink**2).sum(axis=axes, keepdims=True), 1e-12)
+        estimate, weight = shrink_blocks(noisy[region].reshape(split), guide[region].reshape(split), sigma, axes)
         total[region] += (estimate * weight).reshape(shape)
         weights[region] += np.broadcast_to(weight, split).reshape(shape)
     inner = tuple(slice(s, s + n) for s, n in zip(sides, data.shape))

@@ -1,0 +1,19 @@
+"""The empirical Wiener filter of a batch of blocks, shared by the Wiener pass
+(wiener_pass.py: blocks of one neighbourhood) and the grouped estimate (block_matching.py:
+stacks of matched blocks)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def shrink_blocks(noisy: np.ndarray, guide: np.ndarray, sigma: float, axes: tuple[int, ...]):
+    """The data's blocks ``noisy`` with each cosine coefficient (over ``axes``) shrunk by the
+    pilot's ``P**2 / (P**2 + sigma**2)`` -> (estimates, weights): a block shrunk hard has
+    little noise left, so its weight is 1 / the sum of its squared gains (kept dimensions)."""
+    from scipy.fft import dctn, idctn
+
+    power = dctn(guide, axes=axes, norm="ortho") ** 2
+    shrink = power / np.maximum(power + sigma**2, 1e-30)  # 0, not NaN, where both vanish
+    estimate = idctn(shrink * dctn(noisy, axes=axes, norm="ortho"), axes=axes, norm="ortho")
+    return estimate, 1.0 / np.maximum((shrink**2).sum(axis=axes, keepdims=True), 1e-12)
