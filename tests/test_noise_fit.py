@@ -162,5 +162,6 @@ def test_photon_noise_denoising_uses_the_narrower_decoder_unless_told():
     counts = (100 + 6 * rng.poisson(40 * smooth_image(64) + 2)).astype(np.uint16)
     assert restore(counts, iterations=1, device="cpu").config.channels == 64
     assert restore(counts, iterations=1, device="cpu", channels=96).config.channels == 96
-    assert restore(counts, iterations=1, device="cpu", anscombe=False).config.channels == 128
+    # without the transform the grey Gaussian rule decides: 64 on a CPU (test_widths.py)
+    assert restore(counts, iterations=1, device="cpu", anscombe=False).config.channels == 64
     assert restore(counts, iterations=1, device="cpu", profile="paper").config.channels == 128

@@ -84,7 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--channels",
         type=int,
-        help="feature channels of the decoder (default 128; 64 for photon-noise denoising and volumes)",
+        help=(
+            "feature channels of the decoder (default 128; 64 for photon-noise denoising, volumes, "
+            "and grey denoising on a CPU)"
+        ),
     )
     p.add_argument(
         "--ensemble",

@@ -41,6 +41,7 @@ from .validate import (
     check_task_options,
     check_task_profile,
 )
+from .widths import cpu_width
 from .wiener_pass import resolve_wiener
 
 DEFAULT_OVERLAP = 16
@@ -116,6 +117,7 @@ class RestoreJob:
         self.task, self.input_shape, self.input_dtype = task, arr.shape, arr.dtype
         self.output_dtype = check_output_dtype(output_dtype, arr.dtype)
         self.config = build_config(task, profile, **photon_options(options, self.model, profile, joint_stack))
+        self.config = cpu_width(self.config, options.get("channels"), task, profile, self.model, self.layout.channels)
         if self.model is not None and normalize == "none":
             raise ValueError("normalize='none' cannot be combined with anscombe (the transform changes the range)")
         self.factor, self.gain, self.signed = check_task_options(task, factor, gain, signed)

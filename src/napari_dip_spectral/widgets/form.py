@@ -126,8 +126,8 @@ class ParameterForm(Container):
             max=1024,
             tooltip=(
                 "Feature channels per decoder layer: fewer is faster and uses less memory. Left "
-                "at the default, a Z stack restored as one volume and photon-noise (Anscombe) "
-                "denoising use 64."
+                "at the default, a Z stack restored as one volume, photon-noise (Anscombe) "
+                "denoising and grey denoising on a CPU use 64."
             ),
         )
         self.ensemble = SpinBox(

@@ -1,0 +1,51 @@
+"""The decoder width a grey Gaussian-noise denoising run gets on a CPU (widths.py)."""
+
+import numpy as np
+import torch
+
+from napari_dip_spectral import restore
+from napari_dip_spectral.core.config import task_defaults
+from napari_dip_spectral.widths import CPU_DENOISE_CHANNELS, cpu_width
+
+
+def _noisy(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[: shape[0], : shape[1]] / max(shape)
+    clean = 0.5 + 0.3 * np.sin(6 * x) * np.cos(4 * y)
+    if len(shape) == 3:
+        clean = np.repeat(clean[..., None], shape[2], axis=-1)
+    return (clean + rng.normal(0, 0.1, clean.shape)).astype(np.float32)
+
+
+def test_grey_gaussian_denoising_on_the_cpu_uses_the_narrower_decoder():
+    grey = _noisy((40, 40))
+    result = restore(grey, iterations=2, device="cpu")
+    assert result.config.channels == CPU_DENOISE_CHANNELS < task_defaults("denoise").channels
+    assert restore(grey, iterations=2, device="cpu", channels=96).config.channels == 96  # chosen: kept
+
+
+def test_other_runs_keep_the_solver_width():
+    grey = _noisy((40, 40))
+    wide = task_defaults("denoise").channels
+    assert restore(grey, iterations=2, device="cpu", profile="paper").config.channels == wide
+    assert restore(_noisy((40, 40, 3)), iterations=2, device="cpu").config.channels == wide  # colour
+    mask = np.ones(grey.shape, dtype=bool)
+    mask[::3] = False
+    assert restore(grey, "inpaint", mask=mask, iterations=2, device="cpu").config.channels == wide
+
+
+def test_a_gpu_keeps_the_solver_width(monkeypatch):
+    import napari_dip_spectral.core.devices as devices
+
+    config = task_defaults("denoise")
+    monkeypatch.setattr(devices, "resolve_device", lambda name: torch.device("cuda"))
+    assert cpu_width(config, None, "denoise", "default", None, 1).channels == config.channels
+    monkeypatch.setattr(devices, "resolve_device", lambda name: torch.device("cpu"))
+    assert cpu_width(config, None, "denoise", "default", None, 1).channels == CPU_DENOISE_CHANNELS
+    # a device that cannot be used is left for the run to report, with the width unchanged
+
+    def unusable(name):
+        raise ValueError("device 'cuda' is not available here")
+
+    monkeypatch.setattr(devices, "resolve_device", unusable)
+    assert cpu_width(config, None, "denoise", "default", None, 1).channels == config.channels
