@@ -1,4 +1,4 @@
-"""The decoder width a grey Gaussian-noise denoising run gets on a CPU (widths.py)."""
+"""The decoder width a grey or colour Gaussian-noise denoising run gets on a CPU (widths.py)."""
 
 import numpy as np
 import torch
@@ -17,18 +17,20 @@ def _noisy(shape, seed=0):
     return (clean + rng.normal(0, 0.1, clean.shape)).astype(np.float32)
 
 
-def test_grey_gaussian_denoising_on_the_cpu_uses_the_narrower_decoder():
+def test_grey_and_colour_gaussian_denoising_on_the_cpu_uses_the_narrower_decoder():
     grey = _noisy((40, 40))
     result = restore(grey, iterations=2, device="cpu")
     assert result.config.channels == CPU_DENOISE_CHANNELS < task_defaults("denoise").channels
     assert restore(grey, iterations=2, device="cpu", channels=96).config.channels == 96  # chosen: kept
+    assert restore(_noisy((40, 40, 3)), iterations=2, device="cpu").config.channels == CPU_DENOISE_CHANNELS
 
 
 def test_other_runs_keep_the_solver_width():
     grey = _noisy((40, 40))
     wide = task_defaults("denoise").channels
     assert restore(grey, iterations=2, device="cpu", profile="paper").config.channels == wide
-    assert restore(_noisy((40, 40, 3)), iterations=2, device="cpu").config.channels == wide  # colour
+    five = np.stack([_noisy((40, 40), seed) for seed in range(5)])  # five channels fitted jointly
+    assert restore(five, iterations=2, device="cpu", axes="CYX", channel_mode="joint").config.channels == wide
     mask = np.ones(grey.shape, dtype=bool)
     mask[::3] = False
     assert restore(grey, "inpaint", mask=mask, iterations=2, device="cpu").config.channels == wide

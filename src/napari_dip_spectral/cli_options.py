@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help=(
             "feature channels of the decoder (default 128; 64 for photon-noise denoising, volumes, "
-            "and grey denoising on a CPU)"
+            "and grey or colour denoising on a CPU)"
         ),
     )
     p.add_argument(

@@ -127,7 +127,7 @@ class ParameterForm(Container):
             tooltip=(
                 "Feature channels per decoder layer: fewer is faster and uses less memory. Left "
                 "at the default, a Z stack restored as one volume, photon-noise (Anscombe) "
-                "denoising and grey denoising on a CPU use 64."
+                "denoising and grey or colour denoising on a CPU use 64."
             ),
         )
         self.ensemble = SpinBox(
