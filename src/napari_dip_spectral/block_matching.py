@@ -55,15 +55,16 @@ def match_blocks(pilot: np.ndarray, ry: np.ndarray, rx: np.ndarray, block: int, 
         # the distance between the block at (y, x) and the one at (y + dy, x + dx), for every
         # (y, x) at once: squared differences summed over blocks by an integral image
         y0, y1, x0, x1 = max(0, -dy), min(h, h - dy), max(0, -dx), min(w, w - dx)
-        distance = np.full((h, w), np.inf)
+        distance = np.full(n, np.inf)  # at the reference corners only
         if y1 - y0 >= block and x1 - x0 >= block:
             square = (p[y0:y1, x0:x1] - p[y0 + dy : y1 + dy, x0 + dx : x1 + dx]) ** 2
             integral = np.zeros((y1 - y0 + 1, x1 - x0 + 1))
             integral[1:, 1:] = square.cumsum(0).cumsum(1)
             boxes = integral[block:, block:] - integral[:-block, block:] - integral[block:, :-block]
             boxes += integral[:-block, :-block]
-            distance[y0 : y0 + boxes.shape[0], x0 : x0 + boxes.shape[1]] = boxes
-        found.append(distance[ry, rx])
+            inside = (ry >= y0) & (ry < y0 + boxes.shape[0]) & (rx >= x0) & (rx < x0 + boxes.shape[1])
+            distance[inside] = boxes[ry[inside] - y0, rx[inside] - x0]
+        found.append(distance)
         if len(found) == 64 or i == len(shifts) - 1:  # keep the best so far
             d = np.concatenate([best, np.stack(found)])
             ids = np.concatenate(
