@@ -1,11 +1,13 @@
-"""The decoder width a grey or colour Gaussian-noise denoising run gets on a CPU (widths.py)."""
+"""The decoder width a run gets when the caller chooses none (widths.py)."""
+
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 
 from napari_dip_spectral import restore
 from napari_dip_spectral.core.config import task_defaults
-from napari_dip_spectral.widths import CPU_DENOISE_CHANNELS, cpu_width
+from napari_dip_spectral.widths import CPU_DENOISE_CHANNELS, PHOTON_CHANNELS, VOLUME_CHANNELS, default_channels
 
 
 def _noisy(shape, seed=0):
@@ -39,15 +41,25 @@ def test_other_runs_keep_the_solver_width():
 def test_a_gpu_keeps_the_solver_width(monkeypatch):
     import napari_dip_spectral.core.devices as devices
 
-    config = task_defaults("denoise")
+    grey = SimpleNamespace(volume=False, channels=1)  # one plane, one channel
     monkeypatch.setattr(devices, "resolve_device", lambda name: torch.device("cuda"))
-    assert cpu_width(config, None, "denoise", "default", None, 1).channels == config.channels
+    assert default_channels("denoise", "default", None, grey, "auto") is None  # the solver's 128
     monkeypatch.setattr(devices, "resolve_device", lambda name: torch.device("cpu"))
-    assert cpu_width(config, None, "denoise", "default", None, 1).channels == CPU_DENOISE_CHANNELS
+    assert default_channels("denoise", "default", None, grey, "auto") == CPU_DENOISE_CHANNELS
     # a device that cannot be used is left for the run to report, with the width unchanged
 
     def unusable(name):
         raise ValueError("device 'cuda' is not available here")
 
     monkeypatch.setattr(devices, "resolve_device", unusable)
-    assert cpu_width(config, None, "denoise", "default", None, 1).channels == config.channels
+    assert default_channels("denoise", "default", None, grey, "cuda") is None
+
+
+def test_volumes_and_photon_noise_use_64_on_any_device(monkeypatch):
+    import napari_dip_spectral.core.devices as devices
+
+    monkeypatch.setattr(devices, "resolve_device", lambda name: torch.device("cuda"))
+    volume = SimpleNamespace(volume=True, channels=1)
+    assert default_channels("denoise", "paper", None, volume, "auto") == VOLUME_CHANNELS
+    grey = SimpleNamespace(volume=False, channels=1)
+    assert default_channels("denoise", "default", object(), grey, "auto") == PHOTON_CHANNELS

@@ -16,7 +16,7 @@ import numpy as np
 from .core.driving import drive
 from .events import RunEstimate, RunEvent
 from .intensity import NORMALIZE_PER, plane_normalizations
-from .layout import VOLUME_CHANNELS, photon_stack, stack_layout
+from .layout import photon_stack, stack_layout
 from .noise_fit import photon_options, resolve_anscombe, stabilised_sigma
 from .nonlocal_share import resolve_share
 from .refine import refine
@@ -41,7 +41,7 @@ from .validate import (
     check_task_options,
     check_task_profile,
 )
-from .widths import cpu_width
+from .widths import default_channels
 from .wiener_pass import resolve_wiener
 
 DEFAULT_OVERLAP = 16
@@ -105,8 +105,8 @@ class RestoreJob:
         self.wiener = resolve_wiener(wiener, task, profile)
         if self.layout.volume:
             options["decoder"] = "volume"
-            if options.get("channels") is None:
-                options["channels"] = VOLUME_CHANNELS
+        if options.get("channels") is None:
+            options["channels"] = default_channels(task, profile, self.model, self.layout, options.get("device"))
         check_plane_size(self.layout.spatial)
         if normalize_per not in NORMALIZE_PER:
             raise ValueError(f"normalize_per must be one of {NORMALIZE_PER}, got {normalize_per!r}")
@@ -117,7 +117,6 @@ class RestoreJob:
         self.task, self.input_shape, self.input_dtype = task, arr.shape, arr.dtype
         self.output_dtype = check_output_dtype(output_dtype, arr.dtype)
         self.config = build_config(task, profile, **photon_options(options, self.model, profile, joint_stack))
-        self.config = cpu_width(self.config, options.get("channels"), task, profile, self.model, self.layout.channels)
         if self.model is not None and normalize == "none":
             raise ValueError("normalize='none' cannot be combined with anscombe (the transform changes the range)")
         self.factor, self.gain, self.signed = check_task_options(task, factor, gain, signed)

@@ -12,8 +12,6 @@ import numpy as np
 AXIS_LETTERS = "TZCSYX"
 CHANNEL_MODES = ("auto", "independent", "joint")
 STACK_PRIORS = ("planes", "volume", "joint")
-# The 3-D decoder is trained with 64 channels: at 128 its Adam steps diverged (lr 1e-3).
-VOLUME_CHANNELS = 64
 # "auto" fits a Z stack of at least this many planes as one volume (denoising).
 VOLUME_MIN_PLANES = 3
 

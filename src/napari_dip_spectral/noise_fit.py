@@ -297,18 +297,16 @@ def describe_noise(model: PoissonGaussian | None, estimate: NoiseEstimate | None
     )
 
 
-PHOTON_CHANNELS = 64  # decoder width for photon-noise denoising (see photon_options)
 STACK_ENSEMBLE = 4  # decoders averaged on a photon-noise Z stack fitted as joint channels
 
 
 def photon_options(options: dict, model: PoissonGaussian | None, profile: str, joint_stack: bool = False) -> dict:
     """The solver options for data with a noise model, with the default profile: a
-    variance-stabilised fit stops by held-out pixels unless a stop rule was chosen, and uses
-    a 64-channel decoder unless a width was chosen. The noise-level rule's fraction of
+    variance-stabilised fit stops by held-out pixels unless a stop rule was chosen (its
+    decoder width: widths.py). The noise-level rule's fraction of
     sigma^2 was calibrated on natural images with Gaussian noise; on stabilised photon
     counts of small planes it stopped far past the best result, where the held-out error
-    finds it. On the fluorescence benchmark 64 channels were as good as 128 at a fraction of
-    the time (docs/beyond_the_paper.md section 8). A Z stack whose planes are the joint
+    finds it. A Z stack whose planes are the joint
     channels of one 2-D decoder (``joint_stack``, layout.py ``photon_stack``) averages
     ``STACK_ENSEMBLE`` decoders unless ``ensemble`` was chosen (section 9)."""
     if model is None or profile != "default":
@@ -316,8 +314,6 @@ def photon_options(options: dict, model: PoissonGaussian | None, profile: str, j
     changes = {}
     if options.get("stop_rule") is None:
         changes["stop_rule"] = "holdout"
-    if options.get("channels") is None:
-        changes["channels"] = PHOTON_CHANNELS
     if joint_stack and options.get("ensemble") is None:
         changes["ensemble"] = STACK_ENSEMBLE
     return dict(options, **changes)

@@ -1,36 +1,46 @@
-"""The decoder width of a grey or colour Gaussian-noise denoising fit on a CPU.
+"""The decoder width a run gets when the caller chooses none.
 
-The solver's default is 128 channels. Since the Wiener pass and the grouped estimate follow
-every denoising fit (wiener_pass.py), a 64-channel decoder gives nearly the same image on
-grey and colour photos in about half the time on a CPU (docs/speed.md, "Width on a CPU, with the passes
-after the fit"), so a CPU run uses 64 there unless the caller chose a width. Photon-noise
-fits (noise_fit.py ``photon_options``) and volumes (layout.py) already use 64 on any device;
-images of more than three jointly fitted channels and the other tasks keep 128 (not
-measured at 64 with the passes); a GPU keeps 128, where the width costs little time.
+The solver's default is 128 channels. Three kinds of run use 64 instead:
+
+* a Z (or T) stack fitted as one volume: the 3-D decoder's Adam steps diverged at 128
+  channels (learning rate 1e-3);
+* photon-noise (Anscombe-transformed) denoising with the default profile: on the
+  fluorescence benchmark 64 channels were as good as 128 at a fraction of the time
+  (docs/beyond_the_paper.md section 8);
+* Gaussian-noise denoising of grey or colour planes (at most three jointly fitted channels)
+  on a CPU with the default profile: with the Wiener pass and the grouped estimate after
+  the fit (wiener_pass.py), 64 channels gave nearly the same image in about half the time
+  (docs/speed.md, "Width on a CPU, with the passes after the fit"). A GPU keeps 128, where
+  the width costs little time; more jointly fitted channels and the other tasks keep 128
+  (not measured at 64 with the passes).
 """
 
 from __future__ import annotations
 
-from .core.config import SolverConfig
-
-CPU_DENOISE_CHANNELS = 64
+VOLUME_CHANNELS = PHOTON_CHANNELS = CPU_DENOISE_CHANNELS = 64
 
 
-def cpu_width(config: SolverConfig, chosen, task: str, profile: str, noise_model, plane_channels: int) -> SolverConfig:
-    """``config`` with ``CPU_DENOISE_CHANNELS`` where the run is the default profile's
-    denoising of grey or colour planes (at most three jointly fitted channels) without a
-    noise model (Gaussian noise), the width was not ``chosen`` and the device resolves to the
-    CPU; else ``config`` unchanged."""
-    if chosen is not None or task != "denoise" or profile != "default" or noise_model is not None:
-        return config
-    if plane_channels > 3:
-        return config
+def default_channels(task: str, profile: str, noise_model, layout, device) -> int | None:
+    """The width for a run whose caller chose none, or None for the solver's default;
+    ``layout`` is the job's :class:`~napari_dip_spectral.layout.Layout` and ``device``
+    the device asked for (None = ``"auto"``)."""
+    if layout.volume:
+        return VOLUME_CHANNELS
+    if profile != "default":
+        return None
+    if noise_model is not None:
+        return PHOTON_CHANNELS
+    if task != "denoise" or layout.channels > 3:
+        return None
+    return CPU_DENOISE_CHANNELS if _on_cpu(device) else None
+
+
+def _on_cpu(device) -> bool:
+    """Whether ``device`` resolves to the CPU; False for a device that cannot be used (the
+    run reports it when it starts)."""
     from .core.devices import resolve_device
 
     try:
-        device = resolve_device(config.device)
-    except (RuntimeError, ValueError):  # an unusable device is reported when the run starts
-        return config
-    if device.type != "cpu":
-        return config
-    return config.replace(channels=CPU_DENOISE_CHANNELS)
+        return resolve_device("auto" if device is None else device).type == "cpu"
+    except (RuntimeError, ValueError):
+        return False
