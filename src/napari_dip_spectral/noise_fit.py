@@ -7,21 +7,24 @@ variance grows linearly with the expected value: ``var(z) = gain * E[z] + floor`
 stack, in the spirit of Foi et al. (2008), "Practical Poissonian-Gaussian noise modeling and
 fitting for single-image raw-data":
 
-1. every plane is split into a local level (7 x 7 mean) and a residual that carries the noise
+1. every plane is split into a local level (5 x 5 mean, or 7 x 7 or 9 x 9 where the noise
+   dominates the 5 x 5 means) and a residual that carries the noise
    and (almost) no signal: Immerkaer's 3 x 3 mask, which cancels flat areas, ramps and edges
    along the axes, scaled so that its response to white noise has the noise's variance;
 2. pixels next to clipped values (a pile-up at the data's minimum or maximum) are left out,
    and so are level groups within two noise deviations of such a clipping level;
-3. the remaining pixels are grouped by level, and each group's noise variance is a robust
-   one (median absolute deviation), so that the few pixels where structure leaks through
-   do not count;
+3. the remaining pixels are grouped by local level, and each group's noise variance is a
+   robust one (median absolute deviation), so that the few pixels where structure leaks
+   through do not count; the group's level is the mean of its pixels' own values, which is
+   the level their noise has (by an edge, the local mean is not);
 4. a weighted least-squares line ``variance = gain * level + floor`` through the groups,
    refitted once without the groups that lie far from it.
 
-The generalised Anscombe transform needs only ``gain`` and ``floor``. The split of ``floor``
-into a dark level and a read noise is reported under one stated assumption: the darkest
-level seen in the image holds no photons (``offset`` = that level). Explicit parameters
-given by the user always override the estimate.
+The generalised Anscombe transform needs only ``gain`` and ``floor``; its inverse also needs
+the split of ``floor`` into a dark level and a read noise (nothing maps below the dark
+level), made under one stated assumption: the darkest level seen in the image (the 0.5th
+percentile of its local means) holds no photons (``offset`` = that level). Explicit
+parameters given by the user always override the estimate.
 """
 
 from __future__ import annotations
@@ -41,9 +44,11 @@ _MAX_PLANES = 16  # planes of a stack that "auto" estimates from
 _MIN_GROUP = 64
 # Below this many usable pixels (a 64 x 64 plane) the slope is too uncertain to act on.
 MIN_SAMPLES = 3600
-# The level of a pixel is the mean of this window: a 3 x 3 mean is so noisy at a few photons
-# per pixel that grouping by it flattens the fitted line (regression dilution).
-_LEVEL_WINDOW = 7
+# Pixels are grouped by their mean over the narrowest of these windows whose means vary
+# mostly with the signal (RELIABILITY): a wider window puts more pixels by edges into a
+# group, a narrower one sorts them more by the noise itself, which flattens the fitted line.
+_LEVEL_WINDOWS = (5, 7, 9)
+RELIABILITY = 0.8  # the least share of the local means' variance that must be signal
 # A model whose variance changes by less than this factor across the image's levels is
 # treated as signal-independent: the transform would be nearly linear there.
 SIGNAL_DEPENDENT_RATIO = 1.5
@@ -101,15 +106,19 @@ def _clipped(data: np.ndarray) -> tuple[float | None, float | None]:
     return low, high
 
 
-def _samples(planes: np.ndarray, low, high) -> tuple[np.ndarray, np.ndarray]:
-    """(level, residual) pairs of every usable interior pixel of every plane."""
-    levels, residuals = [], []
+def _samples(planes: np.ndarray, low, high, window: int):
+    """(local mean, residual, value) of every usable interior pixel of every plane, and the
+    darkest local mean seen (0.5th percentile of a plane's, pixels by clipped ones
+    included)."""
+    levels, residuals, centres = [], [], []
+    darkest = np.inf
     # a fixed, even subsample of every plane keeps big stacks quick and small in memory
     step = max(1, int(np.ceil(planes.size / _MAX_SAMPLES)))
     for plane in planes:
         x = plane.astype(np.float64)
-        level = uniform_filter(x, _LEVEL_WINDOW, mode="reflect")[1:-1, 1:-1]
+        level = uniform_filter(x, window, mode="reflect")[1:-1, 1:-1]
         resid = convolve(x, _MASK, mode="reflect")[1:-1, 1:-1]
+        centre = x[1:-1, 1:-1]
         keep = np.ones(level.shape, dtype=bool)
         if low is not None:
             keep &= minimum_filter(x, 3)[1:-1, 1:-1] > low
@@ -117,13 +126,18 @@ def _samples(planes: np.ndarray, low, high) -> tuple[np.ndarray, np.ndarray]:
             keep &= maximum_filter(x, 3)[1:-1, 1:-1] < high
         levels.append(level[keep][::step])
         residuals.append(resid[keep][::step])
-    return np.concatenate(levels), np.concatenate(residuals)
+        centres.append(centre[keep][::step])
+        darkest = min(darkest, float(np.percentile(level[::step], 0.5)))
+    return np.concatenate(levels), np.concatenate(residuals), np.concatenate(centres), darkest
 
 
-def _groups(level: np.ndarray, resid: np.ndarray, n_groups: int):
-    """Per level group: mean level, robust variance and pixel count."""
+def _groups(level: np.ndarray, resid: np.ndarray, centre: np.ndarray, n_groups: int):
+    """Per level group: mean level, robust variance and pixel count. Pixels are grouped by
+    their local mean ``level``, but a group's level is the mean of its pixels' own values
+    (``centre``): the local mean of a pixel by an edge is not the level its noise has, and
+    grouping by a noisy mean pulls a group's true level towards the middle."""
     order = np.argsort(level, kind="stable")
-    level, resid = level[order], resid[order]
+    level, resid, centre = level[order], resid[order], centre[order]
     lo, hi = level[int(0.001 * (level.size - 1))], level[int(0.999 * (level.size - 1))]
     edges = np.linspace(lo, hi, n_groups + 1)
     index = np.searchsorted(level, edges)
@@ -134,7 +148,7 @@ def _groups(level: np.ndarray, resid: np.ndarray, n_groups: int):
             continue
         r = resid[start:stop]
         mad = np.median(np.abs(r - np.median(r)))
-        means.append(level[start:stop].mean())
+        means.append(centre[start:stop].mean())
         variances.append((_MAD_TO_SIGMA * mad) ** 2)
         counts.append(stop - start)
         start = stop
@@ -167,23 +181,29 @@ def estimate_noise(image, plane_axes: tuple[int, int] = (-2, -1), n_groups: int 
     if not np.isfinite(planes).all():
         raise ValueError("image contains NaN or inf values")
     low, high = _clipped(planes)
-    level, resid = _samples(planes, low, high)
-    if level.size < 4 * _MIN_GROUP:
-        raise ValueError("too few unclipped pixels to estimate the noise")
-    means, variances, counts = _groups(level, resid, n_groups)
-    # groups within reach of a clipping level have a truncated, narrower noise distribution
-    near = np.zeros(means.shape, dtype=bool)
-    for clip in (low, high):
-        if clip is not None:
-            near |= np.abs(means - clip) < 2 * np.sqrt(variances)
-    if (~near).sum() >= 2:
-        means, variances, counts = means[~near], variances[~near], counts[~near]
-    if means.size == 0 or not np.any(variances > 0):
-        raise ValueError("the image shows no noise to estimate (constant or quantised flat)")
-    gain, floor, gain_error = _line(means, variances, counts)
+    for window in _LEVEL_WINDOWS:
+        level, resid, centre, darkest = _samples(planes, low, high, window)
+        if level.size < 4 * _MIN_GROUP:
+            raise ValueError("too few unclipped pixels to estimate the noise")
+        means, variances, counts = _groups(level, resid, centre, n_groups)
+        # groups within reach of a clipping level have a truncated, narrower noise distribution
+        near = np.zeros(means.shape, dtype=bool)
+        for clip in (low, high):
+            if clip is not None:
+                near |= np.abs(means - clip) < 2 * np.sqrt(variances)
+        if (~near).sum() >= 2:
+            means, variances, counts = means[~near], variances[~near], counts[~near]
+        if means.size == 0 or not np.any(variances > 0):
+            raise ValueError("the image shows no noise to estimate (constant or quantised flat)")
+        gain, floor, gain_error = _line(means, variances, counts)
+        # the share of the local means' variance that the fitted noise does not explain
+        noise = np.maximum(gain * level + floor, 0.0).mean() / window**2
+        if level.var() <= 0 or 1 - noise / level.var() >= RELIABILITY:
+            break
     # a slope within noise of flat, or too few pixels to tell, is signal-independent
     measurable = gain >= 4 * gain_error and level.size >= MIN_SAMPLES
-    return _estimate(gain, floor, means, variances, float(planes.max()) - float(planes.min()), measurable)
+    data_range = float(planes.max()) - float(planes.min())
+    return _estimate(gain, floor, means, variances, data_range, measurable, darkest)
 
 
 def _line(means, variances, counts) -> tuple[float, float, float]:
@@ -207,7 +227,7 @@ def _line(means, variances, counts) -> tuple[float, float, float]:
     return gain, floor, float(np.inf if spread <= 0 else 1 / np.sqrt(spread))
 
 
-def _estimate(gain: float, floor: float, means, variances, data_range: float, measurable: bool) -> NoiseEstimate:
+def _estimate(gain: float, floor: float, means, variances, data_range: float, measurable: bool, darkest: float):
     dark, bright = float(means.min()), float(means.max())
     gain = max(gain, 0.0)
     low_var = gain * dark + floor
@@ -219,7 +239,9 @@ def _estimate(gain: float, floor: float, means, variances, data_range: float, me
     if not measurable or high_var <= (MIN_NOISE_FRACTION * data_range) ** 2:
         signal_dependent = False
     if gain > 0:
-        offset = dark
+        # the groups leave out pixels by clipped ones, so the data may go darker than they do;
+        # an offset above the data's dark level would lift every darker pixel up to it
+        offset = min(dark, darkest)
         read2 = floor + gain * offset
         if read2 < 0:  # the line says the dark level is higher; keep the same floor
             offset, read2 = -floor / gain, 0.0
