@@ -73,6 +73,7 @@ def main(argv=None) -> int:
             for width, (value, _, seconds) in zip(widths[1:], results[1:]):
                 differences.setdefault((task, width), []).append((value - first[0], seconds / first[2]))
             rows.append([name] + [f"{v:.2f} ({it}, {s:.0f} s)" for v, it, s in results])
+            print(f"  {task} {name}: " + ", ".join(rows[-1][1:]), flush=True)  # runs are long
         table(
             f"{task}, {args.size} px: PSNR dB (iterations, seconds)",
             ["image"] + [f"{w} channels" for w in widths],

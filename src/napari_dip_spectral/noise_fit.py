@@ -134,8 +134,7 @@ def _samples(planes: np.ndarray, low, high, window: int):
 def _groups(level: np.ndarray, resid: np.ndarray, centre: np.ndarray, n_groups: int):
     """Per level group: mean level, robust variance and pixel count. Pixels are grouped by
     their local mean ``level``, but a group's level is the mean of its pixels' own values
-    (``centre``): the local mean of a pixel by an edge is not the level its noise has, and
-    grouping by a noisy mean pulls a group's true level towards the middle."""
+    (``centre``): the local mean of a pixel by an edge is not the level its noise has."""
     order = np.argsort(level, kind="stable")
     level, resid, centre = level[order], resid[order], centre[order]
     lo, hi = level[int(0.001 * (level.size - 1))], level[int(0.999 * (level.size - 1))]
