@@ -11,8 +11,11 @@ The solver's default is 128 channels. Three kinds of run use 64 instead:
   on a CPU with the default profile: with the Wiener pass and the grouped estimate after
   the fit (wiener_pass.py), 64 channels gave nearly the same image in about half the time
   (docs/speed.md, "Width on a CPU, with the passes after the fit"). A GPU keeps 128, where
-  the width costs little time; more jointly fitted channels and the other tasks keep 128
-  (not measured at 64 with the passes).
+  the width costs little time; more jointly fitted channels keep 128 (not measured at 64).
+
+The other tasks keep 128 on a CPU too: inpainting lost 0.5-1.1 dB at 64 channels and
+super-resolution up to 0.23 dB (docs/speed.md, "The other tasks at 64 channels");
+deblocking was not measured.
 """
 
 from __future__ import annotations
