@@ -106,29 +106,30 @@ def _clipped(data: np.ndarray) -> tuple[float | None, float | None]:
     return low, high
 
 
-def _samples(planes: np.ndarray, low, high, window: int):
-    """(local mean, residual, value) of every usable interior pixel of every plane, and the
-    darkest local mean seen (0.5th percentile of a plane's, pixels by clipped ones
-    included)."""
-    levels, residuals, centres = [], [], []
-    darkest = np.inf
+def _samples(planes: np.ndarray, low, high):
+    """Of every usable interior pixel of every plane: its local means (one array per window
+    of ``_LEVEL_WINDOWS``), residual and value; and per window the darkest local mean seen
+    (0.5th percentile of a plane's, pixels by clipped ones included)."""
+    levels = {window: [] for window in _LEVEL_WINDOWS}
+    darkest = dict.fromkeys(_LEVEL_WINDOWS, np.inf)
+    residuals, centres = [], []
     # a fixed, even subsample of every plane keeps big stacks quick and small in memory
     step = max(1, int(np.ceil(planes.size / _MAX_SAMPLES)))
     for plane in planes:
         x = plane.astype(np.float64)
-        level = uniform_filter(x, window, mode="reflect")[1:-1, 1:-1]
-        resid = convolve(x, _MASK, mode="reflect")[1:-1, 1:-1]
-        centre = x[1:-1, 1:-1]
-        keep = np.ones(level.shape, dtype=bool)
+        keep = np.ones((x.shape[0] - 2, x.shape[1] - 2), dtype=bool)
         if low is not None:
             keep &= minimum_filter(x, 3)[1:-1, 1:-1] > low
         if high is not None:
             keep &= maximum_filter(x, 3)[1:-1, 1:-1] < high
-        levels.append(level[keep][::step])
-        residuals.append(resid[keep][::step])
-        centres.append(centre[keep][::step])
-        darkest = min(darkest, float(np.percentile(level[::step], 0.5)))
-    return np.concatenate(levels), np.concatenate(residuals), np.concatenate(centres), darkest
+        residuals.append(convolve(x, _MASK, mode="reflect")[1:-1, 1:-1][keep][::step])
+        centres.append(x[1:-1, 1:-1][keep][::step])
+        for window in _LEVEL_WINDOWS:
+            level = uniform_filter(x, window, mode="reflect")[1:-1, 1:-1]
+            levels[window].append(level[keep][::step])
+            darkest[window] = min(darkest[window], float(np.percentile(level[::step], 0.5)))
+    local = {window: np.concatenate(parts) for window, parts in levels.items()}
+    return local, np.concatenate(residuals), np.concatenate(centres), darkest
 
 
 def _groups(level: np.ndarray, resid: np.ndarray, centre: np.ndarray, n_groups: int):
@@ -180,10 +181,11 @@ def estimate_noise(image, plane_axes: tuple[int, int] = (-2, -1), n_groups: int 
     if not np.isfinite(planes).all():
         raise ValueError("image contains NaN or inf values")
     low, high = _clipped(planes)
+    local, resid, centre, darkest = _samples(planes, low, high)
+    if resid.size < 4 * _MIN_GROUP:
+        raise ValueError("too few unclipped pixels to estimate the noise")
     for window in _LEVEL_WINDOWS:
-        level, resid, centre, darkest = _samples(planes, low, high, window)
-        if level.size < 4 * _MIN_GROUP:
-            raise ValueError("too few unclipped pixels to estimate the noise")
+        level = local[window]
         means, variances, counts = _groups(level, resid, centre, n_groups)
         # groups within reach of a clipping level have a truncated, narrower noise distribution
         near = np.zeros(means.shape, dtype=bool)
@@ -202,7 +204,7 @@ def estimate_noise(image, plane_axes: tuple[int, int] = (-2, -1), n_groups: int 
     # a slope within noise of flat, or too few pixels to tell, is signal-independent
     measurable = gain >= 4 * gain_error and level.size >= MIN_SAMPLES
     data_range = float(planes.max()) - float(planes.min())
-    return _estimate(gain, floor, means, variances, data_range, measurable, darkest)
+    return _estimate(gain, floor, means, variances, data_range, measurable, darkest[window])
 
 
 def _line(means, variances, counts) -> tuple[float, float, float]:
