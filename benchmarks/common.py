@@ -60,6 +60,19 @@ def square(image: np.ndarray, size: int) -> np.ndarray:
     return resize(image, (size, size) + image.shape[2:], order=1, anti_aliasing=True).astype(np.float32)
 
 
+def grey_photos(size: int, files: dict[str, str]) -> dict[str, np.ndarray]:
+    """scikit-image's ``camera`` and the BT.601 luma of ``files`` (name -> file in the paper's
+    denoising folder; those missing are skipped), as ``size`` px centre squares (float32)."""
+    from skimage import data
+
+    out = {"camera": square(data.camera() / 255.0, size)}
+    for name, file in files.items():
+        path = SHARED_DATA / DENOISING / file
+        if path.exists():
+            out[name] = square(luma_bt601(read_rgb(path)), size)
+    return out
+
+
 def stardist_images() -> Path:
     """The folder of the fluorescence images that ship inside the ``stardist`` wheel (only its
     data files are read; stardist itself is not imported)."""

@@ -150,7 +150,7 @@ def reference_noise(clean: np.ndarray) -> float:
     return float(np.mean([estimate_sigma(p) for p in planes]))
 
 
-def _vst(case: Case, denoise, model: PoissonGaussian | None = None) -> np.ndarray:
+def vst_denoise(case: Case, denoise, model: PoissonGaussian | None = None) -> np.ndarray:
     """``denoise(z, sigma)`` on the counts transformed with ``model`` (the true one unless
     given) and scaled to [0, 1], mapped back."""
     m = model or case.model
@@ -181,7 +181,7 @@ def classical_rows(case: Case, with_nlm: bool) -> dict:
                 )
             return denoise_nl_means(z, h=0.8 * s, sigma=s, fast_mode=True, patch_size=5, patch_distance=6)
 
-        rows["NL-means (VST, true noise)"] = timed(lambda: _vst(case, nlm))
+        rows["NL-means (VST, true noise)"] = timed(lambda: vst_denoise(case, nlm))
     try:
         import bm3d
     except ImportError:
@@ -191,7 +191,7 @@ def classical_rows(case: Case, with_nlm: bool) -> dict:
         def plane_bm3d(z, s):
             return np.stack([bm3d.bm3d(p, sigma_psd=s) for p in z]) if z.ndim == 3 else bm3d.bm3d(z, sigma_psd=s)
 
-        rows["BM3D (VST, true noise)"] = timed(lambda: _vst(case, plane_bm3d))
+        rows["BM3D (VST, true noise)"] = timed(lambda: vst_denoise(case, plane_bm3d))
         if case.axes == "YX":
             rows["BM3D (VST, estimated noise)"] = timed(lambda: _blind(case, plane_bm3d))
     if case.axes == "ZYX":
@@ -200,7 +200,7 @@ def classical_rows(case: Case, with_nlm: bool) -> dict:
         except ImportError:
             print("  (bm4d not installed: no BM4D row)")
         else:
-            rows["BM4D (VST, true noise)"] = timed(lambda: _vst(case, lambda z, s: bm4d.bm4d(z, sigma_psd=s)))
+            rows["BM4D (VST, true noise)"] = timed(lambda: vst_denoise(case, lambda z, s: bm4d.bm4d(z, sigma_psd=s)))
             rows["BM4D (VST, estimated noise)"] = timed(lambda: _blind(case, lambda z, s: bm4d.bm4d(z, sigma_psd=s)))
     return rows
 
@@ -212,7 +212,7 @@ def _blind(case: Case, denoise) -> np.ndarray:
 
     estimate = estimate_noise(case.counts)
     if estimate.model() is not None:
-        return _vst(case, denoise, estimate.model())
+        return vst_denoise(case, denoise, estimate.model())
     lo, hi = case.truth_range  # noise found signal-independent: Gaussian, the estimate's floor
     return denoise(case.unit(case.counts), np.sqrt(estimate.floor) / (hi - lo))
 

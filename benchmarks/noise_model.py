@@ -19,26 +19,20 @@ import argparse
 
 import numpy as np
 
-from benchmarks.common import DENOISING, SHARED_DATA, luma_bt601, psnr, read_rgb, square, table
-from benchmarks.microscopy import GAIN, OFFSET, READ, Case, cases, record, unit_range
+from benchmarks.common import grey_photos, psnr, table
+from benchmarks.microscopy import GAIN, OFFSET, READ, Case, cases, record, unit_range, vst_denoise
 
-PHOTOS = ["image_F16_512rgb.png", "image_House256rgb.png", "image_Baboon512rgb.png", "kodim03.png"]
+PHOTOS = {
+    "F16": "image_F16_512rgb.png",
+    "House": "image_House256rgb.png",
+    "Baboon": "image_Baboon512rgb.png",
+    "kodim03": "kodim03.png",
+}
 
 
 def photo_cases(photons: list[float], seed: int) -> list[Case]:
-    from skimage import data
-
-    images = {"camera": data.camera() / 255.0}
-    for name in PHOTOS:
-        path = SHARED_DATA / DENOISING / name
-        if path.exists():
-            images[name.removeprefix("image_").split(".")[0]] = luma_bt601(read_rgb(path))
-    out = []
-    for ph in photons:
-        for name, image in images.items():
-            clean = unit_range(square(image, 128))
-            out.append(Case(name, clean, record(clean, ph, seed), ph, "YX"))
-    return out
+    images = {name: unit_range(image) for name, image in grey_photos(128, PHOTOS).items()}
+    return [Case(name, clean, record(clean, ph, seed), ph, "YX") for ph in photons for name, clean in images.items()]
 
 
 def sd_error(case: Case, estimate) -> float:
@@ -53,16 +47,13 @@ def bm3d_loss(case: Case, model) -> float | None:
         import bm3d
     except ImportError:
         return None
-
-    def denoised(m):
-        f = m.forward(case.counts.astype(np.float32)).astype(np.float64)
-        lo, hi = f.min(), f.max()
-        d = bm3d.bm3d((f - lo) / (hi - lo), sigma_psd=1.0 / (hi - lo))
-        return case.unit(m.inverse_transform(d * (hi - lo) + lo))
-
     if model is None:  # taken for signal-independent: BM3D given no transform would differ in kind
         return float("nan")
-    return psnr(denoised(model), case.clean) - psnr(denoised(case.model), case.clean)
+
+    def denoise(z, sigma):
+        return bm3d.bm3d(z, sigma_psd=sigma)
+
+    return psnr(vst_denoise(case, denoise, model), case.clean) - psnr(vst_denoise(case, denoise), case.clean)
 
 
 def main(argv=None) -> int:

@@ -20,20 +20,13 @@ import numpy as np
 from napari_dip_spectral import restore
 from napari_dip_spectral.degradations import degrade
 
-from .common import DENOISING, SHARED_DATA, luma_bt601, psnr, read_rgb, square, table
+from .common import grey_photos, psnr, table
 
 PHOTOS = {"F16": "image_F16_512rgb.png", "House": "image_House256rgb.png", "Peppers": "image_Peppers512rgb.png"}
 
 
 def photos(size: int) -> dict[str, np.ndarray]:
-    from skimage import data
-
-    out = {"camera": square(data.camera() / 255.0, size)}
-    for name, file in PHOTOS.items():
-        path = SHARED_DATA / DENOISING / file
-        if path.exists():
-            out[name] = square(luma_bt601(read_rgb(path)), size)
-    return {k: np.clip(v, 0, 1).astype(np.float32) for k, v in out.items()}
+    return {k: np.clip(v, 0, 1).astype(np.float32) for k, v in grey_photos(size, PHOTOS).items()}
 
 
 def main(argv=None) -> int:

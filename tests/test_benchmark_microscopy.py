@@ -70,8 +70,8 @@ def test_the_blind_classical_row_uses_the_estimated_noise_model_not_the_true_one
     clean = np.linspace(0, 1, 64 * 64).reshape(64, 64)
     case = microscopy.Case("ramp", clean, microscopy.record(clean, 20, 0), 20, "YX")
     used = []
-    original = microscopy._vst
-    monkeypatch.setattr(microscopy, "_vst", lambda c, d, model=None: used.append(model) or original(c, d, model))
+    original = microscopy.vst_denoise
+    monkeypatch.setattr(microscopy, "vst_denoise", lambda c, d, model=None: used.append(model) or original(c, d, model))
     seen = []
     image = microscopy._blind(case, lambda z, s: seen.append((z, s)) or z)  # a stand-in that keeps the data
     (model,) = used
