@@ -1,6 +1,7 @@
 """Formats other than TIFF through the optional bioio extra: axes with singletons dropped,
 pixel sizes in micrometres, OME-TIFF output, and a message naming the extra without it. The
-real reads use bioio's OME-TIFF plugin, the one format plugin the tests install."""
+real reads use bioio's OME-TIFF plugin and its CZI plugin (with a file written by Zeiss'
+pylibCZIrw), the format plugins the tests install."""
 
 from __future__ import annotations
 
@@ -65,6 +66,39 @@ def test_the_cli_writes_a_bioio_input_as_ome_tiff_with_its_sizes(tmp_path, monke
     assert out.data.dtype == np.uint16
     assert out.pixel_size == pytest.approx({"X": 0.25, "Y": 0.25, "Z": 2.0})
     assert out.units == {"X": "µm", "Y": "µm", "Z": "µm"}
+
+
+def _czi_czyx(path: Path) -> np.ndarray:
+    """A CZI file as a Zeiss microscope writes one (through Zeiss' own pylibCZIrw): two
+    channels of three planes, 0.2 x 0.2 x 0.7 micrometre pixels."""
+    from pylibCZIrw import czi
+
+    data = np.random.default_rng(0).integers(100, 4001, size=(2, 3, 24, 32)).astype(np.uint16)
+    with czi.create_czi(str(path), exist_ok=True) as out:
+        for c in range(2):
+            for z in range(3):
+                out.write(data=data[c, z], plane={"C": c, "Z": z, "T": 0})
+        out.write_metadata(channel_names={0: "DAPI", 1: "GFP"}, scale_x=0.2e-6, scale_y=0.2e-6, scale_z=0.7e-6)
+    return data
+
+
+def test_a_czi_file_keeps_its_channels_planes_and_pixel_sizes_through_the_cli(tmp_path):
+    pytest.importorskip("bioio")
+    pytest.importorskip("bioio_czi")
+    path = tmp_path / "nuclei.czi"
+    data = _czi_czyx(path)
+    image = read_image(path)
+    assert image.axes == "CZYX" and image.kind == "ome"
+    np.testing.assert_array_equal(image.data, data)
+    assert image.pixel_size == pytest.approx({"X": 0.2, "Y": 0.2, "Z": 0.7})
+    assert image.units == {"X": "µm", "Y": "µm", "Z": "µm"}
+    assert main(["denoise", str(path), "-o", str(tmp_path / "o"), *FAST]) == 0
+    out = read_image(tmp_path / "o" / "nuclei_denoise.tif")
+    assert out.kind == "ome" and out.axes == "CZYX" and out.data.shape == data.shape
+    assert out.data.dtype == np.uint16
+    assert out.pixel_size == pytest.approx({"X": 0.2, "Y": 0.2, "Z": 0.7})
+    assert out.units == {"X": "µm", "Y": "µm", "Z": "µm"}
+    assert not np.array_equal(out.data, data)  # restored, not copied through
 
 
 def test_without_bioio_the_error_names_the_extra_and_the_suffix(tmp_path, monkeypatch, capsys):
