@@ -1,11 +1,13 @@
 """What follows a denoising fit: the share of non-local means (nonlocal_share.py), then the
-Wiener pass guided by the result (wiener_pass.py), in the units the fit saw and before the
-result goes back to the input's range. A cancelled run's last iterate gets neither: it is
+Wiener pass guided by the result (wiener_pass.py), in the units the fit saw (colour planes
+in an opponent colour space, opponent.py) and before the result goes back to the input's
+range. A cancelled run's last iterate gets neither: it is
 returned as it was when the run stopped."""
 
 from __future__ import annotations
 
 from .nonlocal_share import describe_share, mix_nonlocal, plane_sigmas
+from .opponent import from_opponent, is_colour, to_opponent
 from .wiener_pass import apply_wiener, describe_wiener
 
 
@@ -16,11 +18,15 @@ def refine(job, state) -> None:
     if state.cancelled or not (job.nlm_share or job.wiener):
         return
     sigmas = plane_sigmas(job.unit, job.normalizations, job.constant, job.model, job.config.noise_sigma)
-    mix_nonlocal(state.out, job.unit, sigmas, job.nlm_share)
+    colour = is_colour(job.layout)  # the same noise sigma in the opponent channels (opponent.py)
+    out, data = (to_opponent(state.out), to_opponent(job.unit)) if colour else (state.out, job.unit)
+    mix_nonlocal(out, data, sigmas, job.nlm_share)
     state.nlm_share = job.nlm_share
     if job.wiener:
-        apply_wiener(state.out, job.unit, sigmas, job.layout.whole_stack)
+        apply_wiener(out, data, sigmas, job.layout.whole_stack)
         state.wiener = True
+    if colour:
+        state.out[...] = from_opponent(out)
 
 
 def describe_refinement(result) -> str:
