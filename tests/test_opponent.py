@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_dip_spectral import refine, restore
+from napari_dip_spectral import restore
 from napari_dip_spectral.layout import Layout
-from napari_dip_spectral.opponent import from_opponent, is_colour, to_opponent
+from napari_dip_spectral.opponent import from_opponent, to_opponent
 
 
 def test_the_rotation_is_undone_and_keeps_white_noise_white_with_its_sigma():
@@ -38,7 +38,7 @@ def test_the_rotation_is_undone_and_keeps_white_noise_white_with_its_sigma():
     ],
 )
 def test_only_rgb_layouts_are_colour_planes(axes, shape, joint, colour):
-    assert is_colour(Layout(axes, shape, joint)) is colour
+    assert Layout(axes, shape, joint).colour is colour
 
 
 def _restore_grey_scene(monkeypatch, opponent: bool):
@@ -47,7 +47,7 @@ def _restore_grey_scene(monkeypatch, opponent: bool):
     clean = np.repeat(grey[..., None], 3, axis=2)
     noisy = (clean + np.random.default_rng(1).normal(0, 0.1, clean.shape)).astype(np.float32)
     if not opponent:
-        monkeypatch.setattr(refine, "is_colour", lambda layout: False)
+        monkeypatch.setattr(Layout, "colour", property(lambda self: False))
     result = restore(noisy, channels=8, iterations=60, seed=0, device="cpu")
     monkeypatch.undo()
     return result.image, clean

@@ -62,6 +62,11 @@ def parse_axes(axes: str | None, shape: tuple[int, ...]) -> str:
     return axes
 
 
+def _after_yx(axes: str, letter: str) -> bool:
+    """Whether ``letter`` follows Y and X, where an RGB image keeps its samples."""
+    return axes.endswith(("YX" + letter, "XY" + letter))
+
+
 def joint_axis(axes: str, shape: tuple[int, ...], channel_mode: str) -> str | None:
     """The channel axis fitted jointly (as network channels), or None."""
     if channel_mode not in CHANNEL_MODES:
@@ -71,8 +76,7 @@ def joint_axis(axes: str, shape: tuple[int, ...], channel_mode: str) -> str | No
         return None
     if channel_mode == "joint":
         return letter
-    trailing = axes.endswith(("YX" + letter, "XY" + letter))
-    return letter if letter == "S" or (trailing and shape[-1] == 3) else None
+    return letter if letter == "S" or (_after_yx(axes, letter) and shape[-1] == 3) else None
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,15 @@ class Layout:
     def whole_stack(self) -> bool:
         """Whether each unit is a whole Z (or T) stack: a volume, or its planes as joint channels."""
         return self.joint in ("Z", "T")
+
+    @property
+    def colour(self) -> bool:
+        """Whether each unit is a colour plane: three samples fitted jointly, on an ``S``
+        axis or a ``C`` axis after Y and X (RGB). Three fluorescence channels on a leading
+        ``C`` axis are separate stains, not colours (refine.py, opponent.py)."""
+        if self.channels != 3:
+            return False
+        return self.joint == "S" or (self.joint == "C" and _after_yx(self.axes, "C"))
 
     @property
     def loop_axes(self) -> str:

@@ -228,7 +228,9 @@ def _line(means, variances, counts) -> tuple[float, float, float]:
     return gain, floor, float(np.inf if spread <= 0 else 1 / np.sqrt(spread))
 
 
-def _estimate(gain: float, floor: float, means, variances, data_range: float, measurable: bool, darkest: float):
+def _estimate(
+    gain: float, floor: float, means, variances, data_range: float, measurable: bool, darkest: float
+) -> NoiseEstimate:
     dark, bright = float(means.min()), float(means.max())
     gain = max(gain, 0.0)
     low_var = gain * dark + floor

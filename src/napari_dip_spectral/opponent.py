@@ -9,6 +9,7 @@ channel, and the share of non-local means and the Wiener passes (nonlocal_share.
 wiener_pass.py) run there unchanged. Where the fit's result has no power in a colour
 difference, the Wiener gains drop the data's noise in it instead of keeping it in every
 channel (docs/beyond_the_paper.md section 11, "Colour planes in an opponent space").
+Which units are colour planes is the layout's to say (``Layout.colour``).
 """
 
 from __future__ import annotations
@@ -22,16 +23,6 @@ _ROTATION = np.array(
         [1.0, -2.0, 1.0],
     ]
 ) / np.sqrt([[3.0], [2.0], [6.0]])
-
-
-def is_colour(layout) -> bool:
-    """Whether the units of ``layout`` (a :class:`~napari_dip_spectral.layout.Layout`) are
-    colour planes: three samples fitted jointly, on an ``S`` axis or a ``C`` axis after Y and
-    X (where an RGB image keeps them). Three fluorescence channels on a leading ``C`` axis
-    are separate stains, not colours, and are left as they are."""
-    if layout.channels != 3 or layout.joint not in ("S", "C"):
-        return False
-    return layout.joint == "S" or layout.axes.endswith(("YXC", "XYC"))
 
 
 def to_opponent(planes: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ returned as it was when the run stopped."""
 from __future__ import annotations
 
 from .nonlocal_share import describe_share, mix_nonlocal, plane_sigmas
-from .opponent import from_opponent, is_colour, to_opponent
+from .opponent import from_opponent, to_opponent
 from .wiener_pass import apply_wiener, describe_wiener
 
 
@@ -18,7 +18,7 @@ def refine(job, state) -> None:
     if state.cancelled or not (job.nlm_share or job.wiener):
         return
     sigmas = plane_sigmas(job.unit, job.normalizations, job.constant, job.model, job.config.noise_sigma)
-    colour = is_colour(job.layout)  # the same noise sigma in the opponent channels (opponent.py)
+    colour = job.layout.colour  # the same noise sigma in the opponent channels (opponent.py)
     out, data = (to_opponent(state.out), to_opponent(job.unit)) if colour else (state.out, job.unit)
     mix_nonlocal(out, data, sigmas, job.nlm_share)
     state.nlm_share = job.nlm_share
