@@ -6,7 +6,14 @@ from scipy.ndimage import gaussian_filter
 
 from napari_dip_spectral import restore
 from napari_dip_spectral.block_matching import grouped_wiener
-from napari_dip_spectral.wiener_pass import BLOCK_2D, BLOCK_3D, apply_wiener, resolve_wiener, wiener_pass
+from napari_dip_spectral.wiener_pass import (
+    BLOCK_2D,
+    BLOCK_3D,
+    apply_wiener,
+    plane_rounds,
+    resolve_wiener,
+    wiener_pass,
+)
 
 from .test_noise_fit import FAST, blobs, camera
 
@@ -98,6 +105,39 @@ def test_units_without_a_sigma_keep_their_values_and_planes_average_three_estima
     pilot = data[1, 2] * 0.5
     expected = (pilot + wiener_pass(data[1, 2], pilot, 0.05, BLOCK_2D) + grouped_wiener(data[1, 2], pilot, 0.05)) / 3
     np.testing.assert_allclose(planes[1, 2], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_second_round_is_the_first_again_guided_by_its_result_and_nearer_the_truth():
+    rng = np.random.default_rng(5)
+    clean = volume(1, 48, 8)[0]
+    sigma = 0.1
+    data = (clean + rng.normal(0, sigma, clean.shape)).astype(np.float32)[None, None]
+    pilot = gaussian_filter(data, (0, 0, 2.0, 2.0))  # a weak, over-smoothed pilot
+    once, twice = pilot.copy(), pilot.copy()
+    apply_wiener(once, data, [sigma], whole_stack=False)
+    apply_wiener(twice, data, [sigma], whole_stack=False, rounds=2)
+    again = once.copy()
+    apply_wiener(again, data, [sigma], whole_stack=False)
+    np.testing.assert_allclose(twice, again, rtol=1e-5, atol=1e-6)
+    error = lambda x: float(np.mean((x - clean) ** 2))  # noqa: E731
+    assert error(twice) < 0.95 * error(once) < 0.95 * error(pilot)
+
+
+def test_gaussian_noise_gets_two_rounds_and_photon_noise_one(monkeypatch):
+    import napari_dip_spectral.refine as refine_module
+
+    assert plane_rounds(photon_noise=False) == 2 and plane_rounds(photon_noise=True) == 1
+    seen = []
+
+    def spy(out, data, sigmas, whole_stack, rounds=1):
+        seen.append(rounds)
+
+    monkeypatch.setattr(refine_module, "apply_wiener", spy)
+    counts = camera(blobs(40, 5), 6.0, 300.0, 4.0, 30, seed=7).astype(np.uint16)
+    restore(counts, "denoise", anscombe={"gain": 6.0, "offset": 300.0, "read_noise": 4.0}, **FAST)
+    rng = np.random.default_rng(0)
+    restore((blobs(40, 5) + rng.normal(0, 0.1, (40, 40))).astype(np.float32), "denoise", **FAST)
+    assert seen == [1, 2]
 
 
 def test_restore_runs_it_on_stacks_and_planes_records_it_and_leaves_the_input_alone():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .nonlocal_share import describe_share, mix_nonlocal, plane_sigmas
 from .opponent import from_opponent, to_opponent
-from .wiener_pass import apply_wiener, describe_wiener
+from .wiener_pass import apply_wiener, describe_wiener, plane_rounds
 
 
 def refine(job, state) -> None:
@@ -23,7 +23,7 @@ def refine(job, state) -> None:
     mix_nonlocal(out, data, sigmas, job.nlm_share)
     state.nlm_share = job.nlm_share
     if job.wiener:
-        apply_wiener(out, data, sigmas, job.layout.whole_stack)
+        apply_wiener(out, data, sigmas, job.layout.whole_stack, plane_rounds(job.model is not None))
         state.wiener = True
     if colour:
         state.out[...] = from_opponent(out)

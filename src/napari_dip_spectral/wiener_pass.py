@@ -13,7 +13,9 @@ blocks shrunk most. This is the second stage of BM3D / BM4D without their block 
   in 2-D, 8 x 8 blocks, and also by the grouped Wiener filter of block_matching.py (blocks
   matched across the plane on the pilot); the result is the mean of the plane before, the
   filtered plane and the grouped estimate. Each estimate alone lost on some images; their
-  mean raised the average over fluorescence crops and photos, calibrated on 34 cases.
+  mean raised the average over fluorescence crops and photos, calibrated on 34 cases. Under
+  Gaussian noise a plane goes through this twice, the second time guided by the first's
+  result (plane_rounds).
 
 Measured in docs/beyond_the_paper.md section 11. It works in the units the fit saw
 (stabilised, for photon counts) with the noise sigma of those units. ``wiener=False`` keeps
@@ -88,11 +90,21 @@ def _whole(data: np.ndarray, pilot: np.ndarray, sigma: float, block: int) -> np.
     return (total[inner] / weights[inner]).astype(np.float32)
 
 
-def apply_wiener(out: np.ndarray, data: np.ndarray, sigmas: list[float | None], whole_stack: bool) -> None:
+def plane_rounds(photon_noise: bool) -> int:
+    """How many times a plane goes through the pass, each round guided by the one before:
+    twice under Gaussian noise, where the second round raised photos by up to 0.25 dB; once
+    under photon noise (stabilised), where a second round gained nothing on average and lost
+    up to 0.10 dB at a few photons (docs/beyond_the_paper.md section 11)."""
+    return 1 if photon_noise else 2
+
+
+def apply_wiener(
+    out: np.ndarray, data: np.ndarray, sigmas: list[float | None], whole_stack: bool, rounds: int = 1
+) -> None:
     """In place on ``out`` (units, channels, H, W), guided by itself: a whole-stack unit
     (its channels are the Z or T planes) becomes the 3-D estimate; otherwise each channel
-    plane the mean of itself, the 2-D estimate and the grouped estimate. A unit with
-    ``None`` keeps its values."""
+    plane the mean of itself, the 2-D estimate and the grouped estimate, ``rounds`` times
+    over, each round guided by the last. A unit with ``None`` keeps its values."""
     for u, sigma in enumerate(sigmas):
         if sigma is None:
             continue
@@ -100,9 +112,10 @@ def apply_wiener(out: np.ndarray, data: np.ndarray, sigmas: list[float | None], 
             out[u] = wiener_pass(data[u], out[u], sigma, BLOCK_3D)
             continue
         for c in range(out.shape[1]):
-            filtered = wiener_pass(data[u, c], out[u, c], sigma, BLOCK_2D)
-            grouped = grouped_wiener(data[u, c], out[u, c], sigma)
-            out[u, c] = (out[u, c] + filtered + grouped) / 3
+            for _ in range(rounds):
+                filtered = wiener_pass(data[u, c], out[u, c], sigma, BLOCK_2D)
+                grouped = grouped_wiener(data[u, c], out[u, c], sigma)
+                out[u, c] = (out[u, c] + filtered + grouped) / 3
 
 
 def describe_wiener(applied: bool, whole_stack: bool) -> str:
