@@ -2,6 +2,7 @@
 
     python -m benchmarks.microscopy --quick          # 2-core CPU, about 15 min
     python -m benchmarks.microscopy                  # every crop, photon level and row
+    python -m benchmarks.microscopy --full-size      # whole fields of view (512 and 256 px)
 
 Clean images are public fluorescence data available offline: the nuclei image and stack
 that ship inside the ``stardist`` wheel (``pip install --no-deps stardist``; only its data
@@ -110,7 +111,9 @@ def binned(image: np.ndarray, k: int) -> np.ndarray:
     return image[:h, :w].reshape(h // k, k, w // k, k).astype(np.float64).mean(axis=(1, 3))
 
 
-def cases(quick: bool, photons: list[float], seed: int) -> list[Case]:
+def cases(quick: bool, photons: list[float], seed: int, full_size: bool = False) -> list[Case]:
+    """The benchmark's cases; ``full_size``: the whole 512 x 512 nuclei image and the whole
+    2 x 2-binned one (256 x 256) instead of the crops, and no stack."""
     import tifffile
 
     folder = stardist_images()
@@ -124,7 +127,9 @@ def cases(quick: bool, photons: list[float], seed: int) -> list[Case]:
     half = binned(img2d, 2)
     for y, x in [(120, 10)] if quick else [(120, 10), (48, 48)]:
         clean2d[f"nuclei2d binned 2x2@{y},{x}"] = half[y : y + 128, x : x + 128]
-    if not quick:
+    if full_size:  # what a microscopist opens: a whole field of view, not a crop
+        clean2d = {"nuclei2d whole 512x512": img2d, "nuclei2d binned 2x2 whole 256x256": half}
+    elif not quick:
         clean2d["nuclei2d binned 4x4"] = binned(img2d, 4)
         from skimage import data
 
@@ -136,6 +141,8 @@ def cases(quick: bool, photons: list[float], seed: int) -> list[Case]:
         for name, image in clean2d.items():
             clean = unit_range(image)
             out.append(Case(name, clean, record(clean, ph, seed), ph, "YX"))
+        if full_size:
+            continue
         z0 = img3d.shape[0] // 2 - 4
         vol = unit_range(img3d[z0 : z0 + 8, :56, :56] if quick else img3d[:, :56, :56])
         out.append(Case(f"nuclei3d[{vol.shape[0]}x56x56]", vol, record(vol, ph, seed + 1), ph, "ZYX"))
@@ -285,6 +292,9 @@ def main(argv=None) -> int:
         metavar="NAME=JSON",
         help="an extra row: restore() with these options, e.g. 'tv={\"tv_weight\": 9}' (repeatable)",
     )
+    parser.add_argument(
+        "--full-size", action="store_true", help="the whole 512 x 512 image and its 2x2-binned 256 x 256 instead"
+    )
     parser.add_argument("--only", choices=("2d", "3d"), help="only the 2-D or the stack cases")
     parser.add_argument("--cases", help="only the cases whose name contains this text, e.g. cell")
     parser.add_argument("--n2v-python", help="a Python with careamics: adds a Noise2Void row")
@@ -296,7 +306,7 @@ def main(argv=None) -> int:
         name, _, options = item.partition("=")
         tries[name] = json.loads(options)
     results = []
-    for case in cases(args.quick, photons, args.seed):
+    for case in cases(args.quick, photons, args.seed, args.full_size):
         if args.only and (case.axes == "ZYX") != (args.only == "3d"):
             continue
         if args.cases and args.cases not in case.name:

@@ -81,3 +81,16 @@ def test_the_blind_classical_row_uses_the_estimated_noise_model_not_the_true_one
     ((z, sigma),) = seen  # stabilised data whose noise is the sigma the filter is told
     noise = np.std(np.diff(z[:, 8:], axis=1)) / np.sqrt(2)
     assert abs(noise / sigma - 1) < 0.25
+
+
+def test_full_size_cases_are_whole_fields_of_view_without_a_stack():
+    pytest.importorskip("tifffile")
+    try:
+        full = microscopy.cases(False, [20.0], 0, full_size=True)
+    except SystemExit:  # the images come with the stardist wheel
+        pytest.skip("stardist's data files are not installed")
+    assert [(c.name, c.clean.shape, c.axes) for c in full] == [
+        ("nuclei2d whole 512x512", (512, 512), "YX"),
+        ("nuclei2d binned 2x2 whole 256x256", (256, 256), "YX"),
+    ]
+    assert all(c.counts.dtype == np.uint16 and c.clean.min() == 0 and c.clean.max() == 1 for c in full)
