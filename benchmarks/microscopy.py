@@ -118,7 +118,28 @@ def cases(quick: bool, photons: list[float], seed: int, full_size: bool = False)
 
     folder = stardist_images()
     img2d = tifffile.imread(folder / "img2d.tif")
-    img3d = tifffile.imread(folder / "img3d.tif")
+    clean2d = _whole_fields(img2d) if full_size else _crops(img2d, quick)
+    stack = None
+    if not full_size:
+        img3d = tifffile.imread(folder / "img3d.tif")
+        z0 = img3d.shape[0] // 2 - 4
+        stack = unit_range(img3d[z0 : z0 + 8, :56, :56] if quick else img3d[:, :56, :56])
+    out = []
+    for ph in photons:
+        for name, image in clean2d.items():
+            clean = unit_range(image)
+            out.append(Case(name, clean, record(clean, ph, seed), ph, "YX"))
+        if stack is not None:
+            out.append(Case(f"nuclei3d[{stack.shape[0]}x56x56]", stack, record(stack, ph, seed + 1), ph, "ZYX"))
+    return out
+
+
+def _whole_fields(img2d: np.ndarray) -> dict[str, np.ndarray]:
+    """What a microscopist opens: the whole field of view, and its 2 x 2-binned version."""
+    return {"nuclei2d whole 512x512": img2d, "nuclei2d binned 2x2 whole 256x256": binned(img2d, 2)}
+
+
+def _crops(img2d: np.ndarray, quick: bool) -> dict[str, np.ndarray]:
     # The crops are real recordings with white noise of their own (2-6 % of their range, as
     # much as the simulated noise at 100 photons), which no denoiser can tell from the added
     # noise; the binned crops keep the same nuclei with a half to a quarter of that noise.
@@ -127,26 +148,14 @@ def cases(quick: bool, photons: list[float], seed: int, full_size: bool = False)
     half = binned(img2d, 2)
     for y, x in [(120, 10)] if quick else [(120, 10), (48, 48)]:
         clean2d[f"nuclei2d binned 2x2@{y},{x}"] = half[y : y + 128, x : x + 128]
-    if full_size:  # what a microscopist opens: a whole field of view, not a crop
-        clean2d = {"nuclei2d whole 512x512": img2d, "nuclei2d binned 2x2 whole 256x256": half}
-    elif not quick:
+    if not quick:
         clean2d["nuclei2d binned 4x4"] = binned(img2d, 4)
         from skimage import data
 
         cell = data.cell()
         for y in (200, 350):
             clean2d[f"cell@{y},200"] = cell[y : y + 128, 200:328]
-    out = []
-    for ph in photons:
-        for name, image in clean2d.items():
-            clean = unit_range(image)
-            out.append(Case(name, clean, record(clean, ph, seed), ph, "YX"))
-        if full_size:
-            continue
-        z0 = img3d.shape[0] // 2 - 4
-        vol = unit_range(img3d[z0 : z0 + 8, :56, :56] if quick else img3d[:, :56, :56])
-        out.append(Case(f"nuclei3d[{vol.shape[0]}x56x56]", vol, record(vol, ph, seed + 1), ph, "ZYX"))
-    return out
+    return clean2d
 
 
 def reference_noise(clean: np.ndarray) -> float:
