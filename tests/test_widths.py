@@ -7,7 +7,13 @@ import torch
 
 from napari_dip_spectral import restore
 from napari_dip_spectral.core.config import task_defaults
-from napari_dip_spectral.widths import CPU_DENOISE_CHANNELS, PHOTON_CHANNELS, VOLUME_CHANNELS, default_channels
+from napari_dip_spectral.widths import (
+    CPU_DENOISE_CHANNELS,
+    LOW_SIGNAL_CHANNELS,
+    PHOTON_CHANNELS,
+    VOLUME_CHANNELS,
+    default_channels,
+)
 
 
 def _noisy(shape, seed=0):
@@ -63,3 +69,27 @@ def test_volumes_and_photon_noise_use_64_on_any_device(monkeypatch):
     assert default_channels("denoise", "paper", None, volume, "auto") == VOLUME_CHANNELS
     grey = SimpleNamespace(volume=False, channels=1)
     assert default_channels("denoise", "default", object(), grey, "auto") == PHOTON_CHANNELS
+
+
+def _counts(peak, shape=(40, 40), seed=0):
+    y, x = np.mgrid[: shape[0], : shape[1]] / max(shape)
+    clean = 0.2 + 0.8 * (np.sin(6 * x) * np.cos(4 * y)) ** 2
+    return np.random.default_rng(seed).poisson(peak * clean).astype(np.uint16)
+
+
+def test_photon_noise_on_the_cpu_narrows_the_decoder_only_where_the_signal_is_weak(monkeypatch):
+    import napari_dip_spectral.core.devices as devices
+
+    weak, strong = _counts(10), _counts(400)  # stabilised ranges of about 5 and 30
+    assert restore(weak, anscombe=True, iterations=2, device="cpu").config.channels == LOW_SIGNAL_CHANNELS
+    assert restore(strong, anscombe=True, iterations=2, device="cpu").config.channels == PHOTON_CHANNELS
+    # a width the caller chose is kept, even when it equals the photon-noise default
+    assert restore(weak, anscombe=True, iterations=2, device="cpu", channels=64).config.channels == 64
+    # a stack whose planes are the joint channels of one decoder keeps its width
+    stack = np.stack([_counts(10, seed=s) for s in range(4)])
+    assert restore(stack, axes="ZYX", anscombe=True, iterations=2, device="cpu").config.channels == PHOTON_CHANNELS
+    # a GPU keeps 64 (width costs it little time); the job resolves the device by name
+    monkeypatch.setattr(devices, "resolve_device", lambda name: torch.device("cuda"))
+    from napari_dip_spectral.job import RestoreJob
+
+    assert RestoreJob(weak, anscombe=True, iterations=2).config.channels == PHOTON_CHANNELS

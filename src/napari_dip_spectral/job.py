@@ -40,8 +40,9 @@ from .validate import (
     check_plane_size,
     check_task_options,
     check_task_profile,
+    check_warm_start,
 )
-from .widths import default_channels
+from .widths import default_channels, low_signal_width
 from .wiener_pass import resolve_wiener
 
 DEFAULT_OVERLAP = 16
@@ -105,7 +106,8 @@ class RestoreJob:
         self.wiener = resolve_wiener(wiener, task, profile)
         if self.layout.volume:
             options["decoder"] = "volume"
-        if options.get("channels") is None:
+        chosen = options.get("channels")
+        if chosen is None:
             options["channels"] = default_channels(task, profile, self.model, self.layout, options.get("device"))
         check_plane_size(self.layout.spatial)
         if normalize_per not in NORMALIZE_PER:
@@ -122,13 +124,8 @@ class RestoreJob:
         self.factor, self.gain, self.signed = check_task_options(task, factor, gain, signed)
         self.batch_size, self.tile_size, self.tile_overlap = batch_size, tile_size, tile_overlap
         self.memory_limit = check_memory_limit(memory_limit)
-        if warm_start is not None and not isinstance(warm_start, (bool, np.bool_)):
-            raise ValueError(f"warm_start must be True or False, got {warm_start!r}")
+        check_warm_start(warm_start, self.config.stop_rule)
         self.warm_start, self.profile = warm_start, profile
-        if warm_start and self.config.stop_rule == "sure":
-            # its twin fit keeps no decoder at the kept result, and a decoder from the end of
-            # a fit carries its plane's noise into the next (docs/stacks.md, warm starts)
-            raise ValueError("warm_start cannot be combined with stop_rule='sure'")
 
         planes = self.layout.to_planes(arr)
         data = planes if self.model is None else self.model.forward(planes)
@@ -136,6 +133,8 @@ class RestoreJob:
             arr, planes, self.layout, normalize, normalize_per, ranges, self.model
         )
         self.config = stabilised_sigma(self.config, self.model, self.normalizations)
+        if chosen is None:  # the default profile's photon-noise width, narrower where the noise is strong
+            self.config = low_signal_width(self.config, self.model, self.normalizations, self.layout)
         self.constant_values = planes.reshape(len(planes), -1)[:, 0].astype(np.float32)
         if all(self.constant):
             raise ValueError("image is constant: nothing to restore")

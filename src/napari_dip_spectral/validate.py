@@ -119,6 +119,16 @@ def check_memory_limit(limit) -> float | None:
     return float(limit)
 
 
+def check_warm_start(warm_start, stop_rule: str) -> None:
+    """ValueError unless ``warm_start`` is None, True or False, and usable with ``stop_rule``."""
+    if warm_start is not None and not isinstance(warm_start, (bool, np.bool_)):
+        raise ValueError(f"warm_start must be True or False, got {warm_start!r}")
+    if warm_start and stop_rule == "sure":
+        # its twin fit keeps no decoder at the kept result, and a decoder from the end of
+        # a fit carries its plane's noise into the next (docs/stacks.md, warm starts)
+        raise ValueError("warm_start cannot be combined with stop_rule='sure'")
+
+
 def build_config(task: str, profile: str = "default", **options) -> SolverConfig:
     """The task's defaults with the given options (``None`` = keep the default) applied."""
     config = task_defaults(task, profile)

@@ -6,7 +6,9 @@ The solver's default is 128 channels. Three kinds of run use 64 instead:
   channels (learning rate 1e-3);
 * photon-noise (Anscombe-transformed) denoising with the default profile: on the
   fluorescence benchmark 64 channels were as good as 128 at a fraction of the time
-  (docs/beyond_the_paper.md section 8);
+  (docs/beyond_the_paper.md section 8); on a CPU, planes fitted alone whose stabilised
+  range is under ``LOW_SIGNAL_SPAN`` (a few tens of photo-electrons at the brightest pixel:
+  the noise is a twelfth of the range or more) use 32 (``low_signal_width``);
 * Gaussian-noise denoising of grey or colour planes (at most three jointly fitted channels)
   on a CPU with the default profile: with the Wiener pass and the grouped estimate after
   the fit (wiener_pass.py), 64 channels gave nearly the same image in about half the time
@@ -21,6 +23,10 @@ deblocking was not measured.
 from __future__ import annotations
 
 VOLUME_CHANNELS = PHOTON_CHANNELS = CPU_DENOISE_CHANNELS = 64
+LOW_SIGNAL_CHANNELS = 32
+# the stabilised range (noise sigma 1) below which a 32-channel decoder recovered as much
+# (docs/speed.md, "Fewer channels where the noise is strong")
+LOW_SIGNAL_SPAN = 12.0
 
 
 def default_channels(task: str, profile: str, noise_model, layout, device) -> int | None:
@@ -47,3 +53,17 @@ def _on_cpu(device) -> bool:
         return resolve_device("auto" if device is None else device).type == "cpu"
     except (RuntimeError, ValueError):
         return False
+
+
+def low_signal_width(config, model, normalizations, layout):
+    """``config`` with ``LOW_SIGNAL_CHANNELS`` where a photon-noise fit at ``PHOTON_CHANNELS``
+    (the width a caller who chose none gets) runs on a CPU and every plane's stabilised range
+    (``normalizations``, noise sigma 1) is under ``LOW_SIGNAL_SPAN``: there the narrower
+    decoder recovered as much in about 0.6x the time. A plane fitted with other planes as
+    its channels (a stack as one unit, more than three channels) keeps its width."""
+    spans = [n.high - n.low for n in normalizations if n is not None]
+    if model is None or config.channels != PHOTON_CHANNELS or layout.volume or layout.whole_stack:
+        return config
+    if layout.channels > 3 or not spans or max(spans) >= LOW_SIGNAL_SPAN or not _on_cpu(config.device):
+        return config
+    return config.replace(channels=LOW_SIGNAL_CHANNELS)
