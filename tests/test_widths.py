@@ -42,6 +42,20 @@ def test_other_runs_keep_the_solver_width():
     mask = np.ones(grey.shape, dtype=bool)
     mask[::3] = False
     assert restore(grey, "inpaint", mask=mask, iterations=2, device="cpu").config.channels == wide
+    assert restore(grey, "super_resolution", factor=2, iterations=2, device="cpu").config.channels == wide
+
+
+def test_grey_deblocking_on_the_cpu_uses_the_narrower_decoder(monkeypatch):
+    import napari_dip_spectral.core.devices as devices
+
+    wide = task_defaults("deblock").channels
+    assert restore(_noisy((40, 40)), "deblock", iterations=2, device="cpu").config.channels == CPU_DENOISE_CHANNELS
+    # colour deblocking was not measured at 64 channels: it keeps the solver's width
+    assert restore(_noisy((40, 40, 3)), "deblock", iterations=2, device="cpu").config.channels == wide
+    grey = SimpleNamespace(volume=False, channels=1)
+    assert default_channels("deblock", "paper", None, grey, "cpu") is None
+    monkeypatch.setattr(devices, "resolve_device", lambda name: torch.device("cuda"))
+    assert default_channels("deblock", "default", None, grey, "auto") is None
 
 
 def test_a_gpu_keeps_the_solver_width(monkeypatch):
