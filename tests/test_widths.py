@@ -99,9 +99,13 @@ def test_photon_noise_on_the_cpu_narrows_the_decoder_only_where_the_signal_is_we
     assert restore(strong, anscombe=True, iterations=2, device="cpu").config.channels == PHOTON_CHANNELS
     # a width the caller chose is kept, even when it equals the photon-noise default
     assert restore(weak, anscombe=True, iterations=2, device="cpu", channels=64).config.channels == 64
-    # a stack whose planes are the joint channels of one decoder keeps its width
+    # so does a stack whose planes are the joint channels of one decoder; five fluorescence
+    # channels fitted jointly (not measured at 32) keep 64
     stack = np.stack([_counts(10, seed=s) for s in range(4)])
-    assert restore(stack, axes="ZYX", anscombe=True, iterations=2, device="cpu").config.channels == PHOTON_CHANNELS
+    assert restore(stack, axes="ZYX", anscombe=True, iterations=2, device="cpu").config.channels == LOW_SIGNAL_CHANNELS
+    five = np.stack([_counts(10, seed=s) for s in range(5)])
+    joint = restore(five, axes="CYX", channel_mode="joint", anscombe=True, iterations=2, device="cpu")
+    assert joint.config.channels == PHOTON_CHANNELS
     # a GPU keeps 64 (width costs it little time); the job resolves the device by name
     monkeypatch.setattr(devices, "resolve_device", lambda name: torch.device("cuda"))
     from napari_dip_spectral.job import RestoreJob

@@ -6,7 +6,7 @@ The solver's default is 128 channels. Three kinds of run use 64 instead:
   channels (learning rate 1e-3);
 * photon-noise (Anscombe-transformed) denoising with the default profile: on the
   fluorescence benchmark 64 channels were as good as 128 at a fraction of the time
-  (docs/beyond_the_paper.md section 8); on a CPU, planes fitted alone whose stabilised
+  (docs/beyond_the_paper.md section 8); on a CPU, planes and stacks whose stabilised
   range is under ``LOW_SIGNAL_SPAN`` (a few tens of photo-electrons at the brightest pixel:
   the noise is a twelfth of the range or more) use 32 (``low_signal_width``);
 * Gaussian-noise denoising of grey or colour planes (at most three jointly fitted channels)
@@ -62,11 +62,14 @@ def low_signal_width(config, model, normalizations, layout):
     """``config`` with ``LOW_SIGNAL_CHANNELS`` where a photon-noise fit at ``PHOTON_CHANNELS``
     (the width a caller who chose none gets) runs on a CPU and every plane's stabilised range
     (``normalizations``, noise sigma 1) is under ``LOW_SIGNAL_SPAN``: there the narrower
-    decoder recovered as much in about 0.6x the time. A plane fitted with other planes as
-    its channels (a stack as one unit, more than three channels) keeps its width."""
+    decoder recovered as much in about 0.6x the time, on planes and on Z stacks whose planes
+    are the joint channels of one decoder. More than three jointly fitted channels of
+    another kind (not measured) and the volume decoder keep their width."""
     spans = [n.high - n.low for n in normalizations if n is not None]
-    if model is None or config.channels != PHOTON_CHANNELS or layout.volume or layout.whole_stack:
+    if model is None or config.channels != PHOTON_CHANNELS or layout.volume:
         return config
-    if layout.channels > 3 or not spans or max(spans) >= LOW_SIGNAL_SPAN or not _on_cpu(config.device):
+    if layout.channels > 3 and not layout.whole_stack:
+        return config
+    if not spans or max(spans) >= LOW_SIGNAL_SPAN or not _on_cpu(config.device):
         return config
     return config.replace(channels=LOW_SIGNAL_CHANNELS)
