@@ -42,7 +42,7 @@ from .validate import (
     check_task_profile,
     check_warm_start,
 )
-from .widths import default_channels, low_signal_width
+from .widths import default_channels
 from .wiener_pass import resolve_wiener
 
 DEFAULT_OVERLAP = 16
@@ -106,9 +106,6 @@ class RestoreJob:
         self.wiener = resolve_wiener(wiener, task, profile)
         if self.layout.volume:
             options["decoder"] = "volume"
-        chosen = options.get("channels")
-        if chosen is None:
-            options["channels"] = default_channels(task, profile, self.model, self.layout, options.get("device"))
         check_plane_size(self.layout.spatial)
         if normalize_per not in NORMALIZE_PER:
             raise ValueError(f"normalize_per must be one of {NORMALIZE_PER}, got {normalize_per!r}")
@@ -133,8 +130,11 @@ class RestoreJob:
             arr, planes, self.layout, normalize, normalize_per, ranges, self.model
         )
         self.config = stabilised_sigma(self.config, self.model, self.normalizations)
-        if chosen is None:  # the default profile's photon-noise width, narrower where the noise is strong
-            self.config = low_signal_width(self.config, self.model, self.normalizations, self.layout)
+        if options.get("channels") is None:  # the width for this data and device (widths.py)
+            spans = [n.high - n.low for n in self.normalizations if n is not None]
+            width = default_channels(task, profile, self.model, self.layout, options.get("device"), spans)
+            if width is not None:
+                self.config = self.config.replace(channels=width)
         self.constant_values = planes.reshape(len(planes), -1)[:, 0].astype(np.float32)
         if all(self.constant):
             raise ValueError("image is constant: nothing to restore")

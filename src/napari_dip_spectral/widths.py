@@ -8,7 +8,7 @@ The solver's default is 128 channels. Three kinds of run use 64 instead:
   fluorescence benchmark 64 channels were as good as 128 at a fraction of the time
   (docs/beyond_the_paper.md section 8); on a CPU, planes and stacks whose stabilised
   range is under ``LOW_SIGNAL_SPAN`` (a few tens of photo-electrons at the brightest pixel:
-  the noise is a twelfth of the range or more) use 32 (``low_signal_width``);
+  the noise is a twelfth of the range or more) use 32;
 * Gaussian-noise denoising of grey or colour planes (at most three jointly fitted channels)
   on a CPU with the default profile: with the Wiener pass and the grouped estimate after
   the fit (wiener_pass.py), 64 channels gave nearly the same image in about half the time
@@ -30,21 +30,29 @@ LOW_SIGNAL_CHANNELS = 32
 LOW_SIGNAL_SPAN = 12.0
 
 
-def default_channels(task: str, profile: str, noise_model, layout, device) -> int | None:
+def default_channels(task: str, profile: str, noise_model, layout, device, spans=()) -> int | None:
     """The width for a run whose caller chose none, or None for the solver's default;
-    ``layout`` is the job's :class:`~napari_dip_spectral.layout.Layout` and ``device``
-    the device asked for (None = ``"auto"``)."""
+    ``layout`` is the job's :class:`~napari_dip_spectral.layout.Layout`, ``device`` the
+    device asked for (None = ``"auto"``) and ``spans`` the normalised planes' ranges (in
+    stabilised units with a photon-noise model; empty: not known, no narrowing)."""
     if layout.volume:
         return VOLUME_CHANNELS
     if profile != "default":
         return None
     if noise_model is not None:
-        return PHOTON_CHANNELS
-    if task == "deblock" and layout.channels == 1:
-        return CPU_DENOISE_CHANNELS if _on_cpu(device) else None
-    if task != "denoise" or layout.channels > 3:
-        return None
-    return CPU_DENOISE_CHANNELS if _on_cpu(device) else None
+        return LOW_SIGNAL_CHANNELS if _weak_signal(layout, spans) and _on_cpu(device) else PHOTON_CHANNELS
+    narrow = (task == "denoise" and layout.channels <= 3) or (task == "deblock" and layout.channels == 1)
+    return CPU_DENOISE_CHANNELS if narrow and _on_cpu(device) else None
+
+
+def _weak_signal(layout, spans) -> bool:
+    """Whether every plane's stabilised range (noise sigma 1) is under ``LOW_SIGNAL_SPAN``,
+    where a 32-channel decoder recovered as much as 64 in about 0.6x the time, on planes and
+    on Z stacks whose planes are the joint channels of one decoder. More than three jointly
+    fitted channels of another kind were not measured and keep their width."""
+    if layout.channels > 3 and not layout.whole_stack:
+        return False
+    return len(spans) > 0 and max(spans) < LOW_SIGNAL_SPAN
 
 
 def _on_cpu(device) -> bool:
@@ -56,20 +64,3 @@ def _on_cpu(device) -> bool:
         return resolve_device("auto" if device is None else device).type == "cpu"
     except (RuntimeError, ValueError):
         return False
-
-
-def low_signal_width(config, model, normalizations, layout):
-    """``config`` with ``LOW_SIGNAL_CHANNELS`` where a photon-noise fit at ``PHOTON_CHANNELS``
-    (the width a caller who chose none gets) runs on a CPU and every plane's stabilised range
-    (``normalizations``, noise sigma 1) is under ``LOW_SIGNAL_SPAN``: there the narrower
-    decoder recovered as much in about 0.6x the time, on planes and on Z stacks whose planes
-    are the joint channels of one decoder. More than three jointly fitted channels of
-    another kind (not measured) and the volume decoder keep their width."""
-    spans = [n.high - n.low for n in normalizations if n is not None]
-    if model is None or config.channels != PHOTON_CHANNELS or layout.volume:
-        return config
-    if layout.channels > 3 and not layout.whole_stack:
-        return config
-    if not spans or max(spans) >= LOW_SIGNAL_SPAN or not _on_cpu(config.device):
-        return config
-    return config.replace(channels=LOW_SIGNAL_CHANNELS)
