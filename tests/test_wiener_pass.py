@@ -107,6 +107,24 @@ def test_units_without_a_sigma_keep_their_values_and_planes_average_three_estima
     np.testing.assert_allclose(planes[1, 2], expected, rtol=1e-5, atol=1e-6)
 
 
+def test_a_colour_plane_groups_every_channel_on_its_luminance():
+    data = volume(3, 24, 6)[None]  # one unit, three opponent channels
+    out = data * 0.5
+    apply_wiener(out, data, [0.05], whole_stack=False, colour=True)
+    guide = data[0] * 0.5
+    for c in range(3):
+        expected = (
+            guide[c]
+            + wiener_pass(data[0, c], guide[c], 0.05, BLOCK_2D)
+            + grouped_wiener(data[0, c], guide[c], 0.05, match_on=guide[0])
+        ) / 3
+        np.testing.assert_allclose(out[0, c], expected, rtol=1e-5, atol=1e-6)
+    grey = data * 0.5
+    apply_wiener(grey, data, [0.05], whole_stack=False)  # each channel on its own pilot
+    np.testing.assert_allclose(grey[0, 0], out[0, 0], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(grey[0, 1:], out[0, 1:], atol=1e-4)
+
+
 def test_a_second_round_is_the_first_again_guided_by_its_result_and_nearer_the_truth():
     rng = np.random.default_rng(5)
     clean = volume(1, 48, 8)[0]
@@ -129,15 +147,17 @@ def test_gaussian_noise_gets_two_rounds_and_photon_noise_one(monkeypatch):
     assert plane_rounds(photon_noise=False) == 2 and plane_rounds(photon_noise=True) == 1
     seen = []
 
-    def spy(out, data, sigmas, whole_stack, rounds=1):
-        seen.append(rounds)
+    def spy(out, data, sigmas, whole_stack, rounds=1, colour=False):
+        seen.append((rounds, colour))
 
     monkeypatch.setattr(refine_module, "apply_wiener", spy)
     counts = camera(blobs(40, 5), 6.0, 300.0, 4.0, 30, seed=7).astype(np.uint16)
     restore(counts, "denoise", anscombe={"gain": 6.0, "offset": 300.0, "read_noise": 4.0}, **FAST)
     rng = np.random.default_rng(0)
     restore((blobs(40, 5) + rng.normal(0, 0.1, (40, 40))).astype(np.float32), "denoise", **FAST)
-    assert seen == [1, 2]
+    scene = np.stack([blobs(40, 5), blobs(40, 6), blobs(40, 7)], axis=-1)  # (Y, X, 3): a colour plane
+    restore((scene + rng.normal(0, 0.1, scene.shape)).astype(np.float32), "denoise", **FAST)
+    assert seen == [(1, False), (2, False), (2, True)]  # a colour plane is grouped on its luminance
 
 
 def test_restore_runs_it_on_stacks_and_planes_records_it_and_leaves_the_input_alone():

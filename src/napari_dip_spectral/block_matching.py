@@ -86,12 +86,14 @@ def match_blocks(pilot: np.ndarray, ry: np.ndarray, rx: np.ndarray, block: int, 
     return ys.T, xs.T, distances.T
 
 
-def grouped_wiener(data: np.ndarray, pilot: np.ndarray, sigma: float) -> np.ndarray:
+def grouped_wiener(data: np.ndarray, pilot: np.ndarray, sigma: float, match_on: np.ndarray | None = None) -> np.ndarray:
     """The grouped Wiener estimate of the plane ``data`` (noise ``sigma``) guided by
-    ``pilot`` (same shape), float32. A plane narrower than a block uses blocks of its width. Bands of
-    reference rows run on the CPU's cores at once (numpy releases the interpreter lock in
-    the work that dominates) and are added up in order, so the values do not depend on the
-    number of cores."""
+    ``pilot`` (same shape), float32. The groups are formed on ``match_on`` (same shape;
+    default the pilot): a colour plane's two colour differences have little structure of
+    their own to match on, so they are grouped on the luminance, as CBM3D does. A plane
+    narrower than a block uses blocks of its width. Bands of reference rows run on the CPU's
+    cores at once (numpy releases the interpreter lock in the work that dominates) and are
+    added up in order, so the values do not depend on the number of cores."""
     from concurrent.futures import ThreadPoolExecutor
 
     h, w = data.shape
@@ -104,8 +106,10 @@ def grouped_wiener(data: np.ndarray, pilot: np.ndarray, sigma: float) -> np.ndar
     total = np.zeros(h * w)
     weights = np.zeros(h * w)
 
+    matched = pilot if match_on is None else match_on
+
     def one(band):
-        return _band(data, pilot, sigma, band, xs, block)
+        return _band(data, pilot, matched, sigma, band, xs, block)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for wave in range(0, len(bands), workers):  # a wave at a time: bounded memory
@@ -115,16 +119,16 @@ def grouped_wiener(data: np.ndarray, pilot: np.ndarray, sigma: float) -> np.ndar
     return (total / weights).reshape(h, w).astype(np.float32)
 
 
-def _band(data, pilot, sigma: float, band: np.ndarray, xs: np.ndarray, block: int):
-    """The weighted estimates of the groups of one band of reference rows, summed per pixel
-    over the rows they reach: (first row, sums, weights)."""
+def _band(data, pilot, matched, sigma: float, band: np.ndarray, xs: np.ndarray, block: int):
+    """The weighted estimates of the groups (formed on ``matched``) of one band of reference
+    rows, summed per pixel over the rows they reach: (first row, sums, weights)."""
     from numpy.lib.stride_tricks import sliding_window_view
 
     h, w = data.shape
     window = np.outer(np.kaiser(block, KAISER_BETA), np.kaiser(block, KAISER_BETA)) if block > 1 else np.ones((1, 1))
     top, bottom = max(int(band[0]) - RADIUS, 0), min(int(band[-1]) + block + RADIUS, h)
     ry, rx = (v.ravel() for v in np.meshgrid(band - top, xs, indexing="ij"))
-    gy, gx, distance = match_blocks(pilot[top:bottom], ry, rx, block, RADIUS, GROUP)
+    gy, gx, distance = match_blocks(matched[top:bottom], ry, rx, block, RADIUS, GROUP)
     # as in BM3D, a group holds a power of two of the blocks within the threshold
     within = np.maximum((distance <= TAU).sum(axis=1), 1)
     sizes = np.minimum(2 ** np.floor(np.log2(within)).astype(int), GROUP)

@@ -23,7 +23,7 @@ def refine(job, state) -> None:
     mix_nonlocal(out, data, sigmas, job.nlm_share)
     state.nlm_share = job.nlm_share
     if job.wiener:
-        apply_wiener(out, data, sigmas, job.layout.whole_stack, plane_rounds(job.model is not None))
+        apply_wiener(out, data, sigmas, job.layout.whole_stack, plane_rounds(job.model is not None), colour=colour)
         state.wiener = True
     if colour:
         state.out[...] = from_opponent(out)

@@ -99,22 +99,30 @@ def plane_rounds(photon_noise: bool) -> int:
 
 
 def apply_wiener(
-    out: np.ndarray, data: np.ndarray, sigmas: list[float | None], whole_stack: bool, rounds: int = 1
+    out: np.ndarray,
+    data: np.ndarray,
+    sigmas: list[float | None],
+    whole_stack: bool,
+    rounds: int = 1,
+    colour: bool = False,
 ) -> None:
     """In place on ``out`` (units, channels, H, W), guided by itself: a whole-stack unit
     (its channels are the Z or T planes) becomes the 3-D estimate; otherwise each channel
     plane the mean of itself, the 2-D estimate and the grouped estimate, ``rounds`` times
-    over, each round guided by the last. A unit with ``None`` keeps its values."""
+    over, each round guided by the last. ``colour``: the channels are a colour plane in the
+    opponent space (opponent.py), and all three channels are grouped on the luminance of
+    the round's guide, as CBM3D groups them. A unit with ``None`` keeps its values."""
     for u, sigma in enumerate(sigmas):
         if sigma is None:
             continue
         if whole_stack:
             out[u] = wiener_pass(data[u], out[u], sigma, BLOCK_3D)
             continue
-        for c in range(out.shape[1]):
-            for _ in range(rounds):
+        for _ in range(rounds):
+            luminance = out[u, 0].copy() if colour else None  # this round's guide, for every channel
+            for c in range(out.shape[1]):
                 filtered = wiener_pass(data[u, c], out[u, c], sigma, BLOCK_2D)
-                grouped = grouped_wiener(data[u, c], out[u, c], sigma)
+                grouped = grouped_wiener(data[u, c], out[u, c], sigma, luminance)
                 out[u, c] = (out[u, c] + filtered + grouped) / 3
 
 
