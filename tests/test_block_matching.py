@@ -71,6 +71,25 @@ def test_groups_are_formed_on_the_image_given_to_match_on():
     assert error(guided) < 0.9 * error(own)  # 0.79 when written
 
 
+def test_planes_that_share_a_guide_are_matched_once_and_filtered_as_one_at_a_time(monkeypatch):
+    import napari_dip_spectral.block_matching as module
+
+    rng = np.random.default_rng(4)
+    clean = np.stack([spots(seed=4), 0.2 * spots(seed=4), 0.1 * spots(seed=5)])
+    data = (clean + rng.normal(0, 0.1, clean.shape)).astype(np.float32)
+    pilot = gaussian_filter(clean, (0, 1.5, 1.5)).astype(np.float32)
+    one_by_one = np.stack([grouped_wiener(data[c], pilot[c], 0.1, pilot[0]) for c in range(3)])
+    calls = []
+    real = module.match_blocks
+    monkeypatch.setattr(module, "match_blocks", lambda *args: calls.append(1) or real(*args))
+    together = grouped_wiener(data, pilot, 0.1, pilot[0])
+    assert together.shape == data.shape and together.dtype == np.float32
+    np.testing.assert_allclose(together, one_by_one, rtol=1e-5, atol=1e-6)
+    assert len(calls) == 1  # one band of references, matched once for the three planes
+    with pytest.raises(ValueError, match="one plane to match on"):
+        grouped_wiener(data, pilot, 0.1)  # several planes need the plane they are grouped on
+
+
 def test_a_large_plane_in_bands_of_reference_rows_gives_the_same_values(monkeypatch):
     import napari_dip_spectral.block_matching as module
 

@@ -88,43 +88,48 @@ def match_blocks(pilot: np.ndarray, ry: np.ndarray, rx: np.ndarray, block: int, 
 
 def grouped_wiener(data: np.ndarray, pilot: np.ndarray, sigma: float, match_on: np.ndarray | None = None) -> np.ndarray:
     """The grouped Wiener estimate of the plane ``data`` (noise ``sigma``) guided by
-    ``pilot`` (same shape), float32. The groups are formed on ``match_on`` (same shape;
+    ``pilot`` (same shape), float32. The groups are formed on ``match_on`` (one plane;
     default the pilot): a colour plane's two colour differences have little structure of
-    their own to match on, so they are grouped on the luminance, as CBM3D does. A plane
-    narrower than a block uses blocks of its width. Bands of reference rows run on the CPU's
-    cores at once (numpy releases the interpreter lock in the work that dominates) and are
-    added up in order, so the values do not depend on the number of cores."""
+    their own to match on, so they are grouped on the luminance, as CBM3D does. ``data`` and
+    ``pilot`` may also be ``(planes, H, W)`` with a ``match_on`` of ``(H, W)``: every plane is
+    filtered in the same groups, matched once. A plane narrower than a block uses blocks of
+    its width. Bands of reference rows run on the CPU's cores at once (numpy releases the
+    interpreter lock in the work that dominates) and are added up in order, so the values do
+    not depend on the number of cores."""
     from concurrent.futures import ThreadPoolExecutor
 
-    h, w = data.shape
+    matched = pilot if match_on is None else match_on
+    if matched.ndim != 2 or data.shape[-2:] != matched.shape or pilot.shape != data.shape:
+        raise ValueError(f"planes {data.shape} and pilot {pilot.shape} need one plane to match on, got {matched.shape}")
+    planes, pilots = data.reshape(-1, *data.shape[-2:]), pilot.reshape(-1, *data.shape[-2:])
+    h, w = matched.shape
     block = min(BLOCK, h, w)
     step = min(STEP, block)  # every pixel lies in a reference block
     ys, xs = _starts(h, block, step), _starts(w, block, step)
     workers = max(1, min(os.cpu_count() or 1, ys.size * xs.size // MIN_BAND_REFS))
     rows_per_band = max(1, min(BAND_REFS // xs.size, -(-ys.size // workers)))
     bands = [ys[b : b + rows_per_band] for b in range(0, ys.size, rows_per_band)]
-    total = np.zeros(h * w)
-    weights = np.zeros(h * w)
-
-    matched = pilot if match_on is None else match_on
+    total = np.zeros((len(planes), h * w))
+    weights = np.zeros((len(planes), h * w))
 
     def one(band):
-        return _band(data, pilot, matched, sigma, band, xs, block)
+        return _band(planes, pilots, matched, sigma, band, xs, block)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for wave in range(0, len(bands), workers):  # a wave at a time: bounded memory
             for top, part_total, part_weights in pool.map(one, bands[wave : wave + workers]):
-                total[top * w : top * w + part_total.size] += part_total
-                weights[top * w : top * w + part_weights.size] += part_weights
-    return (total / weights).reshape(h, w).astype(np.float32)
+                total[:, top * w : top * w + part_total.shape[1]] += part_total
+                weights[:, top * w : top * w + part_weights.shape[1]] += part_weights
+    return (total / weights).reshape(data.shape).astype(np.float32)
 
 
-def _band(data, pilot, matched, sigma: float, band: np.ndarray, xs: np.ndarray, block: int):
+def _band(planes, pilots, matched, sigma: float, band: np.ndarray, xs: np.ndarray, block: int):
     """The weighted estimates of the groups (formed on ``matched``) of one band of reference
-    rows, summed per pixel over the rows they reach: (first row, sums, weights)."""
+    rows, for each of ``planes`` (guided by its ``pilots``), summed per pixel over the rows
+    they reach: (first row, sums, weights), the last two ``(planes, pixels)``."""
     from numpy.lib.stride_tricks import sliding_window_view
 
-    h, w = data.shape
+    h, w = matched.shape
     window = np.outer(np.kaiser(block, KAISER_BETA), np.kaiser(block, KAISER_BETA)) if block > 1 else np.ones((1, 1))
     top, bottom = max(int(band[0]) - RADIUS, 0), min(int(band[-1]) + block + RADIUS, h)
     ry, rx = (v.ravel() for v in np.meshgrid(band - top, xs, indexing="ij"))
@@ -132,20 +137,21 @@ def _band(data, pilot, matched, sigma: float, band: np.ndarray, xs: np.ndarray, 
     # as in BM3D, a group holds a power of two of the blocks within the threshold
     within = np.maximum((distance <= TAU).sum(axis=1), 1)
     sizes = np.minimum(2 ** np.floor(np.log2(within)).astype(int), GROUP)
-    noisy = sliding_window_view(data[top:bottom].astype(np.float64), (block, block))
-    guide = sliding_window_view(pilot[top:bottom].astype(np.float64), (block, block))
     n = (bottom - top) * w
-    total, weights = np.zeros(n), np.zeros(n)
+    total, weights = np.zeros((len(planes), n)), np.zeros((len(planes), n))
     offsets = np.arange(block)[:, None] * w + np.arange(block)
-    for size in np.unique(sizes):
-        chosen = np.flatnonzero(sizes == size)
-        per_chunk = max(1, CHUNK_REFS * GROUP // size)
-        for c in range(0, chosen.size, per_chunk):
-            part = chosen[c : c + per_chunk]
-            cy, cx = gy[part, :size], gx[part, :size]
-            estimate, weight = shrink_blocks(noisy[cy, cx], guide[cy, cx], sigma, (1, 2, 3))
-            weight = np.broadcast_to(weight * window, estimate.shape)  # and a Kaiser window
-            where = (cy * w + cx)[..., None, None] + offsets
-            total += np.bincount(where.ravel(), (estimate * weight).ravel(), n)
-            weights += np.bincount(where.ravel(), weight.ravel(), n)
+    for p, (data, pilot) in enumerate(zip(planes, pilots)):
+        noisy = sliding_window_view(data[top:bottom].astype(np.float64), (block, block))
+        guide = sliding_window_view(pilot[top:bottom].astype(np.float64), (block, block))
+        for size in np.unique(sizes):
+            chosen = np.flatnonzero(sizes == size)
+            per_chunk = max(1, CHUNK_REFS * GROUP // size)
+            for c in range(0, chosen.size, per_chunk):
+                part = chosen[c : c + per_chunk]
+                cy, cx = gy[part, :size], gx[part, :size]
+                estimate, weight = shrink_blocks(noisy[cy, cx], guide[cy, cx], sigma, (1, 2, 3))
+                weight = np.broadcast_to(weight * window, estimate.shape)  # and a Kaiser window
+                where = (cy * w + cx)[..., None, None] + offsets
+                total[p] += np.bincount(where.ravel(), (estimate * weight).ravel(), n)
+                weights[p] += np.bincount(where.ravel(), weight.ravel(), n)
     return top, total, weights

@@ -1,6 +1,6 @@
 """The decoder width a run gets when the caller chooses none.
 
-The solver's default is 128 channels. Three kinds of run use 64 instead:
+The solver's default is 128 channels. These runs use fewer:
 
 * a Z (or T) stack fitted as one volume: the 3-D decoder's Adam steps diverged at 128
   channels (learning rate 1e-3);

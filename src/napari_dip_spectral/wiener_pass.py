@@ -118,12 +118,15 @@ def apply_wiener(
         if whole_stack:
             out[u] = wiener_pass(data[u], out[u], sigma, BLOCK_3D)
             continue
+        channels = range(out.shape[1])
         for _ in range(rounds):
-            luminance = out[u, 0].copy() if colour else None  # this round's guide, for every channel
-            for c in range(out.shape[1]):
+            if colour:  # one grouping, matched once on this round's luminance
+                grouped = grouped_wiener(data[u], out[u], sigma, out[u, 0])
+            else:
+                grouped = [grouped_wiener(data[u, c], out[u, c], sigma) for c in channels]
+            for c in channels:
                 filtered = wiener_pass(data[u, c], out[u, c], sigma, BLOCK_2D)
-                grouped = grouped_wiener(data[u, c], out[u, c], sigma, luminance)
-                out[u, c] = (out[u, c] + filtered + grouped) / 3
+                out[u, c] = (out[u, c] + filtered + grouped[c]) / 3
 
 
 def describe_wiener(applied: bool, whole_stack: bool) -> str:
