@@ -3,8 +3,8 @@ denoise a bundled sample headless and write what the CLI writes.
 
 The sample is scikit-image's ``camera`` downscaled to 128 x 128, with Gaussian noise of
 sigma 25/255 from ``degrade(seed=0)``. A narrower network (64 channels) and at most 800
-iterations keep it to a few minutes on a 2-core CPU; ``--channels 128 --iterations 3000``
-runs the full-size configuration.
+iterations keep it short enough to run on a CPU (a measured run: docs/stacks.md, "Command
+line"); ``--channels 128 --iterations 3000`` runs the full-size configuration.
 """
 
 from __future__ import annotations

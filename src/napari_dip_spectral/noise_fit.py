@@ -347,8 +347,9 @@ def photon_options(options: dict, model: PoissonGaussian | None, profile: str, j
 def stabilised_sigma(config, model: PoissonGaussian | None, normalizations) -> object:
     """The configuration with the noise sigma the transform promises: 1 in stabilised units,
     ``1 / (high - low)`` once normalised, where every plane shares one range and the SURE rule,
-    which needs it, runs. The wavelet estimate misses it by up to 45 % on stabilised counts
-    (low at a few photons, where the transform's output is coarse)."""
+    which needs it, runs. The wavelet estimate misses it widely on stabilised counts
+    (low at a few photons, where the transform's output is coarse; docs/beyond_the_paper.md
+    section 8, "A SURE stop")."""
     spans = {n.high - n.low for n in normalizations if n is not None}
     if model is None or config.stop_rule != "sure" or config.noise_sigma is not None or len(spans) != 1:
         return config

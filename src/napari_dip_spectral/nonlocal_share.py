@@ -4,9 +4,9 @@ The decoder's early-stopped result and non-local means of the same data err in d
 places: the decoder smooths fine edges that it has not learned yet, while non-local means
 keeps them but leaves patch noise in flat regions. Averaging the two, 70 / 30 (in the
 variance-stabilised domain for photon counts, before the inverse transform) raised PSNR on
-22 of 24 fluorescence and cell cases at 5, 20 and 100 photons and on 10 of 10 grey photos
-with Gaussian noise (docs/beyond_the_paper.md section 10), at almost no cost next to the
-fit. With a photon-noise model the noise sigma is the transform's (1 in stabilised units, so
+nearly all fluorescence and cell cases at 5, 20 and 100 photons and on every grey photo
+measured with Gaussian noise (docs/beyond_the_paper.md section 10), at almost no cost next
+to the fit. With a photon-noise model the noise sigma is the transform's (1 in stabilised units, so
 ``1 / (high - low)`` once a plane is normalised), otherwise the given or estimated one.
 
 ``nlm_share=0`` keeps the decoder's result alone; the result records the share used.

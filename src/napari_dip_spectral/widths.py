@@ -11,14 +11,14 @@ The solver's default is 128 channels. These runs use fewer:
   the noise is a twelfth of the range or more) use 32;
 * Gaussian-noise denoising of grey or colour planes (at most three jointly fitted channels)
   on a CPU with the default profile: with the Wiener pass and the grouped estimate after
-  the fit (wiener_pass.py), 64 channels gave nearly the same image in about half the time
+  the fit (wiener_pass.py), 64 channels gave nearly the same image in much less time
   (docs/speed.md, "Width on a CPU, with the passes after the fit"). A GPU keeps 128, where
   the width costs little time; more jointly fitted channels keep 128 (not measured at 64).
 
-Grey JPEG deblocking on a CPU uses 64 as well: on three photos it cost 0.05 dB on average
-(at most 0.17) in 0.61-0.64x the time (colour deblocking was not measured and keeps 128).
-The other tasks keep 128 on a CPU: inpainting lost 0.5-1.1 dB at 64 channels and
-super-resolution up to 0.23 dB (docs/speed.md, "The other tasks at 64 channels").
+Grey JPEG deblocking on a CPU uses 64 as well: on three photos it cost little PSNR and saved
+time (docs/speed.md, "Deblocking at 64 channels"; colour deblocking was not measured and keeps
+128). The other tasks keep 128 on a CPU: inpainting and super-resolution lost PSNR at 64
+channels, inpainting clearly (docs/speed.md, "The other tasks at 64 channels").
 """
 
 from __future__ import annotations
@@ -47,9 +47,10 @@ def default_channels(task: str, profile: str, noise_model, layout, device, spans
 
 def _weak_signal(layout, spans) -> bool:
     """Whether every plane's stabilised range (noise sigma 1) is under ``LOW_SIGNAL_SPAN``,
-    where a 32-channel decoder recovered as much as 64 in about 0.6x the time, on planes and
-    on Z stacks whose planes are the joint channels of one decoder. More than three jointly
-    fitted channels of another kind were not measured and keep their width."""
+    where a 32-channel decoder recovered as much as 64 in less time, on planes and on Z stacks
+    whose planes are the joint channels of one decoder (docs/speed.md, "Fewer channels where
+    the noise is strong"). More than three jointly fitted channels of another kind were not
+    measured and keep their width."""
     if layout.channels > 3 and not layout.whole_stack:
         return False
     return len(spans) > 0 and max(spans) < LOW_SIGNAL_SPAN

@@ -13,9 +13,9 @@ blocks shrunk most. This is the second stage of BM3D / BM4D without their block 
   in 2-D, 8 x 8 blocks, and also by the grouped Wiener filter of block_matching.py (blocks
   matched across the plane on the pilot); the result is the mean of the plane before, the
   filtered plane and the grouped estimate. Each estimate alone lost on some images; their
-  mean raised the average over fluorescence crops and photos, calibrated on 34 cases. Under
-  Gaussian noise a plane goes through this twice, the second time guided by the first's
-  result (plane_rounds).
+  mean raised the average over fluorescence crops and photos (docs/beyond_the_paper.md
+  section 11, "Planes: a grouped estimate as well"). Under Gaussian noise a plane goes
+  through this twice, the second time guided by the first's result (plane_rounds).
 
 Measured in docs/beyond_the_paper.md section 11. It works in the units the fit saw
 (stabilised, for photon counts) with the noise sigma of those units. ``wiener=False`` keeps
@@ -31,8 +31,10 @@ import numpy as np
 from .block_matching import grouped_wiener
 from .wiener_blocks import shrink_blocks
 
-BLOCK_3D = 4  # 4 x 4 x 4: 8 in Y and X gained less, 8 in Z the same at twice the cost
-BLOCK_2D = 8  # 8 x 8: the same 64 coefficients; 4 x 4 lost up to 2 dB on textured images
+# Block sides (docs/beyond_the_paper.md section 11, "Stacks: how the 3-D pass was chosen" and
+# "Planes: the 2-D pass, half and half"):
+BLOCK_3D = 4  # 4 x 4 x 4: 8 in Y and X gained less, 8 in Z gained nothing more for more work
+BLOCK_2D = 8  # 8 x 8: the same 64 coefficients; 4 x 4 lost much on textured images
 
 
 def resolve_wiener(value, task: str, profile: str) -> bool:
@@ -92,9 +94,9 @@ def _whole(data: np.ndarray, pilot: np.ndarray, sigma: float, block: int) -> np.
 
 def plane_rounds(photon_noise: bool) -> int:
     """How many times a plane goes through the pass, each round guided by the one before:
-    twice under Gaussian noise, where the second round raised photos by up to 0.25 dB; once
-    under photon noise (stabilised), where a second round gained nothing on average and lost
-    up to 0.10 dB at a few photons (docs/beyond_the_paper.md section 11)."""
+    twice under Gaussian noise, where the second round raised the photos; once under photon
+    noise (stabilised), where a second round gained nothing on average and lost a little at a
+    few photons (docs/beyond_the_paper.md section 11, "A second round under Gaussian noise")."""
     return 1 if photon_noise else 2
 
 

@@ -1,11 +1,10 @@
 """The decoder's convolution: ``nn.Conv2d`` whose weight gradient, on the CPU, is computed
 by a forward convolution.
 
-On this project's CPU (AVX2, torch 2.13, oneDNN, fp32, NCHW), torch's convolution backward
-took 102 ms for the weight gradient of a 128-channel 3x3 layer at 128 px; the same numbers
-obtained as a forward convolution of the input with the output gradient, channels and batch
-swapped, took 64 ms (1.60x; 1.75x on two threads; ``benchmarks/cpu_kernels.py``). The input
-gradient stays torch's own kernel, and a one-pixel reflection pad's gradient is folded back
+On the CPU, torch's convolution backward (oneDNN) is slow for the weight gradient; the same
+sums are obtained faster as a forward convolution of the input with the output gradient,
+channels and batch swapped (docs/speed.md, "CPU kernels"; ``benchmarks/cpu_kernels.py``). The
+input gradient stays torch's own kernel, and a one-pixel reflection pad's gradient is folded back
 in place instead of going through torch's zero-fill-and-scatter backward. Same sums in other
 kernels: results agree to rounding.
 

@@ -72,7 +72,7 @@ def build_network(
 
 def make_optimiser(params: list[torch.nn.Parameter], learning_rate: float) -> torch.optim.Adam:
     """Adam, fused (one kernel over all parameters) where this torch and device support it:
-    the same update formula, 0-4 % of an iteration on the CPU (docs/speed.md)."""
+    the same update formula, slightly faster (docs/speed.md, "CPU kernels")."""
     try:
         return torch.optim.Adam(params, lr=learning_rate, fused=True)
     except (RuntimeError, TypeError):  # older torch: fused Adam is CUDA-only

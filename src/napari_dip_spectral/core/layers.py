@@ -215,8 +215,9 @@ class GaussianUpsample(nn.Module):
     (kernel 5, stride 2, padding 2, output padding 1) with a normalised Gaussian kernel.
 
     The kernel is the outer product of :func:`gaussian_kernel_1d` with itself. A separable
-    form (two 1-D passes) computes the same map but measured 0.66-0.93x the speed of this
-    dense 5x5 form on the CPU (docs/speed.md), so the dense form is used. ``gain``
+    form (two 1-D passes) computes the same map but is slower than this dense 5x5 form on the
+    CPU, where two memory passes cost more than 25 taps (docs/speed.md, "Levers (CPU)"), so the
+    dense form is used. ``gain``
     multiplies the output: the paper's kernel sums to 1 and so passes a smooth signal at
     about 1/4 amplitude; ``gain=4`` restores amplitude (not the paper's behaviour, off by
     default).

@@ -20,8 +20,9 @@ _MASK = ((1.0, -2.0, 1.0), (-2.0, 4.0, -2.0), (1.0, -2.0, 1.0))
 def estimate_noise_sigma(y: torch.Tensor) -> torch.Tensor:
     """Per-plane Gaussian noise sigma of ``y`` (shape ``(G, C, H, W)``), in ``y``'s units.
 
-    Measured on sigma = 25/255 noise added to the paper's four denoising images resized to
-    64, 128 and 256 px: between -0.5 % and +5.5 % of the true standard deviation.
+    Close to the true standard deviation on the paper's four denoising images with sigma =
+    25/255 noise, and rather above it than below: texture leaks into the mask's response
+    (docs/beyond_the_paper.md section 3, "Accuracy of the noise estimate").
     """
     if y.dim() != 4:
         raise ValueError("y must have shape (planes, channels, height, width)")
