@@ -327,3 +327,22 @@ def test_a_stack_gets_the_wiener_pass_in_3d_unless_turned_off(tmp_path, capsys):
     assert main(off) == 0
     record = json.loads((tmp_path / "off" / "stack_denoise.json").read_text())
     assert record["wiener"] is False and record["options"]["wiener"] is False
+
+
+def test_hot_pixels_are_replaced_reported_and_can_be_kept(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    from scipy.ndimage import gaussian_filter
+
+    scene = gaussian_filter(rng.random((64, 64)), 2)
+    scene = (scene - scene.min()) / (scene.max() - scene.min())
+    counts = np.round(100 + 20 * rng.poisson(30 * scene) + rng.normal(0, 5, scene.shape)).astype(np.uint16)
+    counts[[5, 30, 50], [40, 12, 33]] = 65535
+    path = tmp_path / "hot.tif"
+    tifffile.imwrite(path, counts)
+    assert main(["denoise", str(path), "-o", str(tmp_path / "on"), *FAST]) == 0
+    assert json.loads((tmp_path / "on" / "hot_denoise.json").read_text())["hot_pixels"] == 3
+    assert "3 hot pixels replaced" in capsys.readouterr().err
+    assert main(["denoise", str(path), "-o", str(tmp_path / "off"), "--no-hot-pixels", *FAST]) == 0
+    record = json.loads((tmp_path / "off" / "hot_denoise.json").read_text())
+    assert record["hot_pixels"] == 0 and record["options"]["hot_pixels"] is False
+    np.testing.assert_array_equal(tifffile.imread(path), counts)  # the file read is never changed

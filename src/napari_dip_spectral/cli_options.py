@@ -168,6 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
         "fitted as a whole (default: on with the default profile, off with the paper profile)",
     )
     p.add_argument(
+        "--hot-pixels",
+        action=argparse.BooleanOptionalAction,
+        help="denoising: replace pixels far brighter than all their neighbours (a camera's hot pixels) by "
+        "their neighbours' median before the fit (default: on for camera counts with photon noise, "
+        "default profile)",
+    )
+    p.add_argument(
         "--output-dtype",
         choices=("input", "float32"),
         default="input",
@@ -211,4 +218,5 @@ def options_from(args) -> dict:
         output_dtype=args.output_dtype,
         nlm_share=args.nlm_share,
         wiener=args.wiener,
+        hot_pixels=args.hot_pixels,
     )

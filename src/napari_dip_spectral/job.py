@@ -15,9 +15,10 @@ import numpy as np
 
 from .core.driving import drive
 from .events import RunEstimate, RunEvent
+from .hot_pixels import resolve_noise
 from .intensity import NORMALIZE_PER, plane_normalizations
 from .layout import photon_stack, stack_layout
-from .noise_fit import photon_options, resolve_anscombe, stabilised_sigma
+from .noise_fit import photon_options, stabilised_sigma
 from .nonlocal_share import resolve_share
 from .refine import refine
 from .result import PlanState, assemble_result, entry_of
@@ -42,7 +43,7 @@ from .validate import (
     check_task_profile,
     check_warm_start,
 )
-from .widths import default_channels
+from .widths import with_default_width
 from .wiener_pass import resolve_wiener
 
 DEFAULT_OVERLAP = 16
@@ -90,6 +91,7 @@ class RestoreJob:
         warm_start: bool | None = None,
         nlm_share: float | None = None,
         wiener: bool | None = None,
+        hot_pixels: bool | None = None,
         **options,
     ):
         check_task_profile(task, profile)
@@ -97,8 +99,8 @@ class RestoreJob:
         if axes is None and arr.ndim == 3 and arr.shape[-1] == 3:
             axes = "YXS"  # a colour image: its channels fitted jointly
         self.layout = stack_layout(arr.shape, axes, channel_mode, stack_prior, task, profile)
-        yx = (self.layout.axes.index("Y"), self.layout.axes.index("X"))
-        self.model, self.noise_estimate = resolve_anscombe(anscombe, arr, task, yx)
+        noise = resolve_noise(anscombe, arr, task, profile, self.layout.axes, hot_pixels)
+        arr, self.model, self.noise_estimate, self.hot_pixels = noise
         self.nlm_share = resolve_share(nlm_share, task, profile)
         joint_stack = stack_prior == "auto" and self.layout.volume and self.model is not None
         if joint_stack:
@@ -131,10 +133,7 @@ class RestoreJob:
         )
         self.config = stabilised_sigma(self.config, self.model, self.normalizations)
         if options.get("channels") is None:  # the width for this data and device (widths.py)
-            spans = [n.high - n.low for n in self.normalizations if n is not None]
-            width = default_channels(task, profile, self.model, self.layout, options.get("device"), spans)
-            if width is not None:
-                self.config = self.config.replace(channels=width)
+            self.config = with_default_width(self.config, task, profile, self.model, self.layout, self.normalizations)
         self.constant_values = planes.reshape(len(planes), -1)[:, 0].astype(np.float32)
         if all(self.constant):
             raise ValueError("image is constant: nothing to restore")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .hot_pixels import resolve_noise
 from .intensity import stabilised_ranges
 from .job import RestoreJob
 from .layout import stack_layout
@@ -75,8 +76,11 @@ def restore_dask(
     x = image.rechunk(chunks)
     # one noise model for every chunk: "auto" is estimated here, on a sample of planes
     yx = (layout.axes.index("Y"), layout.axes.index("X"))
-    sample = sample_planes(x, yx) if isinstance(anscombe, str) else None
-    model, _ = resolve_anscombe(anscombe, sample, task)
+    if isinstance(anscombe, str):  # estimated without hot pixels, as a job does (hot_pixels.py)
+        profile, hot = kwargs.get("profile", "default"), kwargs.get("hot_pixels")
+        model = resolve_noise(anscombe, sample_planes(x, yx), task, profile, "ZYX", hot)[1]
+    else:
+        model, _ = resolve_anscombe(anscombe, None, task)
     anscombe = model if model is not None else False
     ranges = channel_axis = None
     if normalize_per == "stack":

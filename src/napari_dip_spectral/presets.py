@@ -137,6 +137,7 @@ CHECKS = {
     "output_dtype": _one_of(("input", "float32")),
     "nlm_share": check_share,
     "wiener": _boolean,
+    "hot_pixels": _boolean,
 }
 
 
@@ -145,6 +146,7 @@ TASK_ONLY = {  # keys only one task uses
     "gain": "enhance",
     "nlm_share": "denoise",
     "wiener": "denoise",
+    "hot_pixels": "denoise",
 }
 
 

@@ -52,6 +52,7 @@ def run_record(args, path: Path, out: Path, image, result, seconds: float) -> di
         noise_model=noise_summary(result.anscombe, result.noise_estimate),
         nlm_share=result.nlm_share,
         wiener=result.wiener,
+        hot_pixels=result.hot_pixels,
         history=_history(result.history),
     )
     if len(result.plane_histories) > 1:

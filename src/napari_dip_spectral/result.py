@@ -78,6 +78,7 @@ class RestoreResult:
     planes_done: list[int] = field(default_factory=list)  # planes that finished (not cancelled)
     anscombe: PoissonGaussian | None = None  # the variance-stabilising transform used
     noise_estimate: NoiseEstimate | None = None  # the noise model estimated from the data
+    hot_pixels: int = 0  # hot pixels replaced by their neighbours' median before the fit (hot_pixels.py)
     lipschitz_used: float | None = None  # lambda after the image-size rule; None: no control
     nlm_share: float = 0.0  # the share of non-local means averaged in (nonlocal_share.py)
     wiener: bool = False  # whether the Wiener pass ran (wiener_pass.py; in 3-D for whole stacks)
@@ -241,6 +242,7 @@ def assemble_result(job, s: PlanState) -> RestoreResult:
         planes_done=planes_done,
         anscombe=job.model,
         noise_estimate=job.noise_estimate,
+        hot_pixels=job.hot_pixels,
         lipschitz_used=s.lipschitz,
         nlm_share=s.nlm_share,
         wiener=s.wiener,

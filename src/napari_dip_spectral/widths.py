@@ -45,6 +45,14 @@ def default_channels(task: str, profile: str, noise_model, layout, device, spans
     return CPU_DENOISE_CHANNELS if narrow and _on_cpu(device) else None
 
 
+def with_default_width(config, task: str, profile: str, noise_model, layout, normalizations):
+    """``config`` with the width :func:`default_channels` gives for the data and the device the
+    config asks for (unchanged where it gives none); ``normalizations`` are the job's."""
+    spans = [n.high - n.low for n in normalizations if n is not None]
+    width = default_channels(task, profile, noise_model, layout, config.device, spans)
+    return config if width is None else config.replace(channels=width)
+
+
 def _weak_signal(layout, spans) -> bool:
     """Whether every plane's stabilised range (noise sigma 1) is under ``LOW_SIGNAL_SPAN``,
     where a 32-channel decoder recovered as much as 64 in less time, on planes and on Z stacks

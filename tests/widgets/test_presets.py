@@ -46,6 +46,7 @@ def change_everything(widget) -> None:
     data.camera_gain.value, data.camera_offset.value, data.read_noise.value = 2.5, 100.0, 3.0
     data.nlm_share.value = "off"
     data.wiener.value = "off"
+    data.hot_pixels.value = "keep"
     data.normalize.value = "percentile"
     data.normalize_per.value = "plane"
     data.tile_size.value = 64
@@ -66,6 +67,7 @@ def test_a_preset_round_trips_through_the_widget(make_napari_viewer, tmp_path):
     assert preset["settings"]["anscombe"] == {"gain": 2.5, "offset": 100.0, "read_noise": 3.0}
     assert preset["settings"]["nlm_share"] == 0
     assert preset["settings"]["wiener"] is False
+    assert preset["settings"]["hot_pixels"] is False
 
     second = plain(make_napari_viewer(), "denoise")
     assert field_values(second) == defaults  # nothing kept yet: no run, no close
@@ -204,5 +206,8 @@ def test_engine_defaults_left_to_the_engine_unless_changed(make_napari_viewer):
     assert "wiener" not in form.options()  # the engine's: on with the default profile
     form.data.wiener.value = "off"
     assert form.options()["wiener"] is False
+    assert "hot_pixels" not in form.options()  # the engine's: replaced in photon counts
+    form.data.hot_pixels.value = "replace"
+    assert form.options()["hot_pixels"] is True
     form.ensemble.value = 2
     assert form.options()["ensemble"] == 2

@@ -10,6 +10,7 @@ NOISE_MODELS = ("estimated", "known parameters", "off")
 NORMALIZE = ("minmax", "percentile", "dtype")
 SHARES = ("auto", "off", "0.1", "0.2", "0.3", "0.5")  # nlm_share: "auto" leaves it to the engine
 WIENER = ("auto", "off")  # wiener: "auto" leaves it to the engine (on for denoising, default profile)
+HOT_PIXELS = {"auto": None, "replace": True, "keep": False}  # hot_pixels: "auto" leaves it to the engine
 
 
 class DataFields(Container):
@@ -17,7 +18,7 @@ class DataFields(Container):
 
     def __init__(self, task: str):
         widgets = []
-        self.noise_model = self.nlm_share = self.wiener = None
+        self.noise_model = self.nlm_share = self.wiener = self.hot_pixels = None
         if task == "denoise":
             self.noise_model = ComboBox(
                 label="noise model",
@@ -77,7 +78,18 @@ class DataFields(Container):
                     "profile; 'off': the result without it."
                 ),
             )
-            widgets += [self.noise_model, *self.camera, self.nlm_share, self.wiener]
+            self.hot_pixels = ComboBox(
+                label="hot pixels",
+                choices=tuple(HOT_PIXELS),
+                value="auto",
+                tooltip=(
+                    "Pixels far brighter than all their neighbours (a camera's hot pixels), replaced "
+                    "by their neighbours' median before the noise model is fitted. 'auto': for camera "
+                    "counts with photon noise, with the default profile; 'replace': in any data; "
+                    "'keep': every pixel as recorded."
+                ),
+            )
+            widgets += [self.noise_model, *self.camera, self.hot_pixels, self.nlm_share, self.wiener]
             self.noise_model.changed.connect(self._noise_model_chosen)
         self.normalize = ComboBox(
             label="normalisation",
@@ -129,6 +141,8 @@ class DataFields(Container):
             options["nlm_share"] = share_value(self.nlm_share.value)
         if self.wiener is not None and self.wiener.value == "off":
             options["wiener"] = False
+        if self.hot_pixels is not None and self.hot_pixels.value != "auto":
+            options["hot_pixels"] = HOT_PIXELS[self.hot_pixels.value]
         return options
 
 
@@ -149,5 +163,10 @@ def wiener_choice(wiener: bool) -> str:
     return "auto" if wiener else "off"
 
 
+def hot_pixels_choice(hot_pixels: bool) -> str:
+    """The field's choice for a preset's ``hot_pixels``."""
+    return "replace" if hot_pixels else "keep"
+
+
 # a preset's value -> the choice of the field that shows it, where the two differ
-PRESET_CHOICES = {"nlm_share": share_choice, "wiener": wiener_choice}
+PRESET_CHOICES = {"nlm_share": share_choice, "wiener": wiener_choice, "hot_pixels": hot_pixels_choice}

@@ -61,6 +61,7 @@ def widget_fields(widget) -> dict:
             camera_read_noise=data.read_noise,
             nlm_share=data.nlm_share,
             wiener=data.wiener,
+            hot_pixels=data.hot_pixels,
         )
     return {key: field for key, field in fields.items() if field is not None}
 

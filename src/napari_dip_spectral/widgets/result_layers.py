@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 
 from .. import plots
+from ..hot_pixels import describe_hot_pixels
 from ..noise_fit import describe_noise, noise_summary
 from ..refine import describe_refinement
 from ..result import RestoreResult
@@ -36,6 +37,7 @@ def run_summary(result: RestoreResult, request: RunRequest) -> dict:
         "noise_model": noise_summary(result.anscombe, result.noise_estimate),
         "nlm_share": result.nlm_share,
         "wiener": result.wiener,
+        "hot_pixels": result.hot_pixels,
         "stop_rules": result.stop_rules,
     }
     if request.settings is not None:  # the preset the run was started with: "use settings of this result"
@@ -115,7 +117,8 @@ def status_line(outcome: RestoreResult, request: RunRequest, summary: dict, iter
         how = f"{how} (stop rule: {', '.join(rules)})"
     noise = ""
     if outcome.task == "denoise":
-        noise = "; " + describe_noise(outcome.anscombe, outcome.noise_estimate) + describe_refinement(outcome)
+        noise = "; " + describe_noise(outcome.anscombe, outcome.noise_estimate)
+        noise += describe_hot_pixels(outcome.hot_pixels) + describe_refinement(outcome)
     return f"{how} ({outcome.seconds:.0f} s, {outcome.device}){noise}"
 
 
