@@ -23,6 +23,7 @@ or the noise fit the way a bright one does.
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import maximum_filter, rank_filter
 
 from .noise_fit import resolve_anscombe
 
@@ -30,8 +31,16 @@ DEVIATIONS = 8.0
 RATIO = 2.0
 BACKGROUND_PERCENTILE = 1.0
 
-# (dy, dx) of the eight neighbours
-_NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+# the eight neighbours of a pixel, itself left out
+_RING = np.ones((3, 3), bool)
+_RING[1, 1] = False
+
+
+def _ring_median(plane: np.ndarray) -> np.ndarray:
+    """The median of each pixel's eight neighbours (the mean of the middle two), borders
+    mirrored."""
+    low = rank_filter(plane, 3, footprint=_RING, mode="mirror")
+    return (low + rank_filter(plane, 4, footprint=_RING, mode="mirror")) / 2
 
 
 def resolve_hot_pixels(value, task: str, profile: str) -> bool | None:
@@ -46,31 +55,24 @@ def resolve_hot_pixels(value, task: str, profile: str) -> bool | None:
     return bool(value)
 
 
-def _neighbours(plane: np.ndarray) -> np.ndarray:
-    """The eight neighbours of every pixel, ``(8, H, W)``, borders reflected."""
-    h, w = plane.shape
-    padded = np.pad(plane, 1, mode="reflect" if min(h, w) > 1 else "edge")
-    return np.stack([padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in _NEIGHBOURS])
-
-
 def find_hot_pixels(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Boolean mask of the hot pixels of one 2-D plane and the median of each pixel's
     neighbours (the replacement value), both ``(H, W)``."""
     x = np.asarray(plane, dtype=np.float64)
     if min(x.shape) < 3 or not np.all(np.isfinite(x)):
         return np.zeros(x.shape, bool), x
-    near = _neighbours(x)
-    median = np.median(near, axis=0)
+    median = _ring_median(x)
     background = np.percentile(x, BACKGROUND_PERCENTILE)
     root = np.sqrt(np.maximum(x - background, 0))
-    excess = root - np.median(_neighbours(root), axis=0)
+    excess = root - _ring_median(root)
     # the noise's spread in the square root: the median absolute deviation, or where most
     # pixels hold no photon at all (and that deviation is near 0) the spread of the top 1 %
     middle = np.median(excess)
     spread = max(1.4826 * np.median(np.abs(excess - middle)), (np.percentile(excess, 99) - middle) / 2.326)
     if not spread > 0:
         return np.zeros(x.shape, bool), median
-    hot = (excess > DEVIATIONS * spread) & (x - background > RATIO * (near.max(axis=0) - background))
+    brightest = maximum_filter(x, footprint=_RING, mode="mirror")
+    hot = (excess > DEVIATIONS * spread) & (x - background > RATIO * (brightest - background))
     return hot, median
 
 
