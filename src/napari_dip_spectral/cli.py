@@ -21,11 +21,9 @@ from tqdm import tqdm
 
 from .cli_options import build_parser, options_from
 from .core.config import task_defaults
-from .hot_pixels import describe_hot_pixels
-from .noise_fit import describe_noise
 from .presets import CAMERA_KEYS, read_preset, to_options
 from .records import run_record
-from .refine import describe_refinement
+from .refine import describe_denoising
 from .remaining import RemainingTime
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -114,8 +112,7 @@ def process(args, path: Path, mask, client) -> tuple[Path, str | None]:
         save_plots(result.history, args.output_dir, out.stem, result.stop_iteration)
     if result is None:
         return out, None
-    noise = describe_noise(result.anscombe, result.noise_estimate) + describe_hot_pixels(result.hot_pixels)
-    return out, noise + describe_refinement(result)
+    return out, describe_denoising(result)
 
 
 class IterationReport:

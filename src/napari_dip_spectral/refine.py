@@ -6,6 +6,8 @@ returned as it was when the run stopped."""
 
 from __future__ import annotations
 
+from .hot_pixels import describe_hot_pixels
+from .noise_fit import describe_noise
 from .nonlocal_share import describe_share, mix_nonlocal, plane_sigmas
 from .opponent import from_opponent, to_opponent
 from .wiener_pass import apply_wiener, describe_wiener, plane_rounds
@@ -34,3 +36,10 @@ def describe_refinement(result) -> str:
     for a status line after its noise model: the share, the Wiener pass (3-D where the Z or T
     planes were one unit), or nothing."""
     return describe_share(result.nlm_share) + describe_wiener(result.wiener, result.joint_channels in ("Z", "T"))
+
+
+def describe_denoising(result) -> str:
+    """One status fragment for a denoising ``result``: its noise model, the hot pixels
+    replaced before it and what followed the fit; the CLI and the widgets show the same."""
+    noise = describe_noise(result.anscombe, result.noise_estimate)
+    return noise + describe_hot_pixels(result.hot_pixels) + describe_refinement(result)

@@ -165,7 +165,7 @@ def wiener_choice(wiener: bool) -> str:
 
 def hot_pixels_choice(hot_pixels: bool) -> str:
     """The field's choice for a preset's ``hot_pixels``."""
-    return "replace" if hot_pixels else "keep"
+    return next(choice for choice, value in HOT_PIXELS.items() if value is bool(hot_pixels))
 
 
 # a preset's value -> the choice of the field that shows it, where the two differ

@@ -8,9 +8,8 @@ import dataclasses
 import numpy as np
 
 from .. import plots
-from ..hot_pixels import describe_hot_pixels
-from ..noise_fit import describe_noise, noise_summary
-from ..refine import describe_refinement
+from ..noise_fit import noise_summary
+from ..refine import describe_denoising
 from ..result import RestoreResult
 from .layers import remove_layer, write_image
 from .request import RunRequest
@@ -117,8 +116,7 @@ def status_line(outcome: RestoreResult, request: RunRequest, summary: dict, iter
         how = f"{how} (stop rule: {', '.join(rules)})"
     noise = ""
     if outcome.task == "denoise":
-        noise = "; " + describe_noise(outcome.anscombe, outcome.noise_estimate)
-        noise += describe_hot_pixels(outcome.hot_pixels) + describe_refinement(outcome)
+        noise = "; " + describe_denoising(outcome)
     return f"{how} ({outcome.seconds:.0f} s, {outcome.device}){noise}"
 
 
