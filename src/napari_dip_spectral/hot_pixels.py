@@ -17,7 +17,7 @@ and it is replaced by the median of its neighbours, in a copy of the input (the 
 is never changed). Automatic for denoising camera counts with photon noise
 (:func:`resolve_noise`). The count is reported with the result (``RestoreResult.hot_pixels``).
 Pixels darker than their neighbours are left alone: a dead pixel does not distort the range
-or the noise fit the way a bright one does.
+or the noise fit the way a bright one does (measured, docs/beyond_the_paper.md section 12).
 """
 
 from __future__ import annotations

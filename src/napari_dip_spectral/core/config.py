@@ -66,7 +66,8 @@ class SolverConfig:
     holdout_patience: int | None = None  # "holdout" and "sure" rules: stop after this many
     # iterations without a lower error estimate; None: HOLDOUT_PATIENCE for "holdout" (on
     # the fluorescence cases a longer patience never kept another result), SURE_PATIENCE for
-    # "sure" (its one-probe estimate is noisier and a short patience lost; docs/speed.md)
+    # "sure" (its one-probe estimate is noisier and a short patience lost; docs/speed.md);
+    # the "holdout" rule also waits while its error is still falling (core/stopping.py)
     noise_sigma: float | None = None  # the noise sigma in [0, 1] units; None: estimated
     noise_fraction: float | None = None  # "noise" rule: stop at fit <= fraction * sigma^2;
     # None: from the image size (noise_fraction_for)

@@ -126,7 +126,7 @@ class Fit:
         self.holdout = None
         if config.stop_rule == "holdout":
             operator = HeldOutPixels(operator, tuple(observation.shape), config.holdout_fraction, config.seed)
-            self.holdout = LowestErrorRule(groups, config.patience("holdout"))
+            self.holdout = LowestErrorRule(groups, config.patience("holdout"), wait_while_falling=True)
         try:
             self.net, self.z = net.to(device), z.to(device)
             self.y = observation.to(device=device, dtype=torch.float32)

@@ -157,14 +157,25 @@ class NoiseLevelStopRule:
 class LowestErrorRule:
     """Per plane: the lowest error estimate seen (held-out pixels' error, core/holdout.py, or
     SURE, core/sure.py), where it was, and whether the plane has gone ``patience`` iterations
-    without improving on it."""
+    without improving on it.
 
-    def __init__(self, groups: int, patience: int):
+    With ``wait_while_falling`` a plane whose error fell since the previous record is not
+    stopped yet, however long ago its lowest error was: early in a fit the held-out error can
+    rise for a few records (Adam's steps overshoot) and then fall below its old lowest, and a
+    stop that came in such a bump kept a result from far too early (docs/speed.md, "A stop
+    that waits while the error falls"). Once the fit starts to fit noise the error rises, so
+    the wait costs few iterations.
+    """
+
+    def __init__(self, groups: int, patience: int, wait_while_falling: bool = False):
         if patience < 1:
             raise ValueError(f"stop patience must be >= 1, got {patience!r}")
         self.patience = int(patience)
+        self.wait_while_falling = bool(wait_while_falling)
         self.best = torch.full((groups,), float("inf"))
         self.best_iteration = torch.zeros(groups, dtype=torch.long)
+        self.last = torch.full((groups,), float("inf"))
+        self.falling = torch.zeros(groups, dtype=torch.bool)
 
     def record(self, iteration: int, error: torch.Tensor) -> torch.Tensor:
         """Boolean ``(G,)``: the planes whose error improved at ``iteration``."""
@@ -172,8 +183,12 @@ class LowestErrorRule:
         improved = error < self.best
         self.best = torch.where(improved, error, self.best)
         self.best_iteration[improved] = iteration
+        self.falling = error < self.last
+        self.last = error
         return improved
 
     def check(self, iteration: int) -> torch.Tensor:
-        """Boolean ``(G,)``: the planes that have not improved for ``patience`` iterations."""
-        return (iteration - self.best_iteration) >= self.patience
+        """Boolean ``(G,)``: the planes that have not improved for ``patience`` iterations
+        (and, with ``wait_while_falling``, whose error did not fall at the last record)."""
+        waited = (iteration - self.best_iteration) >= self.patience
+        return waited & ~self.falling if self.wait_while_falling else waited
