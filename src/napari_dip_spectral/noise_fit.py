@@ -11,8 +11,10 @@ fitting for single-image raw-data":
    dominates the 5 x 5 means) and a residual that carries the noise
    and (almost) no signal: Immerkaer's 3 x 3 mask, which cancels flat areas, ramps and edges
    along the axes, scaled so that its response to white noise has the noise's variance;
-2. pixels next to clipped values (a pile-up at the data's minimum or maximum) are left out,
-   and so are level groups within two noise deviations of such a clipping level;
+2. pixels next to clipped values (a pile-up at the data's minimum or maximum, or an integer
+   image's values at its type's maximum, however few) are left out, and so are level groups
+   within two noise deviations of such a clipping level; around a few saturated pixels, every
+   pixel whose widest level window holds one is left out;
 3. the remaining pixels are grouped by local level, and each group's noise variance is a
    robust one (median absolute deviation), so that the few pixels where structure leaks
    through do not count; the group's level is the mean of its pixels' own values, which is
@@ -48,6 +50,7 @@ MIN_SAMPLES = 3600
 # mostly with the signal (RELIABILITY): a wider window puts more pixels by edges into a
 # group, a narrower one sorts them more by the noise itself, which flattens the fitted line.
 _LEVEL_WINDOWS = (5, 7, 9)
+_PILED = 0.002  # the share of pixels at the data's minimum or maximum that marks clipping
 RELIABILITY = 0.8  # the least share of the local means' variance that must be signal
 # A model whose variance changes by less than this factor across the image's levels is
 # treated as signal-independent: the transform would be nearly linear there.
@@ -97,19 +100,34 @@ class NoiseEstimate:
 
 
 def _clipped(data: np.ndarray) -> tuple[float | None, float | None]:
-    """The levels at which the data pile up (clipping or saturation), or None."""
+    """The levels at which the data pile up (clipping or saturation), or None. An integer
+    image's values at its type's maximum are saturated however few they are: a handful of
+    saturated pixels (hot pixels kept, a small bright bead) would otherwise pull the fit's
+    slope far off (docs/beyond_the_paper.md section 12)."""
     lo, hi = float(data.min()), float(data.max())
     n = data.size
-    piled = 0.002 * n
+    piled = _PILED * n
+    saturated = data.dtype.kind in "iu" and hi >= np.iinfo(data.dtype).max
     low = lo if np.count_nonzero(data == lo) > piled else None
-    high = hi if np.count_nonzero(data == hi) > piled else None
+    high = hi if np.count_nonzero(data == hi) > piled or saturated else None
     return low, high
 
 
-def _samples(planes: np.ndarray, low, high):
+def _unclipped_range(data: np.ndarray, low, high) -> float:
+    """The span of the values between the clipping levels (the whole span without any)."""
+    inside = np.ones(data.shape, dtype=bool)
+    for clip in (low, high):
+        if clip is not None:
+            inside &= data != clip
+    values = data[inside] if inside.any() else data
+    return float(values.max()) - float(values.min())
+
+
+def _samples(planes: np.ndarray, low, high, high_reach: int = 3):
     """Of every usable interior pixel of every plane: its local means (one array per window
     of ``_LEVEL_WINDOWS``), residual and value; and per window the darkest local mean seen
-    (0.5th percentile of a plane's, pixels by clipped ones included)."""
+    (0.5th percentile of a plane's, pixels by clipped ones included). Pixels within
+    ``high_reach // 2`` of a value at ``high`` are left out."""
     levels = {window: [] for window in _LEVEL_WINDOWS}
     darkest = dict.fromkeys(_LEVEL_WINDOWS, np.inf)
     residuals, centres = [], []
@@ -121,7 +139,7 @@ def _samples(planes: np.ndarray, low, high):
         if low is not None:
             keep &= minimum_filter(x, 3)[1:-1, 1:-1] > low
         if high is not None:
-            keep &= maximum_filter(x, 3)[1:-1, 1:-1] < high
+            keep &= maximum_filter(x, high_reach)[1:-1, 1:-1] < high
         residuals.append(convolve(x, _MASK, mode="reflect")[1:-1, 1:-1][keep][::step])
         centres.append(x[1:-1, 1:-1][keep][::step])
         for window in _LEVEL_WINDOWS:
@@ -181,7 +199,11 @@ def estimate_noise(image, plane_axes: tuple[int, int] = (-2, -1), n_groups: int 
     if not np.isfinite(planes).all():
         raise ValueError("image contains NaN or inf values")
     low, high = _clipped(planes)
-    local, resid, centre, darkest = _samples(planes, low, high)
+    # a few saturated pixels (no pile-up) are outliers in every level window that holds
+    # them, and pull those local means up: their pixels are left out as far as the widest
+    # window reaches (at a pile-up only its rim, as the groups by its level are left out)
+    few = high is not None and np.count_nonzero(planes == high) <= _PILED * planes.size
+    local, resid, centre, darkest = _samples(planes, low, high, max(_LEVEL_WINDOWS) if few else 3)
     if resid.size < 4 * _MIN_GROUP:
         raise ValueError("too few unclipped pixels to estimate the noise")
     for window in _LEVEL_WINDOWS:
@@ -203,7 +225,7 @@ def estimate_noise(image, plane_axes: tuple[int, int] = (-2, -1), n_groups: int 
             break
     # a slope within noise of flat, or too few pixels to tell, is signal-independent
     measurable = gain >= 4 * gain_error and level.size >= MIN_SAMPLES
-    data_range = float(planes.max()) - float(planes.min())
+    data_range = _unclipped_range(planes, low, high)
     return _estimate(gain, floor, means, variances, data_range, measurable, darkest[window])
 
 
