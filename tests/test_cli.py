@@ -345,4 +345,10 @@ def test_hot_pixels_are_replaced_reported_and_can_be_kept(tmp_path, capsys):
     assert main(["denoise", str(path), "-o", str(tmp_path / "off"), "--no-hot-pixels", *FAST]) == 0
     record = json.loads((tmp_path / "off" / "hot_denoise.json").read_text())
     assert record["hot_pixels"] == 0 and record["options"]["hot_pixels"] is False
+    # kept, they are saturated pixels: out of the fit, and as recorded in the result
+    assert record["saturated"] == 3
+    assert "3 saturated pixels kept as recorded" in capsys.readouterr().err
+    kept = tifffile.imread(tmp_path / "off" / "hot_denoise.tif")
+    assert (kept[[5, 30, 50], [40, 12, 33]] == 65535).all()
+    assert kept[counts != 65535].max() < 0.5 * 65535
     np.testing.assert_array_equal(tifffile.imread(path), counts)  # the file read is never changed

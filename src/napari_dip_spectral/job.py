@@ -22,6 +22,7 @@ from .noise_fit import photon_options, stabilised_sigma
 from .nonlocal_share import resolve_share
 from .refine import refine
 from .result import PlanState, assemble_result, entry_of
+from .saturation import lower_saturated_for, restore_saturated
 from .tiling import (
     Tile,
     auto_tile,
@@ -101,6 +102,8 @@ class RestoreJob:
         self.layout = stack_layout(arr.shape, axes, channel_mode, stack_prior, task, profile)
         noise = resolve_noise(anscombe, arr, task, profile, self.layout.axes, hot_pixels)
         arr, self.model, self.noise_estimate, self.hot_pixels = noise
+        # after the noise model, which leaves saturated pixels out by their level
+        arr, self.saturated, self.saturation_level = lower_saturated_for(arr, task, profile)
         self.nlm_share = resolve_share(nlm_share, task, profile)
         joint_stack = stack_prior == "auto" and self.layout.volume and self.model is not None
         if joint_stack:
@@ -200,7 +203,7 @@ class RestoreJob:
                 continue
             values = norm.inverse(unit[p])
             image[p] = values if self.model is None else self.model.inverse_transform(values)
-        return self.layout.from_planes(image)
+        return restore_saturated(self.layout.from_planes(image), self.saturated, self.saturation_level)
 
     # -- planning ------------------------------------------------------------------------
     def plan(self, device) -> tuple[int | None, int]:

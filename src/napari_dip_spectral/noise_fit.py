@@ -13,8 +13,8 @@ fitting for single-image raw-data":
    along the axes, scaled so that its response to white noise has the noise's variance;
 2. pixels next to clipped values (a pile-up at the data's minimum or maximum, or an integer
    image's values at its type's maximum, however few) are left out, and so are level groups
-   within two noise deviations of such a clipping level; around a few saturated pixels, every
-   pixel whose widest level window holds one is left out;
+   within two noise deviations of such a clipping level; at the bright level every pixel whose
+   widest level window holds a saturated one is left out (saturation.py);
 3. the remaining pixels are grouped by local level, and each group's noise variance is a
    robust one (median absolute deviation), so that the few pixels where structure leaks
    through do not count; the group's level is the mean of its pixels' own values, which is
@@ -37,6 +37,7 @@ import numpy as np
 from scipy.ndimage import convolve, maximum_filter, minimum_filter, uniform_filter
 
 from .anscombe import PoissonGaussian, noise_model
+from .saturation import clipping_levels
 
 # Immerkaer's mask; its squared entries sum to 36, so response / 6 has the noise's variance.
 _MASK = np.array([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]]) / 6.0
@@ -50,7 +51,6 @@ MIN_SAMPLES = 3600
 # mostly with the signal (RELIABILITY): a wider window puts more pixels by edges into a
 # group, a narrower one sorts them more by the noise itself, which flattens the fitted line.
 _LEVEL_WINDOWS = (5, 7, 9)
-_PILED = 0.002  # the share of pixels at the data's minimum or maximum that marks clipping
 RELIABILITY = 0.8  # the least share of the local means' variance that must be signal
 # A model whose variance changes by less than this factor across the image's levels is
 # treated as signal-independent: the transform would be nearly linear there.
@@ -97,20 +97,6 @@ class NoiseEstimate:
         out.pop("levels")
         out.pop("variances")
         return {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in out.items()}
-
-
-def _clipped(data: np.ndarray) -> tuple[float | None, float | None]:
-    """The levels at which the data pile up (clipping or saturation), or None. An integer
-    image's values at its type's maximum are saturated however few they are: a handful of
-    saturated pixels (hot pixels kept, a small bright bead) would otherwise pull the fit's
-    slope far off (docs/beyond_the_paper.md section 12)."""
-    lo, hi = float(data.min()), float(data.max())
-    n = data.size
-    piled = _PILED * n
-    saturated = data.dtype.kind in "iu" and hi >= np.iinfo(data.dtype).max
-    low = lo if np.count_nonzero(data == lo) > piled else None
-    high = hi if np.count_nonzero(data == hi) > piled or saturated else None
-    return low, high
 
 
 def _unclipped_range(data: np.ndarray, low, high) -> float:
@@ -198,12 +184,13 @@ def estimate_noise(image, plane_axes: tuple[int, int] = (-2, -1), n_groups: int 
     planes = planes.reshape((-1,) + planes.shape[-2:])
     if not np.isfinite(planes).all():
         raise ValueError("image contains NaN or inf values")
-    low, high = _clipped(planes)
-    # a few saturated pixels (no pile-up) are outliers in every level window that holds
-    # them, and pull those local means up: their pixels are left out as far as the widest
-    # window reaches (at a pile-up only its rim, as the groups by its level are left out)
-    few = high is not None and np.count_nonzero(planes == high) <= _PILED * planes.size
-    local, resid, centre, darkest = _samples(planes, low, high, max(_LEVEL_WINDOWS) if few else 3)
+    low, high = clipping_levels(planes)
+    # saturated pixels are outliers in every level window that holds them and pull those
+    # local means up: their neighbours are left out as far as the widest window reaches
+    # (only the rim where that leaves too few)
+    local, resid, centre, darkest = _samples(planes, low, high, max(_LEVEL_WINDOWS))
+    if resid.size < 4 * _MIN_GROUP and high is not None:
+        local, resid, centre, darkest = _samples(planes, low, high, 3)
     if resid.size < 4 * _MIN_GROUP:
         raise ValueError("too few unclipped pixels to estimate the noise")
     for window in _LEVEL_WINDOWS:

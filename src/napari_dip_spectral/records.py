@@ -53,6 +53,7 @@ def run_record(args, path: Path, out: Path, image, result, seconds: float) -> di
         nlm_share=result.nlm_share,
         wiener=result.wiener,
         hot_pixels=result.hot_pixels,
+        saturated=result.saturated,
         history=_history(result.history),
     )
     if len(result.plane_histories) > 1:

@@ -10,6 +10,7 @@ from .hot_pixels import describe_hot_pixels
 from .noise_fit import describe_noise
 from .nonlocal_share import describe_share, mix_nonlocal, plane_sigmas
 from .opponent import from_opponent, to_opponent
+from .saturation import describe_saturated
 from .wiener_pass import apply_wiener, describe_wiener, plane_rounds
 
 
@@ -40,6 +41,8 @@ def describe_refinement(result) -> str:
 
 def describe_denoising(result) -> str:
     """One status fragment for a denoising ``result``: its noise model, the hot pixels
-    replaced before it and what followed the fit; the CLI and the widgets show the same."""
+    replaced and the saturated pixels kept out of the fit, and what followed the fit; the CLI
+    and the widgets show the same."""
     noise = describe_noise(result.anscombe, result.noise_estimate)
-    return noise + describe_hot_pixels(result.hot_pixels) + describe_refinement(result)
+    pixels = describe_hot_pixels(result.hot_pixels) + describe_saturated(result.saturated)
+    return noise + pixels + describe_refinement(result)

@@ -79,6 +79,7 @@ class RestoreResult:
     anscombe: PoissonGaussian | None = None  # the variance-stabilising transform used
     noise_estimate: NoiseEstimate | None = None  # the noise model estimated from the data
     hot_pixels: int = 0  # hot pixels replaced by their neighbours' median before the fit (hot_pixels.py)
+    saturated: int = 0  # saturated pixels kept out of the fit and as recorded in the result (saturation.py)
     lipschitz_used: float | None = None  # lambda after the image-size rule; None: no control
     nlm_share: float = 0.0  # the share of non-local means averaged in (nonlocal_share.py)
     wiener: bool = False  # whether the Wiener pass ran (wiener_pass.py; in 3-D for whole stacks)
@@ -243,6 +244,7 @@ def assemble_result(job, s: PlanState) -> RestoreResult:
         anscombe=job.model,
         noise_estimate=job.noise_estimate,
         hot_pixels=job.hot_pixels,
+        saturated=0 if job.saturated is None else int(job.saturated.sum()),
         lipschitz_used=s.lipschitz,
         nlm_share=s.nlm_share,
         wiener=s.wiener,

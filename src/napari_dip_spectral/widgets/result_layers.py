@@ -37,6 +37,7 @@ def run_summary(result: RestoreResult, request: RunRequest) -> dict:
         "nlm_share": result.nlm_share,
         "wiener": result.wiener,
         "hot_pixels": result.hot_pixels,
+        "saturated": result.saturated,
         "stop_rules": result.stop_rules,
     }
     if request.settings is not None:  # the preset the run was started with: "use settings of this result"

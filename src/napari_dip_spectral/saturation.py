@@ -1,0 +1,74 @@
+"""Saturated pixels: where a camera clipped, and how denoising keeps them out of the fit.
+
+A saturated pixel records only that the light reached the top of the camera's range: its value
+is a bound, not a measurement. The noise model leaves such pixels out of its fit
+(noise_fit.py); the fit itself must not see them either. An integer image's maximum (65535 in
+uint16) lies far above everything else in a dim fluorescence image, so a few saturated pixels,
+a bead or a bright speck set the top of the range the fit is normalised to, squeeze the signal
+into a small part of it and end the held-out stop early: five saturated beads cost the default
+0.2-2.5 dB over the rest of a 128 x 128 crop (docs/beyond_the_paper.md section 12).
+
+So before denoising with the default profile, saturated pixels are lowered to the brightest
+value that is not saturated, in a copy (the input is never changed), and the recorded value
+is put back into the result at those pixels: what the camera could not measure is not
+invented, and the result stays saturated where the recording was.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PILED = 0.002  # the share of pixels at the data's minimum or maximum that marks clipping
+
+
+def clipping_levels(data: np.ndarray) -> tuple[float | None, float | None]:
+    """The levels at which ``data`` was clipped (dark, bright), or None: a value at the data's
+    minimum or maximum shared by more than ``PILED`` of the pixels (a pile-up), and an integer
+    image's values at its type's maximum however few they are."""
+    lo, hi = float(data.min()), float(data.max())
+    piled = PILED * data.size
+    saturated = data.dtype.kind in "iu" and hi >= np.iinfo(data.dtype).max
+    low = lo if np.count_nonzero(data == lo) > piled else None
+    high = hi if np.count_nonzero(data == hi) > piled or saturated else None
+    return low, high
+
+
+def resolve_saturation(task: str, profile: str) -> bool:
+    """Whether a run lowers saturated pixels before its fit: denoising with the default
+    profile (the paper profile fits the data as given)."""
+    return task == "denoise" and profile == "default"
+
+
+def lower_saturated(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``image`` with its saturated pixels (:func:`clipping_levels`' bright level) lowered to
+    the brightest value below it, as a copy, and the mask of those pixels; ``image`` itself
+    and None when nothing is saturated or nothing else is left."""
+    _, high = clipping_levels(image)
+    if high is None:
+        return image, None
+    mask = image == high
+    if mask.all():
+        return image, None
+    top = image[~mask].max()
+    return np.where(mask, top, image).astype(image.dtype, copy=False), mask
+
+
+def lower_saturated_for(image: np.ndarray, task: str, profile: str):
+    """:func:`lower_saturated` where :func:`resolve_saturation` says so: the data to fit, the
+    mask of saturated pixels (or None) and their recorded level."""
+    if not resolve_saturation(task, profile):
+        return image, None, None
+    lowered, mask = lower_saturated(image)
+    return lowered, mask, None if mask is None else image[mask].flat[0]
+
+
+def restore_saturated(result: np.ndarray, mask: np.ndarray | None, level) -> np.ndarray:
+    """``result`` (the input's shape) with the recorded saturation ``level`` back at ``mask``."""
+    if mask is not None:
+        result[mask] = level
+    return result
+
+
+def describe_saturated(count: int) -> str:
+    """A status-line fragment: how many saturated pixels were kept out of the fit."""
+    return f"; {count} saturated pixel{'s' if count != 1 else ''} kept as recorded" if count else ""

@@ -1,0 +1,90 @@
+"""Saturated pixels (saturation.py): found by their level, kept out of the fit in a copy, and
+put back as recorded in the result."""
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+from napari_dip_spectral import restore
+from napari_dip_spectral.saturation import clipping_levels, lower_saturated, lower_saturated_for
+
+FAST = dict(iterations=30, channels=8, levels=3, device="cpu", nlm_share=0.0, wiener=False)
+
+
+def nuclei_counts(seed: int, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Dim blurred nuclei recorded as uint16 camera counts (20 photons at the brightest), and
+    the same with two saturated 3 x 3 beads; the beads' mask."""
+    rng = np.random.default_rng(seed)
+    scene = np.zeros((size, size))
+    scene[tuple(rng.integers(4, size - 4, (12, 2)).T)] = 1.0
+    scene = gaussian_filter(scene, 3.0)
+    photons = 20 * scene / scene.max() + 0.5
+    counts = np.round(100 + 50 * rng.poisson(photons) + rng.normal(0, 20, scene.shape))
+    counts = np.clip(counts, 0, 65535).astype(np.uint16)
+    beads = np.zeros(scene.shape, bool)
+    for y, x in rng.integers(6, size - 6, (2, 2)):
+        beads[y - 1 : y + 2, x - 1 : x + 2] = True
+    return counts, np.where(beads, 65535, counts).astype(np.uint16), beads
+
+
+def test_clipping_levels():
+    data = np.arange(10000, dtype=np.uint16).reshape(100, 100)
+    assert clipping_levels(data) == (None, None)
+    spoiled = data.copy()
+    spoiled[0, :3] = 65535  # 3 of 10 000: under the pile-up share, but the type's maximum
+    assert clipping_levels(spoiled) == (None, 65535.0)
+    floats = data.astype(np.float32)
+    floats[0, :3] = floats.max()  # no type maximum for floats: only a pile-up counts
+    assert clipping_levels(floats) == (None, None)
+    floats[0, :30] = floats.max()
+    assert clipping_levels(floats) == (None, float(floats.max()))
+    floats[1, :30] = 0
+    assert clipping_levels(floats)[0] == 0.0
+
+
+def test_lower_saturated_works_on_a_copy():
+    _, counts, beads = nuclei_counts(0)
+    before = counts.copy()
+    lowered, mask = lower_saturated(counts)
+    np.testing.assert_array_equal(counts, before)  # the input is untouched
+    np.testing.assert_array_equal(mask, beads)
+    assert lowered.dtype == counts.dtype
+    assert lowered[beads].max() == counts[~beads].max()
+    np.testing.assert_array_equal(lowered[~beads], counts[~beads])
+    assert lower_saturated(np.full((8, 8), 65535, np.uint16))[1] is None  # nothing else left
+    clean, _, _ = nuclei_counts(0)
+    assert lower_saturated(clean)[1] is None
+    assert lower_saturated_for(counts, "denoise", "paper")[1] is None
+    assert lower_saturated_for(counts, "inpaint", "default")[1] is None
+
+
+def test_the_result_keeps_saturated_pixels_as_recorded():
+    _, counts, beads = nuclei_counts(1)
+    before = counts.copy()
+    result = restore(counts, "denoise", **FAST)
+    np.testing.assert_array_equal(counts, before)
+    assert result.saturated == beads.sum()
+    assert (result.image[beads] == 65535).all()
+    # the rest is restored on the scale of the unsaturated data, not pulled towards the beads
+    assert result.image[~beads].max() < 2 * counts[~beads].max()
+    paper = restore(counts, "denoise", profile="paper", iterations=5, channels=8, levels=3, device="cpu")
+    assert paper.saturated == 0
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_beads_no_longer_squeeze_the_fit(seed):
+    """With the beads lowered, the fit sees the nuclei over the whole range it is normalised
+    to: over the pixels away from the beads its result stays close to the one without beads,
+    where fitting the beads as recorded (the paper profile's behaviour) moved it further."""
+    clean, counts, beads = nuclei_counts(seed)
+    away = ~(gaussian_filter(beads.astype(float), 2) > 0.01)
+    known = {"gain": 50.0, "offset": 100.0, "read_noise": 20.0}  # the same transform for all three
+    options = dict(FAST, iterations=60, hot_pixels=False, anscombe=known)
+    without = restore(clean, "denoise", **options).image[away]
+    lowered = restore(counts, "denoise", **options).image[away]
+    unflagged = np.where(beads, 60000, counts).astype(np.uint16)
+    unflagged[np.argwhere(beads)[0][0], np.argwhere(beads)[0][1]] = 60001  # no pile-up, no type maximum
+    as_given = restore(unflagged, "denoise", **options)
+    assert as_given.saturated == 0
+    as_given = as_given.image[away]
+    assert np.abs(lowered - without).mean() < 0.5 * np.abs(as_given - without).mean()
