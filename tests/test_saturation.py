@@ -6,7 +6,7 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 from napari_dip_spectral import restore
-from napari_dip_spectral.saturation import clipping_levels, lower_saturated, lower_saturated_for
+from napari_dip_spectral.saturation import clipping_levels, lower_saturated, lower_saturated_for, restore_saturated
 
 FAST = dict(iterations=30, channels=8, levels=3, device="cpu", nlm_share=0.0, wiener=False)
 
@@ -56,6 +56,16 @@ def test_lower_saturated_works_on_a_copy():
     assert lower_saturated(clean)[1] is None
     assert lower_saturated_for(counts, "denoise", "paper")[1] is None
     assert lower_saturated_for(counts, "inpaint", "default")[1] is None
+
+
+def test_planes_never_restored_stay_nan():
+    """A cancelled run marks the planes it never reached NaN; they get no recorded values."""
+    result = np.zeros((2, 4, 4), np.float32)
+    result[1] = np.nan
+    mask = np.zeros(result.shape, bool)
+    mask[:, 1, 1] = True
+    restore_saturated(result, mask, 65535)
+    assert result[0, 1, 1] == 65535 and np.isnan(result[1]).all()
 
 
 def test_the_result_keeps_saturated_pixels_as_recorded():

@@ -63,9 +63,10 @@ def lower_saturated_for(image: np.ndarray, task: str, profile: str):
 
 
 def restore_saturated(result: np.ndarray, mask: np.ndarray | None, level) -> np.ndarray:
-    """``result`` (the input's shape) with the recorded saturation ``level`` back at ``mask``."""
+    """``result`` (the input's shape) with the recorded saturation ``level`` back at ``mask``,
+    except in planes left NaN because they were never restored (a cancelled run)."""
     if mask is not None:
-        result[mask] = level
+        result[mask & ~np.isnan(result)] = level
     return result
 
 
