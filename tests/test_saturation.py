@@ -58,6 +58,30 @@ def test_lower_saturated_works_on_a_copy():
     assert lower_saturated_for(counts, "inpaint", "default")[1] is None
 
 
+def test_saturated_pixels_are_left_out_of_the_data_term():
+    """The fit treats saturated pixels as unobserved (as inpainting treats its holes): the
+    output there changes nothing in the loss, while the passes after the fit still see the
+    data (lowered), not zeros."""
+    import torch
+
+    from napari_dip_spectral.job import RestoreJob
+
+    _, counts, beads = nuclei_counts(2)
+    job = RestoreJob(counts, "denoise", device="cpu", iterations=2)
+    units, _, _ = job.units(None)
+    obs, masks, _ = job.batch(units)
+    np.testing.assert_array_equal(masks[0, 0] == 0, beads)
+    assert (obs[0, 0].numpy()[beads] == 0).all()
+    operator = job.operator(masks)
+    x = torch.rand(obs.shape)
+    moved = x.clone()
+    moved[0, 0][torch.from_numpy(beads)] = 5.0
+    assert torch.equal(operator.loss_per_group(x, obs), operator.loss_per_group(moved, obs))
+    assert (job.unit[0, 0][beads] == job.unit[0, 0][~beads].max()).all()
+    clean, _, _ = nuclei_counts(2)
+    assert RestoreJob(clean, "denoise", device="cpu", iterations=2).masks is None
+
+
 def test_planes_never_restored_stay_nan():
     """A cancelled run marks the planes it never reached NaN; they get no recorded values."""
     result = np.zeros((2, 4, 4), np.float32)

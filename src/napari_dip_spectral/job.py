@@ -146,9 +146,9 @@ class RestoreJob:
         self.masks = self._masks(mask, arr)
         if self.masks is not None:
             self.unit *= self.masks
-        self.reference = None
-        if reference is not None:
-            self.reference = self._reference(reference)
+        elif self.saturated is not None:  # unobserved in the fit's data term (saturation.py)
+            self.masks = (~self.layout.to_planes(self.saturated)).astype(np.float32)
+        self.reference = None if reference is None else self._reference(reference)
 
     # -- preparation ---------------------------------------------------------------------
     def _masks(self, mask, arr):
@@ -252,9 +252,7 @@ class RestoreJob:
     @staticmethod
     def _overlap(tile: int | None, overlap: int | None) -> int:
         """The given overlap, or by default a quarter of the tile (at most 16 pixels)."""
-        if overlap is not None:
-            return overlap
-        return 0 if tile is None else min(DEFAULT_OVERLAP, tile // 4)
+        return overlap if overlap is not None else 0 if tile is None else min(DEFAULT_OVERLAP, tile // 4)
 
     def units(self, tile: int | None) -> tuple[list[tuple[int, Tile]], list[Tile], list]:
         h, w = self.layout.spatial
@@ -276,6 +274,8 @@ class RestoreJob:
 
         obs = torch.from_numpy(np.stack([cut(self.unit, u) for u in units]))
         masks = None if self.masks is None else np.stack([cut(self.masks, u) for u in units])
+        if masks is not None and self.task != "inpaint":  # zero where unobserved, as inpainting's
+            obs = obs * torch.from_numpy(masks)
         ref = None
         if self.reference is not None:
             ref = torch.from_numpy(np.stack([cut(self.reference, u, scale) for u in units]))
@@ -313,7 +313,6 @@ class RestoreJob:
         return assemble_result(self, state)
 
     def _run_plan(self, tile: int | None, batch_size: int, warm: bool) -> Generator:
-
         from .core.fitting import fit
         from .core.solver import DeviceMemoryError
 

@@ -146,9 +146,10 @@ class Enhance(ForwardOperator):
 def for_task(
     task: str, *, mask: torch.Tensor | None = None, factor: int | None = None, gain: float = 1.0, signed: bool = False
 ) -> ForwardOperator:
-    """The operator of a task name (``mask``: ``(G, 1, H, W)`` with 1 = observed, inpainting;
-    ``factor``: super-resolution; ``gain`` and ``signed``: enhancement)."""
-    if task == "inpaint":
+    """The operator of a task name (``mask``: ``(G, 1 or C, H, W)`` with 1 = observed, for
+    inpainting, and for denoising where saturated pixels are left out; ``factor``:
+    super-resolution; ``gain`` and ``signed``: enhancement)."""
+    if task == "inpaint" or (task == "denoise" and mask is not None):
         return Inpaint(mask)
     if task == "super_resolution":
         return SuperResolve(factor)
