@@ -274,8 +274,6 @@ class RestoreJob:
 
         obs = torch.from_numpy(np.stack([cut(self.unit, u) for u in units]))
         masks = None if self.masks is None else np.stack([cut(self.masks, u) for u in units])
-        if masks is not None and self.task != "inpaint":  # zero where unobserved, as inpainting's
-            obs = obs * torch.from_numpy(masks)
         ref = None
         if self.reference is not None:
             ref = torch.from_numpy(np.stack([cut(self.reference, u, scale) for u in units]))

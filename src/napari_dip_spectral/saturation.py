@@ -38,33 +38,26 @@ def clipping_levels(data: np.ndarray) -> tuple[float | None, float | None]:
     return low, high
 
 
-def resolve_saturation(task: str, profile: str) -> bool:
-    """Whether a run lowers saturated pixels before its fit: denoising with the default
-    profile (the paper profile fits the data as given)."""
-    return task == "denoise" and profile == "default"
-
-
-def lower_saturated(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+def lower_saturated(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, float | None]:
     """``image`` with its saturated pixels (:func:`clipping_levels`' bright level) lowered to
-    the brightest value below it, as a copy, and the mask of those pixels; ``image`` itself
-    and None when nothing is saturated or nothing else is left."""
+    the brightest value below it, as a copy; the mask of those pixels and their recorded
+    level. ``image`` itself, None and None when nothing is saturated or nothing else is left."""
     _, high = clipping_levels(image)
     if high is None:
-        return image, None
+        return image, None, None
     mask = image == high
     if mask.all():
-        return image, None
+        return image, None, None
     top = image[~mask].max()
-    return np.where(mask, top, image).astype(image.dtype, copy=False), mask
+    return np.where(mask, top, image).astype(image.dtype, copy=False), mask, high
 
 
 def lower_saturated_for(image: np.ndarray, task: str, profile: str):
-    """:func:`lower_saturated` where :func:`resolve_saturation` says so: the data to fit, the
-    mask of saturated pixels (or None) and their recorded level."""
-    if not resolve_saturation(task, profile):
-        return image, None, None
-    lowered, mask = lower_saturated(image)
-    return lowered, mask, None if mask is None else image[mask].flat[0]
+    """:func:`lower_saturated` for denoising with the default profile (the paper profile and
+    the other tasks fit the data as given)."""
+    if task == "denoise" and profile == "default":
+        return lower_saturated(image)
+    return image, None, None
 
 
 def restore_saturated(result: np.ndarray, mask: np.ndarray | None, level) -> np.ndarray:

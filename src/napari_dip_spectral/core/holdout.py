@@ -50,7 +50,7 @@ class HeldOutPixels(ForwardOperator):
         return self.base.forward(x)
 
     def _mean(self, x, y, weight, count):
-        return ((self.base.forward(x) - y).pow(2) * weight).flatten(1).sum(1) / count
+        return (self.base.residual(x, y).pow(2) * weight).flatten(1).sum(1) / count
 
     def loss_per_group(self, x, y):
         return self._mean(x, y, self.keep, self.keep_count)

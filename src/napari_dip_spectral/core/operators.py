@@ -34,9 +34,13 @@ class ForwardOperator:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x
 
+    def residual(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """What the data term squares: ``forward(x) - y`` per pixel."""
+        return self.forward(x) - y
+
     def loss_per_group(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Mean squared error of ``forward(x)`` against ``y`` for each group, shape ``(G,)``."""
-        return (self.forward(x) - y).pow(2).flatten(1).mean(1)
+        """Mean squared :meth:`residual` for each group, shape ``(G,)``."""
+        return self.residual(x, y).pow(2).flatten(1).mean(1)
 
     def fbc_pair(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(output, reference) for the FBC measure; the reference is the observation."""
@@ -78,6 +82,11 @@ class Inpaint(ForwardOperator):
 
     def forward(self, x):
         return x * self.mask
+
+    def residual(self, x, y):
+        # y need not be zero where unobserved: denoising leaves saturated pixels out this way
+        # and keeps their (lowered) values in y for the passes after the fit
+        return (x - y) * self.mask
 
     def data_level(self, y):
         # the missing pixels are zeros in y: average the observed ones only
