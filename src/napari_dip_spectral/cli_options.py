@@ -8,6 +8,7 @@ from pathlib import Path
 from .core.config import PRECISIONS, PROFILES, STOP_RULES, TASKS
 from .intensity import NORMALIZE_PER
 from .layout import CHANNEL_MODES
+from .likelihood import LIKELIHOODS
 from .normalization import METHODS
 
 
@@ -168,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
         "fitted as a whole (default: on with the default profile, off with the paper profile)",
     )
     p.add_argument(
+        "--likelihood",
+        choices=LIKELIHOODS,
+        help="denoising photon counts: 'poisson' fits the intensity to the counts' Poisson likelihood, "
+        "'gaussian' the squared error of the stabilised data (default: see docs/api.md)",
+    )
+    p.add_argument(
         "--hot-pixels",
         action=argparse.BooleanOptionalAction,
         help="denoising: replace pixels far brighter than all their neighbours (a camera's hot pixels) by "
@@ -218,5 +225,6 @@ def options_from(args) -> dict:
         output_dtype=args.output_dtype,
         nlm_share=args.nlm_share,
         wiener=args.wiener,
+        likelihood=args.likelihood,
         hot_pixels=args.hot_pixels,
     )

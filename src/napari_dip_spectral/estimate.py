@@ -24,7 +24,7 @@ def estimate_run(job, probe: int | None = None) -> RunEstimate:
     obs, masks, _ = job.batch(units[:batch])
     short = config.replace(iterations=probe, auto_stop=False, preview_every=0)
     stamps = [time.perf_counter()]
-    for _event in fit(obs, job.operator(masks), short, None):
+    for _event in fit(obs, job.operator(masks, [u[0] for u in units[:batch]]), short, None):
         stamps.append(time.perf_counter())
     timed = stamps[3:] if len(stamps) > 4 else stamps[1:]  # the first steps warm up
     per_iteration = (timed[-1] - timed[0]) / max(len(timed) - 1, 1)

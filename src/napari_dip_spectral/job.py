@@ -18,6 +18,7 @@ from .events import RunEstimate, RunEvent
 from .hot_pixels import resolve_noise
 from .intensity import NORMALIZE_PER, plane_normalizations
 from .layout import photon_stack, stack_layout
+from .likelihood import fit_operator, photon_scales, resolve_likelihood
 from .noise_fit import photon_options, stabilised_sigma
 from .nonlocal_share import resolve_share
 from .refine import refine
@@ -93,6 +94,7 @@ class RestoreJob:
         nlm_share: float | None = None,
         wiener: bool | None = None,
         hot_pixels: bool | None = None,
+        likelihood: str | None = None,
         **options,
     ):
         check_task_profile(task, profile)
@@ -109,6 +111,7 @@ class RestoreJob:
         if joint_stack:
             self.layout = photon_stack(self.layout)
         self.wiener = resolve_wiener(wiener, task, profile)
+        self.likelihood = resolve_likelihood(likelihood, task, profile, self.model)
         if self.layout.volume:
             options["decoder"] = "volume"
         check_plane_size(self.layout.spatial)
@@ -148,6 +151,7 @@ class RestoreJob:
             self.unit *= self.masks
         elif self.saturated is not None:  # unobserved in the fit's data term (saturation.py)
             self.masks = (~self.layout.to_planes(self.saturated)).astype(np.float32)
+        self.photon_scales = photon_scales(self)
         self.reference = None if reference is None else self._reference(reference)
 
     # -- preparation ---------------------------------------------------------------------
@@ -184,13 +188,9 @@ class RestoreJob:
         f = self.factor or 1
         return tuple(s * f if a in "YX" else s for a, s in zip(self.layout.axes, self.input_shape))
 
-    def operator(self, masks: np.ndarray | None):
-        import torch
-
-        from .core.operators import for_task
-
-        mask = None if masks is None else torch.from_numpy(np.ascontiguousarray(masks))
-        return for_task(self.task, mask=mask, factor=self.factor, gain=self.gain, signed=self.signed)
+    def operator(self, masks: np.ndarray | None, planes=()):
+        """The operator of a batch: its units' masks and the plane of each unit."""
+        return fit_operator(self, masks, planes)
 
     def to_output(self, unit: np.ndarray) -> np.ndarray:
         """Planes ``(n_planes, C, H, W)`` in [0, 1] (a finished run's, or a preview of a job
@@ -336,8 +336,9 @@ class RestoreJob:
         while start < len(units) and not cancelled:
             chunk = list(range(start, min(start + batch_size, len(units))))
             obs, masks, ref = self.batch([units[u] for u in chunk])
-            planes = tuple(dict.fromkeys(units[u][0] for u in chunk))
-            gen = fit(obs, self.operator(masks), self.config, ref, fitted, keep_weights=warm)
+            unit_planes = [units[u][0] for u in chunk]
+            planes = tuple(dict.fromkeys(unit_planes))
+            gen = fit(obs, self.operator(masks, unit_planes), self.config, ref, fitted, keep_weights=warm)
             message = None
             try:
                 while True:

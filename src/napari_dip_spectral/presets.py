@@ -25,6 +25,7 @@ from pathlib import Path
 from .core.config import PRECISIONS, PROFILES, STOP_RULES, TASKS, UPSAMPLERS
 from .intensity import NORMALIZE_PER
 from .layout import CHANNEL_MODES, STACK_PRIORS
+from .likelihood import LIKELIHOODS
 from .nonlocal_share import check_share
 from .normalization import METHODS
 from .tiling import MIN_TILE
@@ -138,6 +139,7 @@ CHECKS = {
     "nlm_share": check_share,
     "wiener": _boolean,
     "hot_pixels": _boolean,
+    "likelihood": _one_of(LIKELIHOODS),
 }
 
 
@@ -147,6 +149,7 @@ TASK_ONLY = {  # keys only one task uses
     "nlm_share": "denoise",
     "wiener": "denoise",
     "hot_pixels": "denoise",
+    "likelihood": "denoise",
 }
 
 

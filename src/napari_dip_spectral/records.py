@@ -52,6 +52,7 @@ def run_record(args, path: Path, out: Path, image, result, seconds: float) -> di
         noise_model=noise_summary(result.anscombe, result.noise_estimate),
         nlm_share=result.nlm_share,
         wiener=result.wiener,
+        likelihood=result.likelihood,
         hot_pixels=result.hot_pixels,
         saturated=result.saturated,
         history=_history(result.history),

@@ -7,6 +7,7 @@ returned as it was when the run stopped."""
 from __future__ import annotations
 
 from .hot_pixels import describe_hot_pixels
+from .likelihood import describe_likelihood
 from .noise_fit import describe_noise
 from .nonlocal_share import describe_share, mix_nonlocal, plane_sigmas
 from .opponent import from_opponent, to_opponent
@@ -43,6 +44,6 @@ def describe_denoising(result) -> str:
     """One status fragment for a denoising ``result``: its noise model, the hot pixels
     replaced and the saturated pixels kept out of the fit, and what followed the fit; the CLI
     and the widgets show the same."""
-    noise = describe_noise(result.anscombe, result.noise_estimate)
+    noise = describe_noise(result.anscombe, result.noise_estimate) + describe_likelihood(result.likelihood)
     pixels = describe_hot_pixels(result.hot_pixels) + describe_saturated(result.saturated)
     return noise + pixels + describe_refinement(result)

@@ -83,6 +83,7 @@ class RestoreResult:
     lipschitz_used: float | None = None  # lambda after the image-size rule; None: no control
     nlm_share: float = 0.0  # the share of non-local means averaged in (nonlocal_share.py)
     wiener: bool = False  # whether the Wiener pass ran (wiener_pass.py; in 3-D for whole stacks)
+    likelihood: str = "gaussian"  # the fit's data term (likelihood.py): "gaussian" or "poisson"
 
     @property
     def extra(self) -> Mapping[str, object]:
@@ -248,6 +249,7 @@ def assemble_result(job, s: PlanState) -> RestoreResult:
         lipschitz_used=s.lipschitz,
         nlm_share=s.nlm_share,
         wiener=s.wiener,
+        likelihood=job.likelihood,
         plane_stop_rules=plane_rules,
         stop_rules=sorted({rule for rule in plane_rules if rule}),
     )

@@ -47,6 +47,7 @@ def change_everything(widget) -> None:
     data.nlm_share.value = "off"
     data.wiener.value = "off"
     data.hot_pixels.value = "keep"
+    data.likelihood.value = "poisson"
     data.normalize.value = "percentile"
     data.normalize_per.value = "plane"
     data.tile_size.value = 64
@@ -68,6 +69,7 @@ def test_a_preset_round_trips_through_the_widget(make_napari_viewer, tmp_path):
     assert preset["settings"]["nlm_share"] == 0
     assert preset["settings"]["wiener"] is False
     assert preset["settings"]["hot_pixels"] is False
+    assert preset["settings"]["likelihood"] == "poisson"
 
     second = plain(make_napari_viewer(), "denoise")
     assert field_values(second) == defaults  # nothing kept yet: no run, no close
@@ -209,5 +211,8 @@ def test_engine_defaults_left_to_the_engine_unless_changed(make_napari_viewer):
     assert "hot_pixels" not in form.options()  # the engine's: replaced in photon counts
     form.data.hot_pixels.value = "replace"
     assert form.options()["hot_pixels"] is True
+    assert "likelihood" not in form.options()  # the engine's choice
+    form.data.likelihood.value = "gaussian"
+    assert form.options()["likelihood"] == "gaussian"
     form.ensemble.value = 2
     assert form.options()["ensemble"] == 2

@@ -282,7 +282,7 @@ class Fit:
         # iterate oscillates (docs/beyond_the_paper.md section 1), and on it the rule
         # fired far too early
         ratio = contrast_free_ratio(result, self.contrast)
-        psnr_now = psnr(result, self.ref) if self.ref is not None else None
+        psnr_now = psnr(operator.as_image(result), self.ref) if self.ref is not None else None
         fit = operator.loss_per_group(result, y) if self.average is not None else self.loss
         rows = [self.loss, ratio, fit] + ([psnr_now] if psnr_now is not None else [])
         if holdout is not None:  # taken to the host with the other metrics

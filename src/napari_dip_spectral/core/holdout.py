@@ -23,7 +23,8 @@ from .operators import ForwardOperator
 
 class HeldOutPixels(ForwardOperator):
     """Wraps a pixel-wise operator (denoising, deblocking): its data term uses the kept
-    pixels only; :meth:`heldout_error` is the mean squared error on the others."""
+    pixels only; :meth:`heldout_error` is the mean data term (the squared error, or a
+    likelihood's deviance) on the others."""
 
     def __init__(self, base: ForwardOperator, observation_shape: tuple[int, ...], fraction: float, seed: int = 0):
         if base.scale != 1:
@@ -50,13 +51,13 @@ class HeldOutPixels(ForwardOperator):
         return self.base.forward(x)
 
     def _mean(self, x, y, weight, count):
-        return (self.base.residual(x, y).pow(2) * weight).flatten(1).sum(1) / count
+        return (self.base.pixel_loss(x, y) * weight).flatten(1).sum(1) / count
 
     def loss_per_group(self, x, y):
         return self._mean(x, y, self.keep, self.keep_count)
 
     def heldout_error(self, x, y) -> torch.Tensor:
-        """Per plane ``(G,)``: the mean squared error on the held-out pixels."""
+        """Per plane ``(G,)``: the mean data term on the held-out pixels."""
         return self._mean(x, y, self.held, self.held_count)
 
     def fbc_pair(self, x, y):
@@ -64,6 +65,9 @@ class HeldOutPixels(ForwardOperator):
 
     def data_level(self, y):
         return self.base.data_level(y)
+
+    def as_image(self, x):
+        return self.base.as_image(x)
 
     def finish(self, x, y):
         return self.base.finish(x, y)

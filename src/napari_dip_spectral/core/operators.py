@@ -38,9 +38,17 @@ class ForwardOperator:
         """What the data term squares: ``forward(x) - y`` per pixel."""
         return self.forward(x) - y
 
+    def pixel_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The data term at each pixel: the squared :meth:`residual`."""
+        return self.residual(x, y).pow(2)
+
     def loss_per_group(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Mean squared :meth:`residual` for each group, shape ``(G,)``."""
-        return self.residual(x, y).pow(2).flatten(1).mean(1)
+        """Mean :meth:`pixel_loss` for each group, shape ``(G,)``."""
+        return self.pixel_loss(x, y).flatten(1).mean(1)
+
+    def as_image(self, x: torch.Tensor) -> torch.Tensor:
+        """The output in the observation's units (identity: the decoder fits those units)."""
+        return x
 
     def fbc_pair(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(output, reference) for the FBC measure; the reference is the observation."""
@@ -52,8 +60,9 @@ class ForwardOperator:
         return y.mean(dim=(2, 3)).reshape(-1)
 
     def finish(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Turn the fitted output into the task's result (identity except for enhancement)."""
-        return x
+        """Turn the fitted output into the task's result (:meth:`as_image`, except for
+        enhancement)."""
+        return self.as_image(x)
 
 
 class Denoise(ForwardOperator):

@@ -11,6 +11,7 @@ NORMALIZE = ("minmax", "percentile", "dtype")
 SHARES = ("auto", "off", "0.1", "0.2", "0.3", "0.5")  # nlm_share: "auto" leaves it to the engine
 WIENER = ("auto", "off")  # wiener: "auto" leaves it to the engine (on for denoising, default profile)
 HOT_PIXELS = {"auto": None, "replace": True, "keep": False}  # hot_pixels: "auto" leaves it to the engine
+LIKELIHOOD = ("auto", "gaussian", "poisson")  # likelihood: "auto" leaves it to the engine
 
 
 class DataFields(Container):
@@ -18,7 +19,7 @@ class DataFields(Container):
 
     def __init__(self, task: str):
         widgets = []
-        self.noise_model = self.nlm_share = self.wiener = self.hot_pixels = None
+        self.noise_model = self.nlm_share = self.wiener = self.hot_pixels = self.likelihood = None
         if task == "denoise":
             self.noise_model = ComboBox(
                 label="noise model",
@@ -89,7 +90,17 @@ class DataFields(Container):
                     "'keep': every pixel as recorded."
                 ),
             )
-            widgets += [self.noise_model, *self.camera, self.hot_pixels, self.nlm_share, self.wiener]
+            self.likelihood = ComboBox(
+                label="data term",
+                choices=LIKELIHOOD,
+                value="auto",
+                tooltip=(
+                    "With a photon noise model: 'poisson' fits the intensity to the counts' Poisson "
+                    "likelihood, 'gaussian' the squared error of the variance-stabilised data. "
+                    "'auto' leaves it to the default profile."
+                ),
+            )
+            widgets += [self.noise_model, *self.camera, self.hot_pixels, self.likelihood, self.nlm_share, self.wiener]
             self.noise_model.changed.connect(self._noise_model_chosen)
         self.normalize = ComboBox(
             label="normalisation",
@@ -141,6 +152,8 @@ class DataFields(Container):
             options["nlm_share"] = share_value(self.nlm_share.value)
         if self.wiener is not None and self.wiener.value == "off":
             options["wiener"] = False
+        if self.likelihood is not None and self.likelihood.value != "auto":
+            options["likelihood"] = self.likelihood.value
         if self.hot_pixels is not None and self.hot_pixels.value != "auto":
             options["hot_pixels"] = HOT_PIXELS[self.hot_pixels.value]
         return options

@@ -62,6 +62,7 @@ def widget_fields(widget) -> dict:
             nlm_share=data.nlm_share,
             wiener=data.wiener,
             hot_pixels=data.hot_pixels,
+            likelihood=data.likelihood,
         )
     return {key: field for key, field in fields.items() if field is not None}
 

@@ -36,6 +36,7 @@ def run_summary(result: RestoreResult, request: RunRequest) -> dict:
         "noise_model": noise_summary(result.anscombe, result.noise_estimate),
         "nlm_share": result.nlm_share,
         "wiener": result.wiener,
+        "likelihood": result.likelihood,
         "hot_pixels": result.hot_pixels,
         "saturated": result.saturated,
         "stop_rules": result.stop_rules,
