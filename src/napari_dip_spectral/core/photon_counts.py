@@ -7,12 +7,14 @@ photo-electrons squared, so ``D^2 / 4 - 3/8`` gives back, exactly, the shifted c
 ``e + s2``: a Poisson variable of mean ``mu + s2`` to a good approximation (read noise as a
 Poisson shift; Snyder et al. 1993). The decoder's output ``x`` in [0, 1] is that mean,
 ``mu + s2 = x * (top + s2)``, and the data term is its Poisson deviance at each pixel. The
-output reaches down to a mean of 0, below ``mu = 0``: a dark pixel's fit is not held above
-its value by the bound, which would brighten a dark background by a tenth of a photon.
+output reaches down to a mean of 0, below ``mu = 0``, so that the bottom of its range does
+not hold dark pixels up.
 
 Why: a decoder that draws the intensity learns dim structure next to bright structure at
-the same pace, where in the square-root domain the bright edges are flattened; at 5-20
-photons this is worth up to 0.4 dB at the best iterate (docs/beyond_the_paper.md section 13).
+one pace, where in the square-root domain the bright edges are compressed; on the cell crops
+of the fluorescence benchmark at 5-20 photons the decoder's best iterate was 0.15-0.38 dB
+higher, though after the passes that follow the fit the gain is smaller
+(docs/beyond_the_paper.md section 13).
 
 Everything after the fit works in the transformed units, as before: :meth:`as_image` maps
 ``mu`` to the value of ``D`` whose unbiased inverse (anscombe.py, Makitalo & Foi) is ``mu``,
@@ -68,7 +70,7 @@ class PhotonCounts(ForwardOperator):
     def counts(self, y: torch.Tensor) -> torch.Tensor:
         """The shifted counts ``e + s2`` of the normalised transformed data. Read noise makes
         some negative; they are kept (down to -3/8, where the transform clipped them): cut at
-        0 they would raise the mean of dark regions by about a tenth of a photon."""
+        0, a pixel with no light would average 0.1 photon with a read noise of 0.75."""
         d = self.low + y * (self.high - self.low)
         return d * d / 4 - 3 / 8
 
