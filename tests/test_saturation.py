@@ -72,7 +72,7 @@ def test_saturated_pixels_are_left_out_of_the_data_term():
     units, _, _ = job.units(None)
     obs, masks, _ = job.batch(units)
     np.testing.assert_array_equal(masks[0, 0] == 0, beads)
-    operator = job.operator(masks)
+    operator = job.operator(masks, [plane for plane, _ in units])
     x = torch.rand(obs.shape)
     moved = x.clone()
     moved[0, 0][torch.from_numpy(beads)] = 5.0

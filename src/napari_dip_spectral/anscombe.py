@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .core.anscombe_inverse import D_MIN, unbiased_inverse
+
 INVERSES = ("unbiased", "algebraic")
-_SQRT_3_2 = float(np.sqrt(1.5))
-_D_MIN = float(2 * np.sqrt(3 / 8))
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,7 @@ class PoissonGaussian:
         if self.inverse == "algebraic":
             counts = (d / 2) ** 2 - 3 / 8 - s2
         else:
-            d = np.maximum(d, _D_MIN)
-            counts = d * d / 4 + _SQRT_3_2 / (4 * d) - 11 / (8 * d * d) + 5 * _SQRT_3_2 / (8 * d**3) - 1 / 8 - s2
+            counts = unbiased_inverse(np.maximum(d, D_MIN), s2)
         return (np.maximum(counts, 0) * self.gain + self.offset).astype(np.float32)
 
 

@@ -188,7 +188,7 @@ class RestoreJob:
         f = self.factor or 1
         return tuple(s * f if a in "YX" else s for a, s in zip(self.layout.axes, self.input_shape))
 
-    def operator(self, masks: np.ndarray | None, planes=()):
+    def operator(self, masks: np.ndarray | None, planes: list[int]):
         """The operator of a batch: its units' masks and the plane of each unit."""
         return fit_operator(self, masks, planes)
 

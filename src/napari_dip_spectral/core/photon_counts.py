@@ -24,20 +24,12 @@ Wiener pass, and the final inverse transform need not know how the fit was made.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
+from .anscombe_inverse import D_MIN, unbiased_inverse
 from .operators import ForwardOperator
 
-_D_MIN = 2 * math.sqrt(3 / 8)  # the transform of zero counts; the unbiased inverse rises above it
 _TABLE = 4096  # points of the inverse's table: steps of about a thousandth of the range
-
-
-def unbiased_inverse(d: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
-    """The closed-form approximation of the exact unbiased inverse in photo-electrons (anscombe.py)."""
-    r = math.sqrt(1.5)
-    return d * d / 4 + r / (4 * d) - 11 / (8 * d * d) + 5 * r / (8 * d**3) - 1 / 8 - s2
 
 
 class PhotonCounts(ForwardOperator):
@@ -55,9 +47,15 @@ class PhotonCounts(ForwardOperator):
         if not bool((self.high > self.low).all() and (self.top > 0).all() and (self.s2 >= 0).all()):
             raise ValueError("photon counts need high > low, top > 0 and s2 >= 0 for every plane")
         self.mask = None if mask is None else mask.float()
+        # the unbiased inverse on a grid of transformed values, increasing above D_MIN: as_image
+        # reads it backwards (one row per group's read noise)
+        end = float(2 * torch.sqrt(self.top.max() + 3 / 8 + self.s2.max()) + 2)
+        self.grid = torch.linspace(D_MIN, end, _TABLE, dtype=torch.float64)
+        self.table = unbiased_inverse(self.grid, self.s2.double().reshape(-1, 1))
 
     def to(self, device):
         self.low, self.high, self.s2, self.top = (t.to(device) for t in (self.low, self.high, self.s2, self.top))
+        self.grid, self.table = self.grid.to(device), self.table.to(device)
         self.mask = None if self.mask is None else self.mask.to(device)
         return self
 
@@ -117,22 +115,18 @@ class PhotonCounts(ForwardOperator):
 
     def as_image(self, x):
         """The intensity as the normalised transformed value whose unbiased inverse it is."""
-        mu = self.intensity(x.detach())
-        end = 2 * torch.sqrt(self.top.max() + 3 / 8 + self.s2.max()) + 2
-        grid = torch.linspace(_D_MIN, float(end), _TABLE, device=x.device, dtype=torch.float64)
-        out = torch.empty_like(x)
-        for g in range(x.shape[0]):
-            s2 = self.s2[min(g, self.s2.shape[0] - 1)].double()
-            table = unbiased_inverse(grid, s2.reshape(()))  # increasing above _D_MIN
-            d = _interpolate(mu[g].double(), table, grid)
-            low, high = (t[min(g, t.shape[0] - 1)].double() for t in (self.low, self.high))
-            out[g] = ((d - low) / (high - low)).to(x.dtype)
-        return out
+        mu = self.intensity(x.detach()).double()
+        groups = x.shape[0]
+        table = self.table.expand(groups, -1).contiguous()
+        d = _interpolate(mu.reshape(groups, -1), table, self.grid).reshape(mu.shape)
+        low, high = self.low.double(), self.high.double()
+        return ((d - low) / (high - low)).to(x.dtype)
 
 
 def _interpolate(values: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
-    """``numpy.interp`` for increasing ``xp``: ends held."""
-    v = values.clamp(xp[0], xp[-1])
-    i = torch.searchsorted(xp, v.reshape(-1).contiguous()).clamp(1, len(xp) - 1).reshape(v.shape)
-    x0, x1, f0, f1 = xp[i - 1], xp[i], fp[i - 1], fp[i]
+    """``numpy.interp`` row by row: ``values`` and the increasing ``xp`` have one row per group,
+    ``fp`` is shared; ends held."""
+    v = values.clamp(xp[:, :1], xp[:, -1:])
+    i = torch.searchsorted(xp, v).clamp(1, xp.shape[1] - 1)
+    x0, x1, f0, f1 = xp.gather(1, i - 1), xp.gather(1, i), fp[i - 1], fp[i]
     return f0 + (f1 - f0) * (v - x0) / (x1 - x0)
