@@ -85,6 +85,26 @@ def test_uint16_data_is_normalised_from_its_own_range_and_mapped_back():
     assert abs(result.image.mean() - raw.mean()) < 0.05 * raw.mean()
 
 
+def test_the_paper_profile_divides_by_the_dtype_range_as_the_authors_do():
+    clean = smooth_image(32)
+    raw = (40 + clean * 150).astype(np.uint8)  # an 8-bit image that does not span 0-255
+    paper = restore(raw, "denoise", iterations=2, profile="paper", **FAST)
+    assert (paper.normalization.low, paper.normalization.high, paper.normalization.method) == (0, 255, "dtype")
+    default = restore(raw, "denoise", iterations=2, **FAST)
+    assert (default.normalization.low, default.normalization.high) == (raw.min(), raw.max())
+    unit = clean.astype(np.float32) * 0.8 + 0.1  # float data in [0, 1]: taken as it is
+    assert restore(unit, "denoise", iterations=2, profile="paper", **FAST).normalization.high == 1
+    wide = unit * 5 - 1  # the authors never meet float data outside [0, 1]: its own range
+    kept = restore(wide, "denoise", iterations=2, profile="paper", **FAST).normalization
+    assert kept.method == "minmax" and np.isclose(kept.low, wide.min()) and np.isclose(kept.high, wide.max())
+    counts = (200 + clean * 3000).astype(np.uint16)  # no rule of theirs: its own range, not 1/20 of it
+    assert restore(counts, "denoise", iterations=2, profile="paper", **FAST).normalization.high == counts.max()
+    explicit = restore(raw, "denoise", iterations=2, profile="paper", normalize="minmax", **FAST)
+    assert explicit.normalization.high == raw.max()
+    with pytest.raises(ValueError, match="normalize must be one of"):
+        restore(raw, "denoise", iterations=2, normalize="range", **FAST)
+
+
 def test_seeded_cpu_runs_are_bit_for_bit_reproducible_and_seeds_differ():
     noisy = degrade(smooth_image(32), "denoise", seed=0).image
     a = restore(noisy, "denoise", iterations=5, seed=3, **FAST).image

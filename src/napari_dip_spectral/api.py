@@ -36,7 +36,7 @@ def restore(
     callback: Callable | None = None,
     *,
     profile: str = "default",
-    normalize: str = "minmax",
+    normalize: str = "auto",
     gain: float = 1.0,
     signed: bool = False,
     axes: str | None = None,

@@ -9,7 +9,7 @@ from .core.config import PRECISIONS, PROFILES, STOP_RULES, TASKS
 from .intensity import NORMALIZE_PER
 from .layout import CHANNEL_MODES
 from .likelihood import LIKELIHOODS
-from .normalization import METHODS
+from .normalization import CHOICES
 
 
 def _lipschitz(text: str):
@@ -108,7 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-auto-stop", action="store_true", help="run the whole iteration budget")
     p.add_argument(
-        "--normalize", choices=METHODS, default="minmax", help="intensity normalisation to [0, 1] (default minmax)"
+        "--normalize",
+        choices=CHOICES,
+        default="auto",
+        help="intensity normalisation to [0, 1]; auto: minmax, or the dtype's range in the paper profile",
     )
     p.add_argument(
         "--normalize-per",

@@ -21,6 +21,7 @@ from .layout import photon_stack, stack_layout
 from .likelihood import fit_operator, photon_scales, resolve_likelihood
 from .noise_fit import photon_options, stabilised_sigma
 from .nonlocal_share import resolve_share
+from .normalization import resolve_normalize
 from .refine import refine
 from .result import PlanState, assemble_result, entry_of
 from .saturation import lower_saturated_for, restore_saturated
@@ -77,7 +78,7 @@ class RestoreJob:
         factor=None,
         reference=None,
         profile: str = "default",
-        normalize: str = "minmax",
+        normalize: str = "auto",
         normalize_per: str = "stack",
         channel_mode: str = "auto",
         gain: float = 1.0,
@@ -99,6 +100,7 @@ class RestoreJob:
     ):
         check_task_profile(task, profile)
         arr = check_image(image, axes)
+        normalize = resolve_normalize(normalize, profile, arr)
         if axes is None and arr.ndim == 3 and arr.shape[-1] == 3:
             axes = "YXS"  # a colour image: its channels fitted jointly
         self.layout = stack_layout(arr.shape, axes, channel_mode, stack_prior, task, profile)

@@ -21,6 +21,7 @@ from .intensity import stabilised_ranges
 from .job import RestoreJob
 from .layout import stack_layout
 from .noise_fit import resolve_anscombe, sample_planes
+from .normalization import resolve_normalize
 from .validate import check_batch_size, check_output_dtype
 
 
@@ -45,7 +46,7 @@ def restore_dask(
     reference=None,
     callback=None,
     batch_size=None,
-    normalize="minmax",
+    normalize="auto",
     normalize_per="stack",
     anscombe="auto",
     output_dtype="float32",
@@ -64,6 +65,7 @@ def restore_dask(
             "compute the array first or restore chunks yourself"
         )
     check_batch_size(batch_size)
+    normalize = resolve_normalize(normalize, kwargs.get("profile", "default"), image)
     layout = stack_layout(image.shape, axes, channel_mode, stack_prior, task, kwargs.get("profile", "default"))
     out_dtype = check_output_dtype(output_dtype, np.dtype(image.dtype))
     loop = layout.loop_axes

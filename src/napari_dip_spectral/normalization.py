@@ -7,6 +7,27 @@ from dataclasses import dataclass
 import numpy as np
 
 METHODS = ("minmax", "percentile", "dtype", "none")
+CHOICES = ("auto", *METHODS)
+
+
+def resolve_normalize(method: str, profile: str, image) -> str:
+    """The method ``"auto"`` stands for: ``"minmax"`` in the default profile; in the ``paper``
+    profile the authors' scaling where they have one (their images are 8-bit, divided by 255):
+    ``"dtype"`` for uint8 data and for float data already within [0, 1], and ``"minmax"`` for
+    anything else, which their code never meets (a 12-bit camera image divided by 65535 would
+    fill 6 % of the range). ``image`` may be a dask array
+    (its range is then computed). Any other method is returned as it is."""
+    if method != "auto":
+        if method not in METHODS:
+            raise ValueError(f"normalize must be one of {CHOICES}, got {method!r}")
+        return method
+    if profile != "paper":
+        return "minmax"
+    dtype = np.dtype(image.dtype)
+    if dtype.kind in "ui":
+        return "dtype" if dtype == np.uint8 else "minmax"
+    low, high = (float(np.asarray(v)) for v in (image.min(), image.max()))
+    return "dtype" if 0 <= low and high <= 1 else "minmax"
 
 
 @dataclass(frozen=True)

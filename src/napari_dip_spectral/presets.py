@@ -27,7 +27,7 @@ from .intensity import NORMALIZE_PER
 from .layout import CHANNEL_MODES, STACK_PRIORS
 from .likelihood import LIKELIHOODS
 from .nonlocal_share import check_share
-from .normalization import METHODS
+from .normalization import CHOICES
 from .tiling import MIN_TILE
 
 FORMAT, VERSION = "napari-dip-spectral preset", 1
@@ -126,7 +126,7 @@ CHECKS = {
     "preview_every": _integer(0),
     "factor": _factor,
     "gain": _positive,
-    "normalize": _one_of(METHODS),
+    "normalize": _one_of(CHOICES),
     "normalize_per": _one_of(NORMALIZE_PER),
     "tile_size": _integer(MIN_TILE),
     "anscombe": _anscombe,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, SpinBox
 
 NOISE_MODELS = ("estimated", "known parameters", "off")
-NORMALIZE = ("minmax", "percentile", "dtype")
+NORMALIZE = ("auto", "minmax", "percentile", "dtype")
 SHARES = ("auto", "off", "0.1", "0.2", "0.3", "0.5")  # nlm_share: "auto" leaves it to the engine
 WIENER = ("auto", "off")  # wiener: "auto" leaves it to the engine (on for denoising, default profile)
 HOT_PIXELS = {"auto": None, "replace": True, "keep": False}  # hot_pixels: "auto" leaves it to the engine
@@ -105,10 +105,11 @@ class DataFields(Container):
         self.normalize = ComboBox(
             label="normalisation",
             choices=NORMALIZE,
-            value="minmax",
+            value="auto",
             tooltip=(
                 "How intensities map to [0, 1] for the fit (and back): 'minmax' the data's own "
-                "range, 'percentile' its 0.1-99.9 % range, 'dtype' the full range of an integer type."
+                "range, 'percentile' its 0.1-99.9 % range, 'dtype' the full range of an integer type; "
+                "'auto' is 'minmax', or 'dtype' in the paper profile (the authors divide by 255)."
             ),
         )
         self.normalize_per = ComboBox(
