@@ -27,7 +27,7 @@ def resolve_normalize(method: str, profile: str, image) -> str:
     if dtype.kind in "ui":
         return "dtype" if dtype == np.uint8 else "minmax"
     low, high = (float(np.asarray(v)) for v in (image.min(), image.max()))
-    return "dtype" if 0 <= low and high <= 1 else "minmax"
+    return "dtype" if low >= 0 and high <= 1 else "minmax"
 
 
 @dataclass(frozen=True)
