@@ -328,28 +328,58 @@ def test_estimate_before_run_times_the_settings_on_their_device(make_napari_view
     assert not widget.running and list(viewer.layers) == [viewer.layers["x"]]  # nothing was run
 
 
-def test_a_cancel_storm_in_one_widget_leaves_nothing_half_written(make_napari_viewer, qtbot):
-    """Runs cancelled at random moments, one after the other: each ends labelled as
-    cancelled, no preview layer is left, and the next run starts cleanly."""
-    rng = np.random.default_rng(0)
-    viewer = make_napari_viewer()
-    viewer.add_image(smooth_image(32), name="x")
-    widget = dock(viewer, "denoise", iterations=100_000)
-    for _ in range(5):
+def _widget_storm(viewer, qtbot, runs: int, seed: int) -> None:
+    """Runs cancelled at random moments, one after the other, half through the Cancel button
+    and half through the worker's quit (what napari's activity dock does): each ends labelled
+    as cancelled, no preview layer is left, no pool thread is still working, the input is
+    untouched, the finished result from before the storm is not overwritten, and a run after
+    the storm equals the same run before it."""
+    from qtpy.QtCore import QThreadPool
+
+    rng = np.random.default_rng(seed)
+    layer = viewer.add_image(smooth_image(32), name="x")
+    before = layer.data.tobytes()
+    widget = dock(viewer, "denoise", iterations=6)
+    widget.run(wait=True, timeout=120)
+    clean = widget.last_result.image.copy()
+    widget.form.iterations.value = 100_000
+    quits = 0
+    for _ in range(runs):
         worker = widget.run()
         qtbot.waitUntil(lambda w=widget: w._received is not None, timeout=60_000)
         qtbot.wait(int(rng.integers(0, 60)))
-        widget.cancel()
+        through_worker = bool(rng.random() < 0.5)
+        quits += through_worker
+        if through_worker:
+            worker.quit()
+        else:
+            widget.cancel()
         finish(qtbot, widget)
         qtbot.waitUntil(lambda w=worker: not w.is_running, timeout=30_000)
-        assert widget.last_result.stop_reason == "cancelled"
+        if through_worker:
+            assert widget.last_result is None  # nothing passed off as a result
+        else:
+            assert widget.last_result.stop_reason == "cancelled" and not widget.last_result.finished
         assert "x [denoise] (running)" not in viewer.layers
+        np.testing.assert_array_equal(viewer.layers["x [denoise]"].data, clean)  # the finished one stays
+    assert 0 < quits < runs
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=30_000)
     assert sorted(
         layer.name for layer in viewer.layers if "FBC" not in layer.name and "stopping" not in layer.name
-    ) == [
-        "x",
-        "x [denoise] (cancelled)",
-    ]
+    ) == ["x", "x [denoise]", "x [denoise] (cancelled)"]
+    assert layer.data.tobytes() == before
+    widget.form.iterations.value = 6
+    widget.run(wait=True, timeout=120)
+    np.testing.assert_array_equal(widget.last_result.image, clean)
+
+
+def test_a_cancel_storm_in_one_widget_leaves_nothing_half_written(make_napari_viewer, qtbot):
+    _widget_storm(make_napari_viewer(), qtbot, runs=6, seed=0)
+
+
+@pytest.mark.slow
+def test_a_long_cancel_storm_in_one_widget(make_napari_viewer, qtbot):
+    _widget_storm(make_napari_viewer(), qtbot, runs=200, seed=1)
 
 
 def test_the_widget_offers_what_restore_offers_for_camera_data(make_napari_viewer, qtbot):
