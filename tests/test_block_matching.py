@@ -1,10 +1,10 @@
-"""The grouped Wiener estimate of a plane (block_matching.py)."""
+"""The grouped estimates of a plane (block_matching.py): Wiener guided by a pilot, and hard threshold."""
 
 import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from napari_dip_spectral.block_matching import grouped_wiener, match_blocks
+from napari_dip_spectral.block_matching import grouped_threshold, grouped_wiener, match_blocks
 from napari_dip_spectral.wiener_pass import BLOCK_2D, wiener_pass
 
 
@@ -111,3 +111,25 @@ def test_small_and_thin_planes_give_finite_values(shape):
     data = rng.random(shape).astype(np.float32)
     out = grouped_wiener(data, gaussian_filter(data, 1.0), 0.1)
     assert out.shape == shape and np.isfinite(out).all()
+
+
+def test_the_hard_threshold_needs_no_pilot_and_guides_the_wiener_estimate_nearer_the_truth():
+    """BM3D's two stages: the thresholded groups alone remove most of the noise, and as the
+    pilot of the grouped Wiener estimate they bring it nearer the clean image still."""
+    rng = np.random.default_rng(3)
+    clean = spots()
+    sigma = 0.2
+    data = (clean + rng.normal(0, sigma, clean.shape)).astype(np.float32)
+    kept = data.copy()
+    pilot = grouped_threshold(data, sigma)
+    error = lambda x: float(np.mean((x - clean) ** 2))  # noqa: E731
+    assert pilot.dtype == np.float32 and pilot.shape == data.shape
+    assert error(pilot) < 0.2 * error(data)
+    assert error(grouped_wiener(data, pilot, sigma)) < 0.8 * error(pilot)
+    assert np.array_equal(data, kept)
+    # no noise: no coefficient is under the threshold, the data come back
+    np.testing.assert_allclose(grouped_threshold(clean, 0.0), clean, atol=1e-5)
+    # a coefficient is kept from 2.7 sigma up: far above the data's, everything but the
+    # groups' means is set to zero, and the estimate is a local mean
+    flat = grouped_threshold(data, 100.0)
+    assert flat.std() < 0.5 * data.std()

@@ -107,6 +107,25 @@ def test_units_without_a_sigma_keep_their_values_and_planes_average_three_estima
     np.testing.assert_allclose(planes[1, 2], expected, rtol=1e-5, atol=1e-6)
 
 
+def test_a_threshold_share_mixes_in_the_estimate_the_decoder_does_not_guide():
+    from napari_dip_spectral.block_matching import grouped_threshold
+
+    rng = np.random.default_rng(4)
+    data = (volume(2, 32, 7) + rng.normal(0, 0.05, (2, 32, 32))).astype(np.float32)[None]
+    pilot = gaussian_filter(data, (0, 0, 1.0, 1.0))
+    plain, shared = pilot.copy(), pilot.copy()
+    apply_wiener(plain, data, [0.05], whole_stack=False)
+    apply_wiener(shared, data, [0.05], whole_stack=False, threshold=0.25)
+    for c in range(2):
+        own = grouped_wiener(data[0, c], grouped_threshold(data[0, c], 0.05), 0.05)
+        np.testing.assert_allclose(shared[0, c], 0.75 * plain[0, c] + 0.25 * own, rtol=1e-5, atol=1e-6)
+    colour = pilot.copy()  # colour planes get none
+    apply_wiener(colour, data, [0.05], whole_stack=False, colour=True, threshold=0.25)
+    again = pilot.copy()
+    apply_wiener(again, data, [0.05], whole_stack=False, colour=True)
+    np.testing.assert_array_equal(colour, again)
+
+
 def test_a_colour_plane_groups_every_channel_on_its_luminance():
     data = volume(3, 24, 6)[None]  # one unit, three opponent channels
     out = data * 0.5
@@ -141,14 +160,14 @@ def test_a_second_round_is_the_first_again_guided_by_its_result_and_nearer_the_t
     assert error(twice) < 0.95 * error(once) < 0.95 * error(pilot)
 
 
-def test_gaussian_noise_gets_two_rounds_and_photon_noise_one(monkeypatch):
+def test_gaussian_noise_gets_two_rounds_and_photon_noise_one_with_a_threshold_share(monkeypatch):
     import napari_dip_spectral.refine as refine_module
 
     assert plane_rounds(photon_noise=False) == 2 and plane_rounds(photon_noise=True) == 1
     seen = []
 
-    def spy(out, data, sigmas, whole_stack, rounds=1, colour=False):
-        seen.append((rounds, colour))
+    def spy(out, data, sigmas, whole_stack, rounds=1, colour=False, threshold=0.0):
+        seen.append((rounds, colour, threshold))
 
     monkeypatch.setattr(refine_module, "apply_wiener", spy)
     counts = camera(blobs(40, 5), 6.0, 300.0, 4.0, 30, seed=7).astype(np.uint16)
@@ -157,7 +176,8 @@ def test_gaussian_noise_gets_two_rounds_and_photon_noise_one(monkeypatch):
     restore((blobs(40, 5) + rng.normal(0, 0.1, (40, 40))).astype(np.float32), "denoise", **FAST)
     scene = np.stack([blobs(40, 5), blobs(40, 6), blobs(40, 7)], axis=-1)  # (Y, X, 3): a colour plane
     restore((scene + rng.normal(0, 0.1, scene.shape)).astype(np.float32), "denoise", **FAST)
-    assert seen == [(1, False), (2, False), (2, True)]  # a colour plane is grouped on its luminance
+    # a colour plane is grouped on its luminance; only photon counts get the threshold share
+    assert seen == [(1, False, 1 / 3), (2, False, 0.0), (2, True, 0.0)]
 
 
 def test_restore_runs_it_on_stacks_and_planes_records_it_and_leaves_the_input_alone():

@@ -1,14 +1,20 @@
-"""The grouped Wiener estimate of a plane: blocks matched on a pilot, filtered together.
+"""Grouped estimates of a plane: similar blocks matched across it and filtered together.
 
-For every reference block (8 x 8, every third row and column) the blocks of the pilot
-nearest to it within a 39 x 39 window (at most 32, those within a mean squared distance of
-``TAU``, a power of two in number) are stacked into a group; the data's blocks at the same
-places are transformed together (a 3-D cosine transform of the group), each coefficient is
-shrunk by the pilot's ``P**2 / (P**2 + sigma**2)``, and the estimates are put back, weighted
-by a Kaiser window and by how hard their group was shrunk. This is the second stage of BM3D
-(Dabov et al., IEEE TIP 2007, with its published Wiener-stage values) with a cosine
-transform along the group: similar blocks elsewhere in the plane (nuclei, repeated texture)
-give each coefficient more samples than one neighbourhood (wiener_pass.py's blocks) does.
+For every reference block (8 x 8, every third row and column) the blocks nearest to it
+within a 39 x 39 window (at most a group's size, those within a mean squared distance of its
+threshold, a power of two in number) are stacked into a group; the data's blocks at the same
+places are transformed together (a 3-D cosine transform of the group), filtered, and put
+back, weighted by a Kaiser window and by how much noise their group kept. These are the two
+stages of BM3D (Dabov et al., IEEE TIP 2007, with their published values), with a cosine
+transform along the group:
+
+* :func:`grouped_wiener`: the blocks matched on a pilot, each coefficient shrunk by the
+  pilot's ``P**2 / (P**2 + sigma**2)`` (groups of up to 32, threshold 400 on a 0-255
+  scale); similar blocks elsewhere in the plane (nuclei, repeated texture) give each
+  coefficient more samples than one neighbourhood (wiener_pass.py's blocks) does.
+* :func:`grouped_threshold`: no pilot; the blocks matched on the data, and every coefficient
+  under 2.7 sigma set to zero (groups of up to 16, threshold 2500). A pilot of its own for
+  :func:`grouped_wiener`, made without the decoder.
 
 Large planes go in bands of reference rows, each matched on its rows plus a halo of the
 search radius, and filtered in chunks of groups, so memory stays bounded; the values do not
@@ -21,10 +27,13 @@ import os
 
 import numpy as np
 
-from .wiener_blocks import shrink_blocks
+from .wiener_blocks import shrink_blocks, threshold_blocks
 
 BLOCK, STEP, RADIUS, GROUP = 8, 3, 19, 32
 TAU = 400 / 255**2  # BM3D's Wiener-stage match threshold (400 on a 0-255 scale), data in [0, 1]
+THRESHOLD_GROUP = 16  # BM3D's hard-threshold stage: groups of up to 16 blocks,
+THRESHOLD_TAU = 2500 / 255**2  # matched on the noisy data within 2500 (0-255 scale),
+THRESHOLD_LAMBDA = 2.7  # coefficients under 2.7 sigma set to zero
 KAISER_BETA = 2.0
 BAND_REFS = 32768  # reference blocks matched at once (~30 MB of distances)
 MIN_BAND_REFS = 8192  # a band per core only down to this: smaller ones redo too much halo
@@ -86,9 +95,18 @@ def match_blocks(pilot: np.ndarray, ry: np.ndarray, rx: np.ndarray, block: int, 
     return ys.T, xs.T, distances.T
 
 
+def grouped_threshold(data: np.ndarray, sigma: float, match_on: np.ndarray | None = None) -> np.ndarray:
+    """The grouped hard-threshold estimate of the plane ``data`` (noise ``sigma``), float32:
+    BM3D's first stage. The groups are formed on ``match_on`` (one plane; default the data
+    itself); ``data`` may be ``(planes, H, W)`` with a ``match_on`` of ``(H, W)``, as for
+    :func:`grouped_wiener`."""
+    return grouped_wiener(data, None, sigma, data if match_on is None else match_on)
+
+
 def grouped_wiener(data: np.ndarray, pilot: np.ndarray, sigma: float, match_on: np.ndarray | None = None) -> np.ndarray:
     """The grouped Wiener estimate of the plane ``data`` (noise ``sigma``) guided by
-    ``pilot`` (same shape), float32. The groups are formed on ``match_on`` (one plane;
+    ``pilot`` (same shape; None: hard-thresholded instead, see :func:`grouped_threshold`),
+    float32. The groups are formed on ``match_on`` (one plane;
     default the pilot): a colour plane's two colour differences have little structure of
     their own to match on, so they are grouped on the luminance, as CBM3D does. ``data`` and
     ``pilot`` may also be ``(planes, H, W)`` with a ``match_on`` of ``(H, W)``: every plane is
@@ -99,9 +117,11 @@ def grouped_wiener(data: np.ndarray, pilot: np.ndarray, sigma: float, match_on: 
     from concurrent.futures import ThreadPoolExecutor
 
     matched = pilot if match_on is None else match_on
-    if matched.ndim != 2 or data.shape[-2:] != matched.shape or pilot.shape != data.shape:
-        raise ValueError(f"planes {data.shape} and pilot {pilot.shape} need one plane to match on, got {matched.shape}")
-    planes, pilots = data.reshape(-1, *data.shape[-2:]), pilot.reshape(-1, *data.shape[-2:])
+    if matched.ndim != 2 or data.shape[-2:] != matched.shape or (pilot is not None and pilot.shape != data.shape):
+        shape = None if pilot is None else pilot.shape
+        raise ValueError(f"planes {data.shape} and pilot {shape} need one plane to match on, got {matched.shape}")
+    planes = data.reshape(-1, *data.shape[-2:])
+    pilots = None if pilot is None else pilot.reshape(-1, *data.shape[-2:])
     h, w = matched.shape
     block = min(BLOCK, h, w)
     step = min(STEP, block)  # every pixel lies in a reference block
@@ -125,31 +145,38 @@ def grouped_wiener(data: np.ndarray, pilot: np.ndarray, sigma: float, match_on: 
 
 def _band(planes, pilots, matched, sigma: float, band: np.ndarray, xs: np.ndarray, block: int):
     """The weighted estimates of the groups (formed on ``matched``) of one band of reference
-    rows, for each of ``planes`` (guided by its ``pilots``), summed per pixel over the rows
-    they reach: (first row, sums, weights), the last two ``(planes, pixels)``."""
+    rows, for each of ``planes`` (Wiener-filtered guided by its ``pilots``, or hard-thresholded
+    where ``pilots`` is None), summed per pixel over the rows they reach: (first row, sums,
+    weights), the last two ``(planes, pixels)``."""
     from numpy.lib.stride_tricks import sliding_window_view
 
     h, w = matched.shape
     window = np.outer(np.kaiser(block, KAISER_BETA), np.kaiser(block, KAISER_BETA)) if block > 1 else np.ones((1, 1))
     top, bottom = max(int(band[0]) - RADIUS, 0), min(int(band[-1]) + block + RADIUS, h)
     ry, rx = (v.ravel() for v in np.meshgrid(band - top, xs, indexing="ij"))
-    gy, gx, distance = match_blocks(matched[top:bottom], ry, rx, block, RADIUS, GROUP)
+    group, tau = (GROUP, TAU) if pilots is not None else (THRESHOLD_GROUP, THRESHOLD_TAU)
+    gy, gx, distance = match_blocks(matched[top:bottom], ry, rx, block, RADIUS, group)
     # as in BM3D, a group holds a power of two of the blocks within the threshold
-    within = np.maximum((distance <= TAU).sum(axis=1), 1)
-    sizes = np.minimum(2 ** np.floor(np.log2(within)).astype(int), GROUP)
+    within = np.maximum((distance <= tau).sum(axis=1), 1)
+    sizes = np.minimum(2 ** np.floor(np.log2(within)).astype(int), group)
     n = (bottom - top) * w
     total, weights = np.zeros((len(planes), n)), np.zeros((len(planes), n))
     offsets = np.arange(block)[:, None] * w + np.arange(block)
-    for p, (data, pilot) in enumerate(zip(planes, pilots)):
-        noisy = sliding_window_view(data[top:bottom].astype(np.float64), (block, block))
-        guide = sliding_window_view(pilot[top:bottom].astype(np.float64), (block, block))
+    for p, data in enumerate(planes):
+        noisy, guide = (
+            None if plane is None else sliding_window_view(plane[top:bottom].astype(np.float64), (block, block))
+            for plane in (data, None if pilots is None else pilots[p])
+        )
         for size in np.unique(sizes):
             chosen = np.flatnonzero(sizes == size)
             per_chunk = max(1, CHUNK_REFS * GROUP // size)
             for c in range(0, chosen.size, per_chunk):
                 part = chosen[c : c + per_chunk]
                 cy, cx = gy[part, :size], gx[part, :size]
-                estimate, weight = shrink_blocks(noisy[cy, cx], guide[cy, cx], sigma, (1, 2, 3))
+                if guide is None:
+                    estimate, weight = threshold_blocks(noisy[cy, cx], sigma, THRESHOLD_LAMBDA, (1, 2, 3))
+                else:
+                    estimate, weight = shrink_blocks(noisy[cy, cx], guide[cy, cx], sigma, (1, 2, 3))
                 weight = np.broadcast_to(weight * window, estimate.shape)  # and a Kaiser window
                 where = (cy * w + cx)[..., None, None] + offsets
                 total[p] += np.bincount(where.ravel(), (estimate * weight).ravel(), n)

@@ -15,7 +15,11 @@ blocks shrunk most. This is the second stage of BM3D / BM4D without their block 
   filtered plane and the grouped estimate. Each estimate alone lost on some images; their
   mean raised the average over fluorescence crops and photos (docs/beyond_the_paper.md
   section 11, "Planes: a grouped estimate as well"). Under Gaussian noise a plane goes
-  through this twice, the second time guided by the first's result (plane_rounds).
+  through this twice, the second time guided by the first's result (plane_rounds). Under
+  photon noise a grey plane then takes a third of a BM3D-like estimate that the decoder does
+  not guide (the grouped hard threshold of block_matching.py as the pilot of its grouped
+  Wiener estimate; threshold_share): on references cleaner than the benchmark's nuclei
+  crops that pilot beat the decoder's result (docs/beyond_the_paper.md section 14).
 
 Measured in docs/beyond_the_paper.md section 11. It works in the units the fit saw
 (stabilised, for photon counts) with the noise sigma of those units. ``wiener=False`` keeps
@@ -28,7 +32,7 @@ import itertools
 
 import numpy as np
 
-from .block_matching import grouped_wiener
+from .block_matching import grouped_threshold, grouped_wiener
 from .wiener_blocks import shrink_blocks
 
 # Block sides (docs/beyond_the_paper.md section 11, "Stacks: how the 3-D pass was chosen" and
@@ -100,6 +104,15 @@ def plane_rounds(photon_noise: bool) -> int:
     return 1 if photon_noise else 2
 
 
+def threshold_share(photon_noise: bool) -> float:
+    """The weight of the estimate guided without the decoder (the grouped Wiener estimate
+    whose pilot is the grouped hard threshold, BM3D's two stages) in a plane's result: a
+    third under photon noise, where the decoder's result alone was the weaker pilot on
+    cleaner references (docs/beyond_the_paper.md section 14); none under Gaussian noise,
+    where it was not measured."""
+    return 1 / 3 if photon_noise else 0.0
+
+
 def apply_wiener(
     out: np.ndarray,
     data: np.ndarray,
@@ -107,13 +120,16 @@ def apply_wiener(
     whole_stack: bool,
     rounds: int = 1,
     colour: bool = False,
+    threshold: float = 0.0,
 ) -> None:
     """In place on ``out`` (units, channels, H, W), guided by itself: a whole-stack unit
     (its channels are the Z or T planes) becomes the 3-D estimate; otherwise each channel
     plane the mean of itself, the 2-D estimate and the grouped estimate, ``rounds`` times
     over, each round guided by the last. ``colour``: the channels are a colour plane in the
     opponent space (opponent.py), and all three channels are grouped on the luminance of
-    the round's guide, as CBM3D groups them. A unit with ``None`` keeps its values."""
+    the round's guide, as CBM3D groups them. ``threshold``: the share of the plane's
+    BM3D-like estimate, which does not depend on the decoder, mixed into each grey plane at
+    the end (colour planes get none). A unit with ``None`` keeps its values."""
     for u, sigma in enumerate(sigmas):
         if sigma is None:
             continue
@@ -129,6 +145,10 @@ def apply_wiener(
             for c in channels:
                 filtered = wiener_pass(data[u, c], out[u, c], sigma, BLOCK_2D)
                 out[u, c] = (out[u, c] + filtered + grouped[c]) / 3
+        if threshold and not colour:
+            for c in channels:
+                pilot = grouped_threshold(data[u, c], sigma)
+                out[u, c] = (1 - threshold) * out[u, c] + threshold * grouped_wiener(data[u, c], pilot, sigma)
 
 
 def describe_wiener(applied: bool, whole_stack: bool) -> str:
