@@ -119,11 +119,16 @@ def test_a_threshold_share_mixes_in_the_estimate_the_decoder_does_not_guide():
     for c in range(2):
         own = grouped_wiener(data[0, c], grouped_threshold(data[0, c], 0.05), 0.05)
         np.testing.assert_allclose(shared[0, c], 0.75 * plain[0, c] + 0.25 * own, rtol=1e-5, atol=1e-6)
-    colour = pilot.copy()  # colour planes get none
-    apply_wiener(colour, data, [0.05], whole_stack=False, colour=True, threshold=0.25)
-    again = pilot.copy()
-    apply_wiener(again, data, [0.05], whole_stack=False, colour=True)
-    np.testing.assert_array_equal(colour, again)
+    # a colour plane: thresholded on the data's luminance, Wiener-filtered on the pilot's
+    rgb = (volume(3, 32, 8) + rng.normal(0, 0.05, (3, 32, 32))).astype(np.float32)[None]
+    guide = gaussian_filter(rgb, (0, 0, 1.0, 1.0))
+    colour, again = guide.copy(), guide.copy()
+    apply_wiener(colour, rgb, [0.05], whole_stack=False, colour=True, threshold=0.25)
+    apply_wiener(again, rgb, [0.05], whole_stack=False, colour=True)
+    first = grouped_threshold(rgb[0], 0.05, rgb[0, 0])
+    own = grouped_wiener(rgb[0], first, 0.05, first[0])
+    np.testing.assert_allclose(colour[0], 0.75 * again[0] + 0.25 * own, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(own[1], grouped_wiener(rgb[0, 1], grouped_threshold(rgb[0, 1], 0.05), 0.05), atol=1e-4)
 
 
 def test_a_colour_plane_groups_every_channel_on_its_luminance():
@@ -160,7 +165,7 @@ def test_a_second_round_is_the_first_again_guided_by_its_result_and_nearer_the_t
     assert error(twice) < 0.95 * error(once) < 0.95 * error(pilot)
 
 
-def test_gaussian_noise_gets_two_rounds_and_photon_noise_one_with_a_threshold_share(monkeypatch):
+def test_gaussian_noise_gets_two_rounds_and_photon_noise_one_both_a_threshold_share(monkeypatch):
     import napari_dip_spectral.refine as refine_module
 
     assert plane_rounds(photon_noise=False) == 2 and plane_rounds(photon_noise=True) == 1
@@ -176,8 +181,8 @@ def test_gaussian_noise_gets_two_rounds_and_photon_noise_one_with_a_threshold_sh
     restore((blobs(40, 5) + rng.normal(0, 0.1, (40, 40))).astype(np.float32), "denoise", **FAST)
     scene = np.stack([blobs(40, 5), blobs(40, 6), blobs(40, 7)], axis=-1)  # (Y, X, 3): a colour plane
     restore((scene + rng.normal(0, 0.1, scene.shape)).astype(np.float32), "denoise", **FAST)
-    # a colour plane is grouped on its luminance; only photon counts get the threshold share
-    assert seen == [(1, False, 1 / 3), (2, False, 0.0), (2, True, 0.0)]
+    # a colour plane is grouped on its luminance; every plane gets the threshold share
+    assert seen == [(1, False, 1 / 3), (2, False, 1 / 3), (2, True, 1 / 3)]
 
 
 def test_restore_runs_it_on_stacks_and_planes_records_it_and_leaves_the_input_alone():

@@ -12,7 +12,7 @@ from .noise_fit import describe_noise
 from .nonlocal_share import describe_share, mix_nonlocal, plane_sigmas
 from .opponent import from_opponent, to_opponent
 from .saturation import describe_saturated
-from .wiener_pass import apply_wiener, describe_wiener, plane_rounds, threshold_share
+from .wiener_pass import THRESHOLD_SHARE, apply_wiener, describe_wiener, plane_rounds
 
 
 def refine(job, state) -> None:
@@ -27,9 +27,8 @@ def refine(job, state) -> None:
     mix_nonlocal(out, data, sigmas, job.nlm_share)
     state.nlm_share = job.nlm_share
     if job.wiener:
-        photon = job.model is not None
-        stack = job.layout.whole_stack
-        apply_wiener(out, data, sigmas, stack, plane_rounds(photon), colour=colour, threshold=threshold_share(photon))
+        rounds = plane_rounds(job.model is not None)
+        apply_wiener(out, data, sigmas, job.layout.whole_stack, rounds, colour=colour, threshold=THRESHOLD_SHARE)
         state.wiener = True
     if colour:
         state.out[...] = from_opponent(out)

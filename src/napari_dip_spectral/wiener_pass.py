@@ -15,11 +15,11 @@ blocks shrunk most. This is the second stage of BM3D / BM4D without their block 
   filtered plane and the grouped estimate. Each estimate alone lost on some images; their
   mean raised the average over fluorescence crops and photos (docs/beyond_the_paper.md
   section 11, "Planes: a grouped estimate as well"). Under Gaussian noise a plane goes
-  through this twice, the second time guided by the first's result (plane_rounds). Under
-  photon noise a grey plane then takes a third of a BM3D-like estimate that the decoder does
-  not guide (the grouped hard threshold of block_matching.py as the pilot of its grouped
-  Wiener estimate; threshold_share): on references cleaner than the benchmark's nuclei
-  crops that pilot beat the decoder's result (docs/beyond_the_paper.md section 14).
+  through this twice, the second time guided by the first's result (plane_rounds). A plane
+  then takes a third of a BM3D-like estimate that the decoder does not guide (the grouped
+  hard threshold of block_matching.py as the pilot of its grouped Wiener estimate;
+  THRESHOLD_SHARE): on fluorescence references cleaner than the benchmark's nuclei crops,
+  and on photos, that pilot beat the decoder's result (docs/beyond_the_paper.md section 14).
 
 Measured in docs/beyond_the_paper.md section 11. It works in the units the fit saw
 (stabilised, for photon counts) with the noise sigma of those units. ``wiener=False`` keeps
@@ -104,13 +104,11 @@ def plane_rounds(photon_noise: bool) -> int:
     return 1 if photon_noise else 2
 
 
-def threshold_share(photon_noise: bool) -> float:
-    """The weight of the estimate guided without the decoder (the grouped Wiener estimate
-    whose pilot is the grouped hard threshold, BM3D's two stages) in a plane's result: a
-    third under photon noise, where the decoder's result alone was the weaker pilot on
-    cleaner references (docs/beyond_the_paper.md section 14); none under Gaussian noise,
-    where it was not measured."""
-    return 1 / 3 if photon_noise else 0.0
+# The weight of the estimate the decoder does not guide (the grouped Wiener estimate whose
+# pilot is the grouped hard threshold: BM3D's two stages) in a plane's result, chosen on the
+# fluorescence calibration cases and confirmed on held-out fluorescence images and on grey
+# and colour photos under Gaussian noise (docs/beyond_the_paper.md section 14).
+THRESHOLD_SHARE = 1 / 3
 
 
 def apply_wiener(
@@ -128,8 +126,8 @@ def apply_wiener(
     over, each round guided by the last. ``colour``: the channels are a colour plane in the
     opponent space (opponent.py), and all three channels are grouped on the luminance of
     the round's guide, as CBM3D groups them. ``threshold``: the share of the plane's
-    BM3D-like estimate, which does not depend on the decoder, mixed into each grey plane at
-    the end (colour planes get none). A unit with ``None`` keeps its values."""
+    BM3D-like estimate, which does not depend on the decoder, mixed in at the end (a colour
+    plane's grouped on the luminance, as CBM3D's). A unit with ``None`` keeps its values."""
     for u, sigma in enumerate(sigmas):
         if sigma is None:
             continue
@@ -145,7 +143,10 @@ def apply_wiener(
             for c in channels:
                 filtered = wiener_pass(data[u, c], out[u, c], sigma, BLOCK_2D)
                 out[u, c] = (out[u, c] + filtered + grouped[c]) / 3
-        if threshold and not colour:
+        if threshold and colour:  # grouped on the luminance, the data's then the pilot's, as CBM3D
+            pilot = grouped_threshold(data[u], sigma, data[u, 0])
+            out[u] = (1 - threshold) * out[u] + threshold * grouped_wiener(data[u], pilot, sigma, pilot[0])
+        elif threshold:
             for c in channels:
                 pilot = grouped_threshold(data[u, c], sigma)
                 out[u, c] = (1 - threshold) * out[u, c] + threshold * grouped_wiener(data[u, c], pilot, sigma)
