@@ -125,3 +125,19 @@ def test_beads_no_longer_squeeze_the_fit(seed):
     assert as_given.saturated == 0
     as_given = as_given.image[away]
     assert np.abs(lowered - without).mean() < 0.5 * np.abs(as_given - without).mean()
+
+
+def test_gaussian_noise_clipped_to_the_range_is_not_saturation():
+    """A photo with Gaussian noise clipped to [0, 1] piles pixels up at both ends: noise, not
+    a bound. They stay in the fit and the result is not reset to 0 or 1 there."""
+    rng = np.random.default_rng(2)
+    yy, xx = np.mgrid[:48, :48] / 48
+    clean = 0.5 + 0.5 * np.sin(5 * xx) * np.cos(3 * yy)
+    noisy = np.clip(clean + rng.normal(0, 0.1, clean.shape), 0, 1).astype(np.float32)
+    assert clipping_levels(noisy) == (0.0, 1.0)  # it looks clipped
+    result = restore(noisy, anscombe=False, **FAST)
+    assert result.saturated == 0
+    assert not np.any(result.image[noisy == 1.0] == 1.0)
+    image, mask, level = lower_saturated_for(noisy, "denoise", "default", photon_noise=False)
+    assert image is noisy and mask is None and level is None
+    assert lower_saturated_for(noisy, "denoise", "default", photon_noise=True)[1] is not None

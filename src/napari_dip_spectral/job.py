@@ -107,7 +107,7 @@ class RestoreJob:
         noise = resolve_noise(anscombe, arr, task, profile, self.layout.axes, hot_pixels)
         arr, self.model, self.noise_estimate, self.hot_pixels = noise
         # after the noise model, which leaves saturated pixels out by their level
-        arr, self.saturated, self.saturation_level = lower_saturated_for(arr, task, profile)
+        arr, self.saturated, self.saturation_level = lower_saturated_for(arr, task, profile, self.model is not None)
         self.nlm_share = resolve_share(nlm_share, task, profile)
         joint_stack = stack_prior == "auto" and self.layout.volume and self.model is not None
         if joint_stack:
