@@ -100,13 +100,12 @@ def grouped_threshold(data: np.ndarray, sigma: float, match_on: np.ndarray | Non
     BM3D's first stage. The groups are formed on ``match_on`` (one plane; default the data
     itself); ``data`` may be ``(planes, H, W)`` with a ``match_on`` of ``(H, W)``, as for
     :func:`grouped_wiener`."""
-    return grouped_wiener(data, None, sigma, data if match_on is None else match_on)
+    return _grouped(data, None, sigma, data if match_on is None else match_on)
 
 
 def grouped_wiener(data: np.ndarray, pilot: np.ndarray, sigma: float, match_on: np.ndarray | None = None) -> np.ndarray:
     """The grouped Wiener estimate of the plane ``data`` (noise ``sigma``) guided by
-    ``pilot`` (same shape; None: hard-thresholded instead, see :func:`grouped_threshold`),
-    float32. The groups are formed on ``match_on`` (one plane;
+    ``pilot`` (same shape), float32. The groups are formed on ``match_on`` (one plane;
     default the pilot): a colour plane's two colour differences have little structure of
     their own to match on, so they are grouped on the luminance, as CBM3D does. ``data`` and
     ``pilot`` may also be ``(planes, H, W)`` with a ``match_on`` of ``(H, W)``: every plane is
@@ -114,9 +113,14 @@ def grouped_wiener(data: np.ndarray, pilot: np.ndarray, sigma: float, match_on: 
     its width. Bands of reference rows run on the CPU's cores at once (numpy releases the
     interpreter lock in the work that dominates) and are added up in order, so the values do
     not depend on the number of cores."""
+    return _grouped(data, pilot, sigma, pilot if match_on is None else match_on)
+
+
+def _grouped(data: np.ndarray, pilot: np.ndarray | None, sigma: float, matched: np.ndarray) -> np.ndarray:
+    """Either estimate, in bands of reference rows on the cores: Wiener-filtered guided by
+    ``pilot``, or hard-thresholded where it is None; groups formed on ``matched``."""
     from concurrent.futures import ThreadPoolExecutor
 
-    matched = pilot if match_on is None else match_on
     if matched.ndim != 2 or data.shape[-2:] != matched.shape or (pilot is not None and pilot.shape != data.shape):
         shape = None if pilot is None else pilot.shape
         raise ValueError(f"planes {data.shape} and pilot {shape} need one plane to match on, got {matched.shape}")
