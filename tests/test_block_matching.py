@@ -22,7 +22,7 @@ def test_each_group_is_its_reference_then_the_nearest_blocks_within_the_radius()
     pilot = gaussian_filter(rng.random((24, 20)), 1.0)
     block, radius, k = 4, 3, 5
     ry, rx = np.array([0, 9, 20]), np.array([0, 7, 16])
-    ys, xs, distance = match_blocks(pilot, ry, rx, block, radius, k)
+    (ys, xs), distance = match_blocks(pilot, (ry, rx), (block, block), (radius, radius), k)
     assert ys.shape == xs.shape == distance.shape == (3, k)
     assert distance[:, 0].max() == 0 and (np.diff(distance, axis=1) >= 0).all()  # nearest first
     for n in range(3):
@@ -86,8 +86,8 @@ def test_planes_that_share_a_guide_are_matched_once_and_filtered_as_one_at_a_tim
     assert together.shape == data.shape and together.dtype == np.float32
     np.testing.assert_allclose(together, one_by_one, rtol=1e-5, atol=1e-6)
     assert len(calls) == 1  # one band of references, matched once for the three planes
-    with pytest.raises(ValueError, match="one plane to match on"):
-        grouped_wiener(data, pilot, 0.1)  # several planes need the plane they are grouped on
+    with pytest.raises(ValueError, match="to match on"):
+        grouped_wiener(data, pilot, 0.1, pilot[0, :, :10])  # not the planes' shape
 
 
 def test_a_large_plane_in_bands_of_reference_rows_gives_the_same_values(monkeypatch):
@@ -133,3 +133,65 @@ def test_the_hard_threshold_needs_no_pilot_and_guides_the_wiener_estimate_nearer
     # groups' means is set to zero, and the estimate is a local mean
     flat = grouped_threshold(data, 100.0)
     assert flat.std() < 0.5 * data.std()
+
+
+def test_a_volume_is_grouped_in_cubes_and_beats_its_planes_grouped_one_by_one():
+    """Given a volume and nothing to match on, the groups are of cubes matched across it
+    (BM4D's grouping): structure that extends from plane to plane (as nuclei do through a
+    confocal stack), under noise that does not, comes nearer the truth by the two stages over
+    the volume than by the same stages plane by plane."""
+    rng = np.random.default_rng(6)
+    raw = gaussian_filter(rng.random((12, 40, 40)), (3, 1.5, 1.5))  # smoother along Z
+    clean = ((raw - raw.min()) / (raw.max() - raw.min())).astype(np.float32)
+    sigma = 0.1
+    data = (clean + rng.normal(0, sigma, clean.shape)).astype(np.float32)
+    kept = data.copy()
+    volume = grouped_wiener(data, grouped_threshold(data, sigma), sigma)
+    planes = np.stack([grouped_wiener(p, grouped_threshold(p, sigma), sigma) for p in data])
+    error = lambda x: float(np.mean((x - clean) ** 2))  # noqa: E731
+    assert volume.shape == data.shape and volume.dtype == np.float32
+    assert error(volume) < 0.7 * error(planes)  # 0.47 when written
+    assert error(volume) < 0.15 * error(data)  # 0.07
+    assert np.array_equal(data, kept)
+    np.testing.assert_allclose(grouped_threshold(clean, 0.0), clean, atol=1e-5)
+
+
+def test_cubes_are_matched_in_three_dimensions():
+    rng = np.random.default_rng(7)
+    pilot = gaussian_filter(rng.random((9, 14, 12)), 1.0)
+    sides, radii, k = (3, 4, 4), (2, 3, 3), 6
+    refs = (np.array([0, 4, 6]), np.array([0, 5, 10]), np.array([8, 3, 0]))
+    corners, distance = match_blocks(pilot, refs, sides, radii, k)
+    assert len(corners) == 3 and distance.shape == (3, k)
+    cut = lambda z, y, x: pilot[z : z + 3, y : y + 4, x : x + 4]  # noqa: E731
+    for n in range(3):
+        r = tuple(int(a[n]) for a in refs)
+        assert tuple(int(c[n, 0]) for c in corners) == r
+        brute = sorted(
+            ((cut(z, y, x) - cut(*r)) ** 2).mean()
+            for z in range(max(r[0] - 2, 0), min(r[0] + 2, 9 - 3) + 1)
+            for y in range(max(r[1] - 3, 0), min(r[1] + 3, 14 - 4) + 1)
+            for x in range(max(r[2] - 3, 0), min(r[2] + 3, 12 - 4) + 1)
+            if (z, y, x) != r
+        )[: k - 1]
+        np.testing.assert_allclose(distance[n, 1:], brute, rtol=1e-9)
+
+
+@pytest.mark.parametrize("shape", [(1, 9, 9), (2, 5, 30), (3, 12, 7)])
+def test_thin_volumes_give_finite_values(shape):
+    rng = np.random.default_rng(8)
+    data = rng.random(shape).astype(np.float32)
+    out = grouped_wiener(data, grouped_threshold(data, 0.1), 0.1)
+    assert out.shape == shape and np.isfinite(out).all()
+
+
+def test_a_large_volume_in_bands_of_reference_rows_gives_the_same_values(monkeypatch):
+    import napari_dip_spectral.block_matching as module
+
+    rng = np.random.default_rng(9)
+    data = rng.random((5, 30, 17)).astype(np.float32)
+    whole = grouped_threshold(data, 0.1)
+    monkeypatch.setattr(module, "BAND_REFS", 30)
+    monkeypatch.setattr(module, "MIN_BAND_REFS", 1)
+    monkeypatch.setattr(module.os, "cpu_count", lambda: 3)
+    np.testing.assert_allclose(grouped_threshold(data, 0.1), whole, rtol=1e-5, atol=1e-6)
