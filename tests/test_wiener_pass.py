@@ -129,6 +129,16 @@ def test_a_threshold_share_mixes_in_the_estimate_the_decoder_does_not_guide():
     own = grouped_wiener(rgb[0], first, 0.05, first[0])
     np.testing.assert_allclose(colour[0], 0.75 * again[0] + 0.25 * own, rtol=1e-5, atol=1e-6)
     assert not np.allclose(own[1], grouped_wiener(rgb[0, 1], grouped_threshold(rgb[0, 1], 0.05), 0.05), atol=1e-4)
+    # a stack fitted as a whole: the 3-D pass, then the share of the estimate grouped in cubes
+    stack = (volume(6, 24, 9) + rng.normal(0, 0.05, (6, 24, 24))).astype(np.float32)[None]
+    guide = gaussian_filter(stack, (0, 0.5, 1.0, 1.0))
+    whole, alone = guide.copy(), guide.copy()
+    apply_wiener(whole, stack, [0.05], whole_stack=True, threshold=0.25)
+    apply_wiener(alone, stack, [0.05], whole_stack=True)
+    cubes = grouped_wiener(stack[0], grouped_threshold(stack[0], 0.05), 0.05)
+    np.testing.assert_allclose(whole[0], 0.75 * alone[0] + 0.25 * cubes, rtol=1e-5, atol=1e-6)
+    planes = np.stack([grouped_wiener(p, grouped_threshold(p, 0.05), 0.05) for p in stack[0]])
+    assert not np.allclose(cubes, planes, atol=1e-3)
 
 
 def test_a_colour_plane_groups_every_channel_on_its_luminance():
@@ -167,12 +177,14 @@ def test_a_second_round_is_the_first_again_guided_by_its_result_and_nearer_the_t
 
 def test_gaussian_noise_gets_two_rounds_and_photon_noise_one_both_a_threshold_share(monkeypatch):
     import napari_dip_spectral.refine as refine_module
+    import napari_dip_spectral.wiener_pass as wiener_module
 
     assert plane_rounds(photon_noise=False) == 2 and plane_rounds(photon_noise=True) == 1
-    seen = []
+    seen, wholes = [], []
 
     def spy(out, data, sigmas, whole_stack, rounds=1, colour=False, threshold=0.0):
         seen.append((rounds, colour, threshold))
+        wholes.append(whole_stack)
 
     monkeypatch.setattr(refine_module, "apply_wiener", spy)
     counts = camera(blobs(40, 5), 6.0, 300.0, 4.0, 30, seed=7).astype(np.uint16)
@@ -182,7 +194,10 @@ def test_gaussian_noise_gets_two_rounds_and_photon_noise_one_both_a_threshold_sh
     scene = np.stack([blobs(40, 5), blobs(40, 6), blobs(40, 7)], axis=-1)  # (Y, X, 3): a colour plane
     restore((scene + rng.normal(0, 0.1, scene.shape)).astype(np.float32), "denoise", **FAST)
     # a colour plane is grouped on its luminance; every plane gets the threshold share
-    assert seen == [(1, False, 1 / 3), (2, False, 1 / 3), (2, True, 1 / 3)]
+    share = wiener_module.THRESHOLD_SHARE
+    assert 0 < share < 1 and seen == [(1, False, share), (2, False, share), (2, True, share)]
+    restore(counts[None].repeat(3, axis=0), "denoise", axes="ZYX", **FAST)
+    assert seen[-1] == (1, False, share) and wholes == [False, False, False, True]  # a stack as a whole
 
 
 def test_restore_runs_it_on_stacks_and_planes_records_it_and_leaves_the_input_alone():

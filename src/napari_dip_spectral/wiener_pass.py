@@ -6,9 +6,11 @@ position, is shrunk coefficient by coefficient by ``pilot**2 / (pilot**2 + sigma
 empirical Wiener filter, and the overlapping blocks are averaged with weights that favour the
 blocks shrunk most. This is the second stage of BM3D / BM4D without their block matching.
 
-* A Z (or T) stack fitted as a whole is filtered in 3-D, 4 x 4 x 4 blocks, and the filtered
-  stack is the result: signal is correlated from plane to plane and noise is not, which
-  neither the decoder (planes as channels) nor the per-plane share uses.
+* A Z (or T) stack fitted as a whole is filtered in 3-D, 4 x 4 x 4 blocks: signal is
+  correlated from plane to plane and noise is not, which neither the decoder (planes as
+  channels) nor the per-plane share uses. The stack then takes its share (THRESHOLD_SHARE)
+  of a BM4D-like estimate the decoder does not guide: block_matching.py's two stages on
+  cubes grouped across the volume.
 * A plane (an image, a plane of a stack fitted plane by plane, a colour channel) is filtered
   in 2-D, 8 x 8 blocks, and also by the grouped Wiener filter of block_matching.py (blocks
   matched across the plane on the pilot); the result is the mean of the plane before, the
@@ -16,10 +18,11 @@ blocks shrunk most. This is the second stage of BM3D / BM4D without their block 
   mean raised the average over fluorescence crops and photos (docs/beyond_the_paper.md
   section 11, "Planes: a grouped estimate as well"). Under Gaussian noise a plane goes
   through this twice, the second time guided by the first's result (plane_rounds). A plane
-  then takes a third of a BM3D-like estimate that the decoder does not guide (the grouped
-  hard threshold of block_matching.py as the pilot of its grouped Wiener estimate;
-  THRESHOLD_SHARE): on fluorescence references cleaner than the benchmark's nuclei crops,
-  and on photos, that pilot beat the decoder's result (docs/beyond_the_paper.md section 14).
+  then ends as the mean of that and a BM3D-like estimate that the decoder does not guide
+  (the grouped hard threshold of block_matching.py as the pilot of its grouped Wiener
+  estimate; THRESHOLD_SHARE): on fluorescence references cleaner than the benchmark's
+  nuclei crops, and on photos, that pilot beat the decoder's result (docs/beyond_the_paper.md
+  section 14).
 
 Measured in docs/beyond_the_paper.md section 11. It works in the units the fit saw
 (stabilised, for photon counts) with the noise sigma of those units. ``wiener=False`` keeps
@@ -105,10 +108,11 @@ def plane_rounds(photon_noise: bool) -> int:
 
 
 # The weight of the estimate the decoder does not guide (the grouped Wiener estimate whose
-# pilot is the grouped hard threshold: BM3D's two stages) in a plane's result, chosen on the
-# fluorescence calibration cases and confirmed on held-out fluorescence images and on grey
-# and colour photos under Gaussian noise (docs/beyond_the_paper.md section 14).
-THRESHOLD_SHARE = 1 / 3
+# pilot is the grouped hard threshold: BM3D's two stages, BM4D's on a stack) in the result:
+# an even mix. Of the weights compared on kept fits (docs/beyond_the_paper.md section 14) a
+# half was within 0.02 dB of the best on the calibration crops and stacks and above a third
+# on the held-out fluorescence images, the held-out stack and grey and colour photos.
+THRESHOLD_SHARE = 1 / 2
 
 
 def apply_wiener(
@@ -127,12 +131,16 @@ def apply_wiener(
     opponent space (opponent.py), and all three channels are grouped on the luminance of
     the round's guide, as CBM3D groups them. ``threshold``: the share of the plane's
     BM3D-like estimate, which does not depend on the decoder, mixed in at the end (a colour
-    plane's grouped on the luminance, as CBM3D's). A unit with ``None`` keeps its values."""
+    plane's grouped on the luminance, as CBM3D's; a whole-stack unit's BM4D-like, grouped in
+    cubes). A unit with ``None`` keeps its values."""
     for u, sigma in enumerate(sigmas):
         if sigma is None:
             continue
-        if whole_stack:
+        if whole_stack:  # the BM4D-like estimate: cubes grouped across the volume
             out[u] = wiener_pass(data[u], out[u], sigma, BLOCK_3D)
+            if threshold:
+                pilot = grouped_threshold(data[u], sigma)
+                out[u] = (1 - threshold) * out[u] + threshold * grouped_wiener(data[u], pilot, sigma)
             continue
         channels = range(out.shape[1])
         for _ in range(rounds):
