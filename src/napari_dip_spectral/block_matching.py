@@ -57,10 +57,14 @@ def _starts(n: int, block: int, step: int) -> np.ndarray:
 def _box_sums(integral: np.ndarray, sides: tuple[int, ...]) -> np.ndarray:
     """The sums over every box of ``sides`` (by its first corner) from an integral array with
     a leading row of zeros on each axis: inclusion and exclusion over the box's corners."""
-    total = 0.0
-    for corner in itertools.product((0, 1), repeat=len(sides)):
-        cut = tuple(slice(s, None) if c else slice(None, -s) for c, s in zip(corner, sides))
-        total = total + (-1) ** (len(sides) - sum(corner)) * integral[cut]
+    corners = itertools.product((1, 0), repeat=len(sides))
+    total = integral[tuple(slice(s, None) for s in sides)].copy()  # the far corner, (1, 1, ...)
+    for corner in itertools.islice(corners, 1, None):
+        cut = integral[tuple(slice(s, None) if c else slice(None, -s) for c, s in zip(corner, sides))]
+        if (len(sides) - sum(corner)) % 2:
+            total -= cut
+        else:
+            total += cut
     return total
 
 
@@ -86,11 +90,12 @@ def match_blocks(pilot: np.ndarray, refs: tuple, sides: tuple[int, ...], radii: 
         if all(h - lo >= s for h, lo, s in zip(high, low, sides)):
             here = tuple(slice(lo, h) for lo, h in zip(low, high))
             there = tuple(slice(lo + d, h + d) for lo, h, d in zip(low, high, shift))
-            square = (p[here] - p[there]) ** 2
             integral = np.zeros(tuple(h - lo + 1 for lo, h in zip(low, high)))
+            inner = integral[(slice(1, None),) * nd]
+            np.subtract(p[here], p[there], out=inner)
+            np.square(inner, out=inner)
             for axis in range(nd):
-                square = square.cumsum(axis)
-            integral[(slice(1, None),) * nd] = square
+                np.cumsum(inner, axis=axis, out=inner)
             boxes = _box_sums(integral, sides)
             inside = np.ones(n, dtype=bool)
             for r, lo, m in zip(refs, low, boxes.shape):
