@@ -45,12 +45,9 @@ def volume(shape: tuple[int, ...], seed: int = 0) -> tuple[np.ndarray, np.ndarra
 
 
 def main(argv=None) -> int:
-    from napari_dip_spectral.block_matching import grouped_threshold, grouped_wiener
+    from napari_dip_spectral.block_matching import grouped_wiener, two_stage
     from napari_dip_spectral.nonlocal_share import mix_nonlocal
     from napari_dip_spectral.wiener_pass import BLOCK_2D, BLOCK_3D, wiener_pass
-
-    def unguided(noisy):  # the estimate the decoder does not guide: BM3D's or BM4D's two stages
-        return grouped_wiener(noisy, grouped_threshold(noisy, 0.1), 0.1)
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="128,256,512,1024", help="plane sides in pixels, comma-separated")
@@ -63,11 +60,11 @@ def main(argv=None) -> int:
             lambda: mix_nonlocal(pilot[None, None].copy(), noisy[None, None], [0.1], 0.3),
             lambda: wiener_pass(noisy, pilot, 0.1, BLOCK_2D),
             lambda: grouped_wiener(noisy, pilot, 0.1),
-            lambda: unguided(noisy),
+            lambda: two_stage(noisy, 0.1),
         ]
 
     def stack_steps(noisy, pilot):
-        return [lambda: wiener_pass(noisy, pilot, 0.1, BLOCK_3D), lambda: unguided(noisy)]
+        return [lambda: wiener_pass(noisy, pilot, 0.1, BLOCK_3D), lambda: two_stage(noisy, 0.1)]
 
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):

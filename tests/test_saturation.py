@@ -55,8 +55,8 @@ def test_lower_saturated_works_on_a_copy():
     assert lower_saturated(np.full((8, 8), 65535, np.uint16))[1] is None  # nothing else left
     clean, _, _ = nuclei_counts(0)
     assert lower_saturated(clean)[1] is None
-    assert lower_saturated_for(counts, "denoise", "paper")[1] is None
-    assert lower_saturated_for(counts, "inpaint", "default")[1] is None
+    assert lower_saturated_for(counts, "denoise", "paper", photon_noise=True)[1] is None
+    assert lower_saturated_for(counts, "inpaint", "default", photon_noise=True)[1] is None
 
 
 def test_saturated_pixels_are_left_out_of_the_data_term():

@@ -14,7 +14,7 @@ transform along the group:
   coefficient more samples than one neighbourhood (wiener_pass.py's blocks) does.
 * :func:`grouped_threshold`: no pilot; the blocks matched on the data, and every coefficient
   under 2.7 sigma set to zero (groups of up to 16, threshold 2500). A pilot of its own for
-  :func:`grouped_wiener`, made without the decoder.
+  :func:`grouped_wiener`, made without the decoder; :func:`two_stage` runs the two in turn.
 
 A volume (a Z or T stack fitted as a whole) is grouped the same way in cubes of 4 (BM4D's
 side; Maggioni et al., IEEE TIP 2013) within 5 planes, rows and columns either way: the same
@@ -129,6 +129,18 @@ def grouped_threshold(data: np.ndarray, sigma: float, match_on: np.ndarray | Non
     (default the data itself); ``data`` may be ``(planes, H, W)`` with a ``match_on`` of
     ``(H, W)``, as for :func:`grouped_wiener`."""
     return _grouped(data, None, sigma, data if match_on is None else match_on)
+
+
+def two_stage(data: np.ndarray, sigma: float, on_luminance: bool = False) -> np.ndarray:
+    """BM3D's two stages on ``data`` (BM4D's on a volume), with no pilot from outside: the
+    grouped hard threshold, then the grouped Wiener estimate guided by it; float32.
+    ``on_luminance``: ``data`` is a colour plane ``(3, H, W)`` in the opponent space, grouped
+    on its first channel, the data's in the first stage and the first stage's in the second,
+    as CBM3D groups them."""
+    if on_luminance:
+        pilot = grouped_threshold(data, sigma, data[0])
+        return grouped_wiener(data, pilot, sigma, pilot[0])
+    return grouped_wiener(data, grouped_threshold(data, sigma), sigma)
 
 
 def grouped_wiener(data: np.ndarray, pilot: np.ndarray, sigma: float, match_on: np.ndarray | None = None) -> np.ndarray:

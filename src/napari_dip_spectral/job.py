@@ -107,7 +107,8 @@ class RestoreJob:
         noise = resolve_noise(anscombe, arr, task, profile, self.layout.axes, hot_pixels)
         arr, self.model, self.noise_estimate, self.hot_pixels = noise
         # after the noise model, which leaves saturated pixels out by their level
-        arr, self.saturated, self.saturation_level = lower_saturated_for(arr, task, profile, self.model is not None)
+        photon = self.model is not None
+        arr, self.saturated, self.saturation_level = lower_saturated_for(arr, task, profile, photon_noise=photon)
         self.nlm_share = resolve_share(nlm_share, task, profile)
         joint_stack = stack_prior == "auto" and self.layout.volume and self.model is not None
         if joint_stack:

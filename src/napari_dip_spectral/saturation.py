@@ -52,7 +52,7 @@ def lower_saturated(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, f
     return np.where(mask, top, image).astype(image.dtype, copy=False), mask, high
 
 
-def lower_saturated_for(image: np.ndarray, task: str, profile: str, photon_noise: bool = True):
+def lower_saturated_for(image: np.ndarray, task: str, profile: str, *, photon_noise: bool):
     """:func:`lower_saturated` for denoising camera data (a photon noise model) with the
     default profile; the paper profile, the other tasks and data under Gaussian noise fit the
     data as given. A photo with Gaussian noise clipped to its range piles up pixels at both

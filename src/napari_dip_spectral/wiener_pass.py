@@ -35,7 +35,7 @@ import itertools
 
 import numpy as np
 
-from .block_matching import grouped_threshold, grouped_wiener
+from .block_matching import grouped_wiener, two_stage
 from .wiener_blocks import shrink_blocks
 
 # Block sides (docs/beyond_the_paper.md section 11, "Stacks: how the 3-D pass was chosen" and
@@ -136,28 +136,30 @@ def apply_wiener(
     for u, sigma in enumerate(sigmas):
         if sigma is None:
             continue
-        if whole_stack:  # the BM4D-like estimate: cubes grouped across the volume
+        if whole_stack:
             out[u] = wiener_pass(data[u], out[u], sigma, BLOCK_3D)
-            if threshold:
-                pilot = grouped_threshold(data[u], sigma)
-                out[u] = (1 - threshold) * out[u] + threshold * grouped_wiener(data[u], pilot, sigma)
-            continue
-        channels = range(out.shape[1])
-        for _ in range(rounds):
-            if colour:  # one grouping, matched once on this round's luminance
-                grouped = grouped_wiener(data[u], out[u], sigma, out[u, 0])
-            else:
-                grouped = [grouped_wiener(data[u, c], out[u, c], sigma) for c in channels]
-            for c in channels:
-                filtered = wiener_pass(data[u, c], out[u, c], sigma, BLOCK_2D)
-                out[u, c] = (out[u, c] + filtered + grouped[c]) / 3
-        if threshold and colour:  # grouped on the luminance, the data's then the pilot's, as CBM3D
-            pilot = grouped_threshold(data[u], sigma, data[u, 0])
-            out[u] = (1 - threshold) * out[u] + threshold * grouped_wiener(data[u], pilot, sigma, pilot[0])
-        elif threshold:
-            for c in channels:
-                pilot = grouped_threshold(data[u, c], sigma)
-                out[u, c] = (1 - threshold) * out[u, c] + threshold * grouped_wiener(data[u, c], pilot, sigma)
+        else:
+            for _ in range(rounds):
+                if colour:  # one grouping, matched once on this round's luminance
+                    grouped = grouped_wiener(data[u], out[u], sigma, out[u, 0])
+                else:
+                    grouped = [grouped_wiener(data[u, c], out[u, c], sigma) for c in range(out.shape[1])]
+                for c in range(out.shape[1]):
+                    filtered = wiener_pass(data[u, c], out[u, c], sigma, BLOCK_2D)
+                    out[u, c] = (out[u, c] + filtered + grouped[c]) / 3
+        if threshold:
+            out[u] = (1 - threshold) * out[u] + threshold * _unguided(data[u], sigma, whole_stack, colour)
+
+
+def _unguided(data: np.ndarray, sigma: float, whole_stack: bool, colour: bool) -> np.ndarray:
+    """The estimate of one unit's channels ``data`` that the decoder does not guide: BM4D's
+    two stages over a whole stack (its channels are the planes of a volume), CBM3D's over a
+    colour plane, BM3D's over each grey plane."""
+    if whole_stack:
+        return two_stage(data, sigma)
+    if colour:
+        return two_stage(data, sigma, on_luminance=True)
+    return np.stack([two_stage(plane, sigma) for plane in data])
 
 
 def describe_wiener(applied: bool, whole_stack: bool) -> str:
