@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -199,6 +199,9 @@ ABSURD = st.one_of(
     value=ABSURD,
 )
 def test_absurd_parameters_end_in_a_result_or_a_named_error(key, value):
+    # iterations=None is not absurd: it asks for the default count (thousands of steps, a
+    # minute here); the defaults are run end to end elsewhere
+    assume(not (key == "iterations" and value is None))
     image = np.linspace(0, 1, 256, dtype=np.float32).reshape(16, 16)
     options = dict(TINY, **{key: value})
     result = outcome(image, **options)
