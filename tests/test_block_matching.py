@@ -135,6 +135,21 @@ def test_the_hard_threshold_needs_no_pilot_and_guides_the_wiener_estimate_nearer
     assert flat.std() < 0.5 * data.std()
 
 
+def test_under_strong_noise_the_hard_threshold_still_groups_blocks():
+    """Two noisy copies of one block lie 2 sigma^2 apart on average, more than BM3D's fixed
+    threshold once sigma passes ~0.14: the threshold counts from that floor, so at sigma 0.2
+    and 0.3 the blocks of a repeated pattern are still grouped and averaged (with the fixed
+    threshold nearly every group was its reference block alone: 0.081 and 0.095 root mean
+    squared error here against 0.034 and 0.066), and at low noise nothing changes."""
+    rng = np.random.default_rng(0)
+    x = np.arange(64)
+    clean = np.broadcast_to(0.3 + 0.4 * (np.sin(x / 3.0) > 0), (64, 64)).astype(np.float64)
+    rmse = lambda e: float(np.sqrt(np.mean((e - clean) ** 2)))  # noqa: E731
+    for sigma, bound in ((0.2, 0.05), (0.3, 0.08)):
+        data = clean + rng.normal(0, sigma, clean.shape)
+        assert rmse(grouped_threshold(data, sigma)) < bound
+
+
 def test_a_volume_is_grouped_in_cubes_and_beats_its_planes_grouped_one_by_one():
     """Given a volume and nothing to match on, the groups are of cubes matched across it
     (BM4D's grouping): structure that extends from plane to plane (as nuclei do through a

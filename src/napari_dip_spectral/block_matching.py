@@ -13,8 +13,11 @@ transform along the group:
   scale); similar blocks elsewhere in the plane (nuclei, repeated texture) give each
   coefficient more samples than one neighbourhood (wiener_pass.py's blocks) does.
 * :func:`grouped_threshold`: no pilot; the blocks matched on the data, and every coefficient
-  under 2.7 sigma set to zero (groups of up to 16, threshold 2500). A pilot of its own for
-  :func:`grouped_wiener`, made without the decoder; :func:`two_stage` runs the two in turn.
+  under 2.7 sigma set to zero (groups of up to 16, threshold 2500 above the noise's own
+  2 sigma^2 between two noisy copies of one block: BM3D's fixed 2500 left almost every group
+  a single block once sigma passed ~0.14, where the paper switched to other values). A pilot
+  of its own for :func:`grouped_wiener`, made without the decoder; :func:`two_stage` runs
+  the two in turn.
 
 A volume (a Z or T stack fitted as a whole) is grouped the same way in cubes of 4 (BM4D's
 side; Maggioni et al., IEEE TIP 2013) within 5 planes, rows and columns either way: the same
@@ -38,7 +41,7 @@ BLOCK, STEP, RADIUS, GROUP = 8, 3, 19, 32
 VOLUME_BLOCK, VOLUME_RADIUS = 4, 5  # a volume's cubes (BM4D's side) and search radius
 TAU = 400 / 255**2  # BM3D's Wiener-stage match threshold (400 on a 0-255 scale), data in [0, 1]
 THRESHOLD_GROUP = 16  # BM3D's hard-threshold stage: groups of up to 16 blocks,
-THRESHOLD_TAU = 2500 / 255**2  # matched on the noisy data within 2500 (0-255 scale),
+THRESHOLD_TAU = 2500 / 255**2  # matched on the noisy data within 2500 (0-255 scale) + 2 sigma^2,
 THRESHOLD_LAMBDA = 2.7  # coefficients under 2.7 sigma set to zero
 KAISER_BETA = 2.0
 BAND_REFS = 32768  # reference blocks matched at once (~30 MB of distances)
@@ -205,7 +208,10 @@ def _band(planes, pilots, matched, sigma: float, starts: list, sides: tuple, rad
     top, bottom = max(int(band[0]) - radius, 0), min(int(band[-1]) + side + radius, matched.shape[-2])
     part = matched[..., top:bottom, :]
     refs = tuple(v.ravel() for v in np.meshgrid(*starts[:-2], band - top, starts[-1], indexing="ij"))
-    group, tau = (GROUP, TAU) if pilots is not None else (THRESHOLD_GROUP, THRESHOLD_TAU)
+    if pilots is not None:
+        group, tau = GROUP, TAU
+    else:  # two noisy copies of one block lie 2 sigma^2 apart: the threshold is on what lies beyond
+        group, tau = THRESHOLD_GROUP, THRESHOLD_TAU + 2 * sigma**2
     corners, distance = match_blocks(part, refs, sides, radii, group)
     # as in BM3D, a group holds a power of two of the blocks within the threshold
     within = np.maximum((distance <= tau).sum(axis=1), 1)
