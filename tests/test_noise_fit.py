@@ -42,6 +42,8 @@ CASES = [
     (100.0, 500.0, 200.0, 5, (0, None)),  # a few photons, read noise dominant
     (0.5, 100.0, 3.0, 1000, (None, None)),  # bright
     (20.0, 0.0, 2.0, 100, (0, 1500)),
+    # photon counting at a few photons: most pixels dark, the residuals discrete
+    (50.0, 100.0, 1.0, 2, (None, None)),
 ]
 
 

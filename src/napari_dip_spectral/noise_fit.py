@@ -17,7 +17,9 @@ fitting for single-image raw-data":
    widest level window holds a saturated one is left out (saturation.py);
 3. the remaining pixels are grouped by local level, and each group's noise variance is a
    robust one (median absolute deviation), so that the few pixels where structure leaks
-   through do not count; the group's level is the mean of its pixels' own values, which is
+   through do not count, except where photons are so few that the residuals are discrete
+   and that deviation collapses (then the variance without far outliers,
+   ``_group_variance``); the group's level is the mean of its pixels' own values, which is
    the level their noise has (by an edge, the local mean is not);
 4. a weighted least-squares line ``variance = gain * level + floor`` through the groups,
    refitted once without the groups that lie far from it.
@@ -150,13 +152,29 @@ def _groups(level: np.ndarray, resid: np.ndarray, centre: np.ndarray, n_groups: 
     for stop in index[1:]:
         if stop - start < _MIN_GROUP:  # merge a sparse group into the next one
             continue
-        r = resid[start:stop]
-        mad = np.median(np.abs(r - np.median(r)))
         means.append(centre[start:stop].mean())
-        variances.append((_MAD_TO_SIGMA * mad) ** 2)
+        variances.append(_group_variance(resid[start:stop]))
         counts.append(stop - start)
         start = stop
     return np.array(means), np.array(variances), np.array(counts, dtype=np.float64)
+
+
+def _group_variance(r: np.ndarray) -> float:
+    """The noise variance of one group's residuals ``r``: robust (median absolute deviation)
+    where the noise looks Gaussian, so that structure leaking into a few residuals does not
+    count. At a few photons per pixel the residuals are discrete (most neighbourhoods hold
+    no photon, and their residual is exactly 0), the median deviation collapses towards 0
+    and the darkest, largest groups pinned the line far below the true gain (a tenth of it
+    at 1-2 photons). There the deviation falls under half the variance, and the group's
+    variance is its plain variance instead, without residuals beyond 5 standard deviations
+    (structure)."""
+    robust = (_MAD_TO_SIGMA * np.median(np.abs(r - np.median(r)))) ** 2
+    plain = float(r.var())
+    for _ in range(3):
+        kept = r[np.abs(r - np.median(r)) <= 5 * np.sqrt(plain)]
+        if kept.size > 1:
+            plain = float(kept.var())
+    return plain if robust < 0.5 * plain else float(robust)
 
 
 def _fit_line(x, y, weights) -> tuple[float, float]:
