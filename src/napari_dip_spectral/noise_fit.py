@@ -168,10 +168,11 @@ def _group_variance(r: np.ndarray) -> float:
     at 1-2 photons). There the deviation falls under half the variance, and the group's
     variance is its plain variance instead, without residuals beyond 5 standard deviations
     (structure)."""
-    robust = (_MAD_TO_SIGMA * np.median(np.abs(r - np.median(r)))) ** 2
+    deviation = np.abs(r - np.median(r))
+    robust = (_MAD_TO_SIGMA * np.median(deviation)) ** 2
     plain = float(r.var())
     for _ in range(3):
-        kept = r[np.abs(r - np.median(r)) <= 5 * np.sqrt(plain)]
+        kept = r[deviation <= 5 * np.sqrt(plain)]
         if kept.size > 1:
             plain = float(kept.var())
     return plain if robust < 0.5 * plain else float(robust)
