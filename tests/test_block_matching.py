@@ -140,7 +140,7 @@ def test_under_strong_noise_the_hard_threshold_still_groups_blocks():
     threshold once sigma passes ~0.14: the threshold counts from that floor, so at sigma 0.2
     and 0.3 the blocks of a repeated pattern are still grouped and averaged (with the fixed
     threshold nearly every group was its reference block alone: 0.081 and 0.095 root mean
-    squared error here against 0.034 and 0.066), and at low noise nothing changes."""
+    squared error here against 0.034 and 0.066)."""
     rng = np.random.default_rng(0)
     x = np.arange(64)
     clean = np.broadcast_to(0.3 + 0.4 * (np.sin(x / 3.0) > 0), (64, 64)).astype(np.float64)
