@@ -28,7 +28,9 @@ def refine(job, state) -> None:
     state.nlm_share = job.nlm_share
     if job.wiener:
         rounds = plane_rounds(job.model is not None)
-        apply_wiener(out, data, sigmas, job.layout.whole_stack, rounds, colour=colour, threshold=THRESHOLD_SHARE)
+        apply_wiener(
+            out, data, sigmas, job.layout.whole_stack, rounds, colour=colour, threshold=THRESHOLD_SHARE, boost=True
+        )
         state.wiener = True
     if colour:
         state.out[...] = from_opponent(out)
