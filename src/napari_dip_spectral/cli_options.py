@@ -169,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--wiener",
         action=argparse.BooleanOptionalAction,
         help="denoising: a Wiener pass of the data guided by the result, in 3-D over a Z or T stack "
-        "fitted as a whole (default: on with the default profile, off with the paper profile)",
+        "fitted as a whole, mixed evenly with a BM3D-like estimate and run once more on the mean of the "
+        "data and that result (default: on with the default profile, off with the paper profile)",
     )
     p.add_argument(
         "--likelihood",

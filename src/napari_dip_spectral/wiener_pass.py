@@ -23,6 +23,8 @@ blocks shrunk most. This is the second stage of BM3D / BM4D without their block 
   estimate; THRESHOLD_SHARE): on fluorescence references cleaner than the benchmark's
   nuclei crops, and on photos, that pilot beat the decoder's result (docs/beyond_the_paper.md
   section 14).
+* All of this then runs once more, from the same pilot, on the mean of the data and its
+  first result with half the noise sigma (``boost``; docs/beyond_the_paper.md section 17).
 
 Measured in docs/beyond_the_paper.md section 11. It works in the units the fit saw
 (stabilised, for photon counts) with the noise sigma of those units. ``wiener=False`` keeps

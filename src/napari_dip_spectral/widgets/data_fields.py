@@ -75,8 +75,9 @@ class DataFields(Container):
                 tooltip=(
                     "Refine the result with a Wiener filter of the data guided by it: in 3-D over a "
                     "Z or T stack fitted as a whole (it uses the correlation between planes), per "
-                    "plane otherwise. 'auto': on with the default profile, off with the paper "
-                    "profile; 'off': the result without it."
+                    "plane otherwise; mixed evenly with a BM3D-like estimate, then all of it once "
+                    "more on the mean of the data and that result. 'auto': on with the default "
+                    "profile, off with the paper profile; 'off': the result without it."
                 ),
             )
             self.hot_pixels = ComboBox(
