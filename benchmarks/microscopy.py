@@ -69,7 +69,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_dip_spectral import restore
-from napari_dip_spectral.anscombe import PoissonGaussian
+from napari_dip_spectral.noise.anscombe import PoissonGaussian
 
 from .common import bio_sample_images, psnr, ssim, stardist_images, timed
 
@@ -253,9 +253,9 @@ def classical_rows(case: Case, with_nlm: bool) -> dict:
 
 
 def _blind(case: Case, denoise) -> np.ndarray:
-    """``denoise`` given the noise model that ours estimates from the counts (noise_fit.py)
+    """``denoise`` given the noise model that ours estimates from the counts (noise/noise_fit.py)
     instead of the true one: a classical filter given, like ours, no noise parameters."""
-    from napari_dip_spectral.noise_fit import estimate_noise
+    from napari_dip_spectral.noise.noise_fit import estimate_noise
 
     estimate = estimate_noise(case.counts)
     if estimate.model() is not None:

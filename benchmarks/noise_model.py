@@ -1,4 +1,4 @@
-"""How well the noise model estimated from the data (noise_fit.py) serves a denoiser.
+"""How well the noise model estimated from the data (noise/noise_fit.py) serves a denoiser.
 
 Every 2-D case of benchmarks/microscopy.py, and grey photos (128 px centre squares of the
 paper's images) recorded the same way, at 5, 20 and 100 photons at full scale. Two measures
@@ -57,7 +57,7 @@ def bm3d_loss(case: Case, model) -> float | None:
 
 
 def main(argv=None) -> int:
-    from napari_dip_spectral.noise_fit import estimate_noise
+    from napari_dip_spectral.noise.noise_fit import estimate_noise
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=0)

@@ -45,9 +45,9 @@ def volume(shape: tuple[int, ...], seed: int = 0) -> tuple[np.ndarray, np.ndarra
 
 
 def main(argv=None) -> int:
-    from napari_dip_spectral.block_matching import grouped_wiener, two_stage
-    from napari_dip_spectral.nonlocal_share import mix_nonlocal
-    from napari_dip_spectral.wiener_pass import BLOCK_2D, BLOCK_3D, wiener_pass
+    from napari_dip_spectral.refinement.block_matching import grouped_wiener, two_stage
+    from napari_dip_spectral.refinement.nonlocal_share import mix_nonlocal
+    from napari_dip_spectral.refinement.wiener_pass import BLOCK_2D, BLOCK_3D, wiener_pass
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="128,256,512,1024", help="plane sides in pixels, comma-separated")

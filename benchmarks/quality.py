@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from napari_dip_spectral.core.driving import drive
-from napari_dip_spectral.job import RestoreJob
-from napari_dip_spectral.validate import build_config
+from napari_dip_spectral.engine.job import RestoreJob
+from napari_dip_spectral.engine.validate import build_config
 
 from .baselines import BM3D_AVAILABLE, baselines_for
 from .common import SHARED_DATA, psnr, psnr_y, ssim, timed

@@ -30,7 +30,7 @@ import torch
 
 from napari_dip_spectral import restore
 from napari_dip_spectral.core.config import SolverConfig
-from napari_dip_spectral.validate import build_config
+from napari_dip_spectral.engine.validate import build_config
 
 from .common import psnr, table
 from .speed import LoopStepper, SolverStepper, side_by_side

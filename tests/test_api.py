@@ -226,7 +226,7 @@ def test_profiles_differ_only_where_documented():
 
 
 def test_extra_is_a_read_only_view_of_the_typed_fields():
-    from napari_dip_spectral.result import EXTRA_KEYS
+    from napari_dip_spectral.engine.result import EXTRA_KEYS
 
     r = restore(degrade(smooth_image(32), "denoise", seed=0).image, iterations=1, **FAST)
     assert set(r.extra) == set(EXTRA_KEYS)

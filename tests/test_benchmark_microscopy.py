@@ -65,7 +65,7 @@ def test_the_runner_refuses_an_image_smaller_than_its_patch(tmp_path):
 
 
 def test_the_blind_classical_row_uses_the_estimated_noise_model_not_the_true_one(monkeypatch):
-    from napari_dip_spectral.anscombe import PoissonGaussian
+    from napari_dip_spectral.noise.anscombe import PoissonGaussian
 
     clean = np.linspace(0, 1, 64 * 64).reshape(64, 64)
     case = microscopy.Case("ramp", clean, microscopy.record(clean, 20, 0), 20, "YX")

@@ -5,7 +5,7 @@ import pytest
 
 from benchmarks import noise_model
 from benchmarks.microscopy import GAIN, OFFSET, READ, Case, record
-from napari_dip_spectral.noise_fit import NoiseEstimate
+from napari_dip_spectral.noise.noise_fit import NoiseEstimate
 
 
 def _model(scale: float, photons: float) -> NoiseEstimate:

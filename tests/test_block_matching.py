@@ -1,11 +1,11 @@
-"""The grouped estimates of a plane (block_matching.py): Wiener guided by a pilot, and hard threshold."""
+"""The grouped estimates of a plane (refinement/block_matching.py): Wiener guided by a pilot, and hard threshold."""
 
 import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from napari_dip_spectral.block_matching import grouped_threshold, grouped_wiener, match_blocks
-from napari_dip_spectral.wiener_pass import BLOCK_2D, wiener_pass
+from napari_dip_spectral.refinement.block_matching import grouped_threshold, grouped_wiener, match_blocks
+from napari_dip_spectral.refinement.wiener_pass import BLOCK_2D, wiener_pass
 
 
 def spots(size: int = 64, seed: int = 0) -> np.ndarray:
@@ -72,7 +72,7 @@ def test_groups_are_formed_on_the_image_given_to_match_on():
 
 
 def test_planes_that_share_a_guide_are_matched_once_and_filtered_as_one_at_a_time(monkeypatch):
-    import napari_dip_spectral.block_matching as module
+    import napari_dip_spectral.refinement.block_matching as module
 
     rng = np.random.default_rng(4)
     clean = np.stack([spots(seed=4), 0.2 * spots(seed=4), 0.1 * spots(seed=5)])
@@ -91,7 +91,7 @@ def test_planes_that_share_a_guide_are_matched_once_and_filtered_as_one_at_a_tim
 
 
 def test_a_large_plane_in_bands_of_reference_rows_gives_the_same_values(monkeypatch):
-    import napari_dip_spectral.block_matching as module
+    import napari_dip_spectral.refinement.block_matching as module
 
     rng = np.random.default_rng(3)
     data = rng.random((70, 45)).astype(np.float32)
@@ -201,7 +201,7 @@ def test_thin_volumes_give_finite_values(shape):
 
 
 def test_a_large_volume_in_bands_of_reference_rows_gives_the_same_values(monkeypatch):
-    import napari_dip_spectral.block_matching as module
+    import napari_dip_spectral.refinement.block_matching as module
 
     rng = np.random.default_rng(9)
     data = rng.random((5, 30, 17)).astype(np.float32)

@@ -204,7 +204,7 @@ def test_a_run_reports_its_iterations_without_tqdm(tmp_path, capsys):
 
     report = IterationReport("x.tif", every=0.0)
     from napari_dip_spectral.core.solver import ProgressEvent
-    from napari_dip_spectral.events import RunEvent
+    from napari_dip_spectral.engine.events import RunEvent
 
     report(RunEvent(0, 2, (2, 3), 6, ProgressEvent(iteration=7, total=100)))
     report(RunEvent(0, 1, (0,), 1, ProgressEvent(iteration=8, total=100)))
@@ -236,7 +236,7 @@ def test_the_remaining_time_covers_the_planes_not_started():
 
     from napari_dip_spectral.cli import IterationReport
     from napari_dip_spectral.core.solver import ProgressEvent
-    from napari_dip_spectral.events import RunEvent
+    from napari_dip_spectral.engine.events import RunEvent
 
     now = [0.0]
     stream = io.StringIO()

@@ -1,4 +1,4 @@
-"""Hot pixels (hot_pixels.py): found in camera counts without touching real structure,
+"""Hot pixels (noise/hot_pixels.py): found in camera counts without touching real structure,
 replaced in a copy, reported, and automatic only where the data are photon counts."""
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 from napari_dip_spectral import restore
-from napari_dip_spectral.hot_pixels import find_hot_pixels, replace_hot_pixels, resolve_hot_pixels, resolve_noise
-from napari_dip_spectral.noise_fit import estimate_noise
+from napari_dip_spectral.noise.hot_pixels import find_hot_pixels, replace_hot_pixels, resolve_hot_pixels, resolve_noise
+from napari_dip_spectral.noise.noise_fit import estimate_noise
 from napari_dip_spectral.presets import check_settings
 
 GAIN, OFFSET, READ = 20.0, 100.0, 3.0

@@ -1,4 +1,4 @@
-"""The Poisson-Gaussian noise model estimated from the data (noise_fit.py), the transform's
+"""The Poisson-Gaussian noise model estimated from the data (noise/noise_fit.py), the transform's
 round trip, and restore()'s automatic noise model."""
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 from napari_dip_spectral import restore
-from napari_dip_spectral.anscombe import PoissonGaussian
-from napari_dip_spectral.noise_fit import estimate_noise, resolve_anscombe, sample_planes
+from napari_dip_spectral.noise.anscombe import PoissonGaussian
+from napari_dip_spectral.noise.noise_fit import estimate_noise, resolve_anscombe, sample_planes
 
 from .conftest import smooth_image
 

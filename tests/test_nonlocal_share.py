@@ -1,12 +1,12 @@
-"""The share of non-local means mixed into a denoising result (nonlocal_share.py)."""
+"""The share of non-local means mixed into a denoising result (refinement/nonlocal_share.py)."""
 
 import numpy as np
 import pytest
 
 from napari_dip_spectral import restore
-from napari_dip_spectral.anscombe import PoissonGaussian
-from napari_dip_spectral.nonlocal_share import NLM_SHARE, mix_nonlocal, plane_sigmas, resolve_share
-from napari_dip_spectral.normalization import Normalization
+from napari_dip_spectral.engine.normalization import Normalization
+from napari_dip_spectral.noise.anscombe import PoissonGaussian
+from napari_dip_spectral.refinement.nonlocal_share import NLM_SHARE, mix_nonlocal, plane_sigmas, resolve_share
 
 from .conftest import smooth_image
 from .test_noise_fit import FAST, blobs, camera

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from napari_dip_spectral import restore
-from napari_dip_spectral.layout import Layout
-from napari_dip_spectral.opponent import from_opponent, to_opponent
+from napari_dip_spectral.engine.layout import Layout
+from napari_dip_spectral.refinement.opponent import from_opponent, to_opponent
 
 
 def test_the_rotation_is_undone_and_keeps_white_noise_white_with_its_sigma():

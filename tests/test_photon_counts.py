@@ -1,4 +1,4 @@
-"""The Poisson data term (core/photon_counts.py, likelihood.py): the counts it reads back from
+"""The Poisson data term (core/photon_counts.py, noise/likelihood.py): the counts it reads back from
 the stabilised data, its deviance, its mapping of the fitted intensity to the units the rest of
 a run works in, and the option on every face."""
 
@@ -10,10 +10,10 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from napari_dip_spectral import restore
-from napari_dip_spectral.anscombe import PoissonGaussian
 from napari_dip_spectral.core.holdout import HeldOutPixels
 from napari_dip_spectral.core.photon_counts import PhotonCounts
-from napari_dip_spectral.normalization import fit_normalization
+from napari_dip_spectral.engine.normalization import fit_normalization
+from napari_dip_spectral.noise.anscombe import PoissonGaussian
 
 MODEL = PoissonGaussian(gain=40.0, offset=100.0, read_noise=30.0)
 S2 = (30.0 / 40.0) ** 2

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from napari_dip_spectral.core.solver import ProgressEvent
-from napari_dip_spectral.events import RunEvent
-from napari_dip_spectral.remaining import RemainingTime, format_left
+from napari_dip_spectral.engine.events import RunEvent
+from napari_dip_spectral.engine.remaining import RemainingTime, format_left
 
 
 class Clock:

@@ -1,4 +1,4 @@
-"""Saturated pixels (saturation.py): found by their level, kept out of the fit in a copy, and
+"""Saturated pixels (noise/saturation.py): found by their level, kept out of the fit in a copy, and
 put back as recorded in the result."""
 
 import numpy as np
@@ -6,7 +6,12 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 from napari_dip_spectral import restore
-from napari_dip_spectral.saturation import clipping_levels, lower_saturated, lower_saturated_for, restore_saturated
+from napari_dip_spectral.noise.saturation import (
+    clipping_levels,
+    lower_saturated,
+    lower_saturated_for,
+    restore_saturated,
+)
 
 FAST = dict(iterations=30, channels=8, levels=3, device="cpu", nlm_share=0.0, wiener=False)
 
@@ -65,7 +70,7 @@ def test_saturated_pixels_are_left_out_of_the_data_term():
     data (lowered), not zeros."""
     import torch
 
-    from napari_dip_spectral.job import RestoreJob
+    from napari_dip_spectral.engine.job import RestoreJob
 
     _, counts, beads = nuclei_counts(2)
     job = RestoreJob(counts, "denoise", device="cpu", iterations=2)

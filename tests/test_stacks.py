@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from napari_dip_spectral import restore
-from napari_dip_spectral.anscombe import PoissonGaussian
 from napari_dip_spectral.core import solver
-from napari_dip_spectral.events import StackEvent
-from napari_dip_spectral.job import RestoreJob as StackJob
-from napari_dip_spectral.layout import guess_axes, make_layout, parse_axes
-from napari_dip_spectral.tiling import blend_weights, plan_tiles, tile_starts
+from napari_dip_spectral.engine.events import StackEvent
+from napari_dip_spectral.engine.job import RestoreJob as StackJob
+from napari_dip_spectral.engine.layout import guess_axes, make_layout, parse_axes
+from napari_dip_spectral.engine.tiling import blend_weights, plan_tiles, tile_starts
+from napari_dip_spectral.noise.anscombe import PoissonGaussian
 
 from .conftest import smooth_image
 
@@ -265,7 +265,7 @@ def test_volume_prior_keeps_dtype_and_range(rng, dtype):
 
 
 def test_a_memory_limit_sizes_batches_and_tiles_to_fit(rng):
-    from napari_dip_spectral.tiling import unit_bytes
+    from napari_dip_spectral.engine.tiling import unit_bytes
 
     x = rng.random((3, 128, 128)).astype(np.float32)
     free = restore(x, axes="ZYX", stack_prior="planes", warm_start=False, **FAST)

@@ -1,4 +1,4 @@
-"""The decoder width a run gets when the caller chooses none (widths.py)."""
+"""The decoder width a run gets when the caller chooses none (engine/widths.py)."""
 
 from types import SimpleNamespace
 
@@ -7,7 +7,7 @@ import torch
 
 from napari_dip_spectral import restore
 from napari_dip_spectral.core.config import task_defaults
-from napari_dip_spectral.widths import (
+from napari_dip_spectral.engine.widths import (
     CPU_DENOISE_CHANNELS,
     LOW_SIGNAL_CHANNELS,
     PHOTON_CHANNELS,
@@ -108,6 +108,6 @@ def test_photon_noise_on_the_cpu_narrows_the_decoder_only_where_the_signal_is_we
     assert joint.config.channels == PHOTON_CHANNELS
     # a GPU keeps 64 (width costs it little time); the job resolves the device by name
     monkeypatch.setattr(devices, "resolve_device", lambda name: torch.device("cuda"))
-    from napari_dip_spectral.job import RestoreJob
+    from napari_dip_spectral.engine.job import RestoreJob
 
     assert RestoreJob(weak, anscombe=True, iterations=2).config.channels == PHOTON_CHANNELS

@@ -1,12 +1,12 @@
-"""The Wiener pass guided by a denoised result (wiener_pass.py)."""
+"""The Wiener pass guided by a denoised result (refinement/wiener_pass.py)."""
 
 import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
 from napari_dip_spectral import restore
-from napari_dip_spectral.block_matching import grouped_wiener
-from napari_dip_spectral.wiener_pass import (
+from napari_dip_spectral.refinement.block_matching import grouped_wiener
+from napari_dip_spectral.refinement.wiener_pass import (
     BLOCK_2D,
     BLOCK_3D,
     apply_wiener,
@@ -75,7 +75,7 @@ def test_in_2d_the_pass_brings_a_smooth_pilot_nearer_the_truth():
 
 @pytest.mark.parametrize("shape, block", [((6, 70, 33), BLOCK_3D), ((90, 41), BLOCK_2D)])
 def test_a_large_array_in_bands_of_rows_gives_the_same_values(monkeypatch, shape, block):
-    import napari_dip_spectral.wiener_pass as module
+    import napari_dip_spectral.refinement.wiener_pass as module
 
     rng = np.random.default_rng(4)
     data = rng.random(shape).astype(np.float32)
@@ -108,7 +108,7 @@ def test_units_without_a_sigma_keep_their_values_and_planes_average_three_estima
 
 
 def test_a_threshold_share_mixes_in_the_estimate_the_decoder_does_not_guide():
-    from napari_dip_spectral.block_matching import grouped_threshold
+    from napari_dip_spectral.refinement.block_matching import grouped_threshold
 
     rng = np.random.default_rng(4)
     data = (volume(2, 32, 7) + rng.normal(0, 0.05, (2, 32, 32))).astype(np.float32)[None]
@@ -201,8 +201,8 @@ def test_a_boost_runs_the_passes_again_on_data_strengthened_by_their_result_and_
 
 
 def test_gaussian_noise_gets_two_rounds_and_photon_noise_one_both_a_threshold_share(monkeypatch):
-    import napari_dip_spectral.refine as refine_module
-    import napari_dip_spectral.wiener_pass as wiener_module
+    import napari_dip_spectral.refinement.refine as refine_module
+    import napari_dip_spectral.refinement.wiener_pass as wiener_module
 
     assert plane_rounds(photon_noise=False) == 2 and plane_rounds(photon_noise=True) == 1
     seen, wholes = [], []

@@ -1,9 +1,9 @@
 """Public API: ``restore()`` a 2-D image, a stack or a dask array.
 
-Arrays in, :class:`~napari_dip_spectral.result.RestoreResult` out. Intensities of any range
+Arrays in, :class:`~napari_dip_spectral.engine.result.RestoreResult` out. Intensities of any range
 are normalised to [0, 1] before fitting and mapped back afterwards; the caller's arrays are
 never modified. Torch is imported only when a job runs. Callers that want the events drive
-:class:`~napari_dip_spectral.job.RestoreJob` themselves (``RestorationJob`` and ``StackJob``
+:class:`~napari_dip_spectral.engine.job.RestoreJob` themselves (``RestorationJob`` and ``StackJob``
 are its earlier names). Nothing inside the package imports this module: it is the front door.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .job import RestoreJob
-from .result import RestoreResult
+from .engine.job import RestoreJob
+from .engine.result import RestoreResult
 
 RestorationJob = StackJob = RestoreJob
 
@@ -56,7 +56,7 @@ def restore(
     ``normalize_per``, ``tile_size``, ``anscombe``, ``output_dtype``, ``channel_mode`` and
     ``stack_prior``.
     ``callback(event)`` is called after each iteration with a
-    :class:`~napari_dip_spectral.events.RunEvent`; returning ``False`` cancels
+    :class:`~napari_dip_spectral.engine.events.RunEvent`; returning ``False`` cancels
     (``stop_reason == "cancelled"``). A dask array comes back as a lazy dask array of the
     restored image.
     """

@@ -21,10 +21,10 @@ from tqdm import tqdm
 
 from .cli_options import build_parser, options_from
 from .core.config import task_defaults
+from .engine.remaining import RemainingTime
 from .presets import CAMERA_KEYS, read_preset, to_options
 from .records import run_record
-from .refine import describe_denoising
-from .remaining import RemainingTime
+from .refinement.refine import describe_denoising
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -79,7 +79,7 @@ def process(args, path: Path, mask, client) -> tuple[Path, str | None]:
     image = read_image(path, args.axes)
     axes = (args.axes or image.axes).upper()
     if args.estimate:
-        from .job import RestoreJob
+        from .engine.job import RestoreJob
 
         job = RestoreJob(image.data, args.task, mask=mask, axes=axes, **args.options)
         return None, job.estimate().text()
@@ -118,7 +118,7 @@ def process(args, path: Path, mask, client) -> tuple[Path, str | None]:
 class IterationReport:
     """Progress within one file on stderr, at most once a second (a run can take minutes):
     the iteration, the planes being fitted, the time so far and at most how long is left
-    (``remaining.py``). Needs nothing installed."""
+    (``engine/remaining.py``). Needs nothing installed."""
 
     def __init__(self, name: str, every: float = 1.0, stream=None, auto_stop: bool = True, clock=time.perf_counter):
         self.name, self.every, self.stream, self.clock = name, every, stream or sys.stderr, clock

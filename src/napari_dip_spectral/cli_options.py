@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 
 from .core.config import PRECISIONS, PROFILES, STOP_RULES, TASKS
-from .intensity import NORMALIZE_PER
-from .layout import CHANNEL_MODES
-from .likelihood import LIKELIHOODS
-from .normalization import CHOICES
+from .engine.intensity import NORMALIZE_PER
+from .engine.layout import CHANNEL_MODES
+from .engine.normalization import CHOICES
+from .noise.likelihood import LIKELIHOODS
 
 
 def _lipschitz(text: str):

@@ -5,7 +5,7 @@ the loop axes (T, Z, independent channels...) in chunks of one plane, except the
 loop axis, which holds ``batch_size`` planes per chunk (planes of one chunk are fitted
 together as one grouped network). With ``normalize_per="stack"`` the stack's intensity
 range is computed first (one reduction pass), so every chunk is normalised alike. Each task
-runs :class:`~napari_dip_spectral.job.RestoreJob` on its chunk, on any dask scheduler
+runs :class:`~napari_dip_spectral.engine.job.RestoreJob` on its chunk, on any dask scheduler
 (threads, processes, ``dask.distributed``). Only the image comes back: per-plane histories
 are not collected on this path.
 
@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .hot_pixels import resolve_noise
-from .intensity import stabilised_ranges
-from .job import RestoreJob
-from .layout import stack_layout
-from .noise_fit import resolve_anscombe, sample_planes
-from .normalization import resolve_normalize
-from .validate import check_batch_size, check_output_dtype
+from .engine.intensity import stabilised_ranges
+from .engine.job import RestoreJob
+from .engine.layout import stack_layout
+from .engine.normalization import resolve_normalize
+from .engine.validate import check_batch_size, check_output_dtype
+from .noise.hot_pixels import resolve_noise
+from .noise.noise_fit import resolve_anscombe, sample_planes
 
 
 def _restore_block(
@@ -78,7 +78,7 @@ def restore_dask(
     x = image.rechunk(chunks)
     # one noise model for every chunk: "auto" is estimated here, on a sample of planes
     yx = (layout.axes.index("Y"), layout.axes.index("X"))
-    if isinstance(anscombe, str):  # estimated without hot pixels, as a job does (hot_pixels.py)
+    if isinstance(anscombe, str):  # estimated without hot pixels, as a job does (noise/hot_pixels.py)
         profile, hot = kwargs.get("profile", "default"), kwargs.get("hot_pixels")
         model = resolve_noise(anscombe, sample_planes(x, yx), task, profile, "ZYX", hot)[1]
     else:

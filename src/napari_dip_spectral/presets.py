@@ -23,12 +23,12 @@ import tempfile
 from pathlib import Path
 
 from .core.config import PRECISIONS, PROFILES, STOP_RULES, TASKS, UPSAMPLERS
-from .intensity import NORMALIZE_PER
-from .layout import CHANNEL_MODES, STACK_PRIORS
-from .likelihood import LIKELIHOODS
-from .nonlocal_share import check_share
-from .normalization import CHOICES
-from .tiling import MIN_TILE
+from .engine.intensity import NORMALIZE_PER
+from .engine.layout import CHANNEL_MODES, STACK_PRIORS
+from .engine.normalization import CHOICES
+from .engine.tiling import MIN_TILE
+from .noise.likelihood import LIKELIHOODS
+from .refinement.nonlocal_share import check_share
 
 FORMAT, VERSION = "napari-dip-spectral preset", 1
 CONFIG_DIR_ENV = "NAPARI_DIP_SPECTRAL_CONFIG_DIR"  # overrides the user config folder (tests, portable installs)

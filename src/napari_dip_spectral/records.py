@@ -7,7 +7,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from .noise_fit import noise_summary
+from .noise.noise_fit import noise_summary
 from .provenance import versions
 
 

@@ -11,8 +11,8 @@ from napari_dip_spectral.core.driving import drive
 from napari_dip_spectral.core.fitting import fit
 from napari_dip_spectral.core.operators import Deblock, Denoise, Inpaint
 from napari_dip_spectral.core.sure import sure_estimate
-from napari_dip_spectral.noise_fit import stabilised_sigma
-from napari_dip_spectral.normalization import Normalization
+from napari_dip_spectral.engine.normalization import Normalization
+from napari_dip_spectral.noise.noise_fit import stabilised_sigma
 
 from ..conftest import smooth_image
 

@@ -222,8 +222,9 @@ def test_denoise_shows_the_noise_model_it_used(make_napari_viewer, qtbot, choice
 def test_large_plane_tiles_through_the_same_job_as_restore(make_napari_viewer, qtbot, monkeypatch):
     """The widget runs restore()'s job: a plane over the memory budget is restored in tiles,
     and the result equals restore()'s with the same settings."""
-    from napari_dip_spectral import job, restore
-    from napari_dip_spectral.tiling import unit_bytes
+    from napari_dip_spectral import restore
+    from napari_dip_spectral.engine import job
+    from napari_dip_spectral.engine.tiling import unit_bytes
 
     budget = unit_bytes(8, 5, 1, 64, 64) + 1  # room for a 64 x 64 tile, not the plane
     monkeypatch.setattr(job, "memory_budget", lambda device: budget)

@@ -1,7 +1,7 @@
 """The closed-form approximation of the exact unbiased inverse of the generalised Anscombe
 transform (Makitalo & Foi, IEEE TIP 2011 and 2013), in photo-electrons.
 
-Plain arithmetic, so that the same formula serves numpy arrays (anscombe.py, after a run)
+Plain arithmetic, so that the same formula serves numpy arrays (noise/anscombe.py, after a run)
 and torch tensors (core/photon_counts.py, inside a fit); no import of torch here.
 """
 

@@ -17,7 +17,7 @@ higher, though after the passes that follow the fit the gain is smaller
 (docs/beyond_the_paper.md section 13).
 
 Everything after the fit works in the transformed units, as before: :meth:`as_image` maps
-``mu`` to the value of ``D`` whose unbiased inverse (anscombe.py, Makitalo & Foi) is ``mu``,
+``mu`` to the value of ``D`` whose unbiased inverse (noise/anscombe.py, Makitalo & Foi) is ``mu``,
 normalised again, so the held-out stop, the previews, the share of non-local means and the
 Wiener pass, and the final inverse transform need not know how the fit was made.
 """

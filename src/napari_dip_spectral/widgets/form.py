@@ -23,7 +23,7 @@ TASK_TITLES = {
 class ParameterForm(Container):
     """Basic and advanced solver parameters of one task, with a tooltip on every field.
 
-    ``options()`` returns the keyword arguments for :class:`~napari_dip_spectral.job.RestoreJob`
+    ``options()`` returns the keyword arguments for :class:`~napari_dip_spectral.engine.job.RestoreJob`
     (solver options plus ``profile``, ``factor`` and ``gain`` where the task has them).
     """
 

@@ -185,9 +185,9 @@ def layer_shape(layer: Layer) -> tuple[int, ...]:
 
 def layer_axes(layer: Image) -> str:
     """Axes letters for ``layer``: from its axis labels when each reads as T/Z/C/Y/X (``"z"``,
-    ``"time"``...; an RGB layer adds ``S``), else :func:`~napari_dip_spectral.layout.guess_axes`
+    ``"time"``...; an RGB layer adds ``S``), else :func:`~napari_dip_spectral.engine.layout.guess_axes`
     of its shape ("" when neither works)."""
-    from ..layout import guess_axes
+    from ..engine.layout import guess_axes
 
     shape = layer_shape(layer)
     labelled = labelled_axes(layer.axis_labels, shape, layer.rgb)
@@ -201,7 +201,7 @@ def layer_axes(layer: Image) -> str:
 
 def labelled_axes(labels, shape: tuple[int, ...], rgb: bool) -> str:
     """Axes letters read from a layer's axis labels ("" unless every label names an axis)."""
-    from ..layout import parse_axes
+    from ..engine.layout import parse_axes
 
     letters = "".join(LABEL_LETTERS.get(str(label).strip().lower(), "?") for label in labels)
     try:

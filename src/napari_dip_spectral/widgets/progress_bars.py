@@ -2,7 +2,7 @@
 
 A plane: one bar of iterations. A stack: a bar of planes and, below it, one of the current
 batch's iterations. The run's outer bar says how long the run has left at most
-(``remaining.py``). (Not napari's nested bars, ``progress(nest_under=...)``: in napari 0.9.2
+(``engine/remaining.py``). (Not napari's nested bars, ``progress(nest_under=...)``: in napari 0.9.2
 the group they create outlives its bars and crashed the viewer when it was closed.)
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from napari.utils import progress
 
-from ..events import RunEvent
-from ..remaining import RemainingTime
+from ..engine.events import RunEvent
+from ..engine.remaining import RemainingTime
 from .stack_run import plane_list
 
 

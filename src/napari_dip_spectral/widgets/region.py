@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from magicgui.widgets import ComboBox, Container
 
-from ..job import RestoreJob
-from ..validate import MIN_SIDE
+from ..engine.job import RestoreJob
+from ..engine.validate import MIN_SIDE
 from .layers import Geometry, current_plane, matching_plane, observed_mask, result_geometry
 from .request import RunRequest
 

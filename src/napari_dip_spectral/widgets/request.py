@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..job import RestoreJob
-from ..layout import stack_layout
+from ..engine.job import RestoreJob
+from ..engine.layout import stack_layout
 from .layers import (
     Geometry,
     current_plane,

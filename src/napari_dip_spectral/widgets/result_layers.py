@@ -8,9 +8,9 @@ import dataclasses
 import numpy as np
 
 from .. import plots
-from ..noise_fit import noise_summary
-from ..refine import describe_denoising
-from ..result import RestoreResult
+from ..engine.result import RestoreResult
+from ..noise.noise_fit import noise_summary
+from ..refinement.refine import describe_denoising
 from .layers import remove_layer, write_image
 from .request import RunRequest
 from .stack_run import plane_list

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from magicgui.widgets import ComboBox, Container, LineEdit, SpinBox
 
-from ..layout import STACK_PRIORS
+from ..engine.layout import STACK_PRIORS
 
 STACK_PRIOR_CHOICES = ("auto", *STACK_PRIORS)
 DISPLAYED, ALL_PLANES = "displayed plane only", "all planes"

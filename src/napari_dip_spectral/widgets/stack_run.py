@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..events import RunEvent
-from ..job import RestoreJob
-from ..result import RestoreResult
+from ..engine.events import RunEvent
+from ..engine.job import RestoreJob
+from ..engine.result import RestoreResult
 
 
 class StackPreview:

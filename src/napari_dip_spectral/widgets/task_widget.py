@@ -15,7 +15,7 @@ from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import QSizePolicy
 
-from ..result import RestoreResult
+from ..engine.result import RestoreResult
 from .form import TASK_TITLES, ParameterForm
 from .layers import layer_axes, remove_layer, with_leading_axes, write_image
 from .presets_panel import PresetsPanel

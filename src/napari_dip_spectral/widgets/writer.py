@@ -100,7 +100,7 @@ def _length(unit):
 def _axes(meta: dict, shape: tuple[int, ...], run: dict | None) -> str:
     """The layer's axis labels when they name its axes, else the axes its run used, else a
     guess from its shape; a colour (RGB) layer's last axis is S."""
-    from ..layout import guess_axes, parse_axes
+    from ..engine.layout import guess_axes, parse_axes
 
     rgb = bool(meta.get("rgb"))
     axes = labelled_axes(meta.get("axis_labels") or (), shape, rgb)

@@ -11,7 +11,7 @@ from dataclasses import fields
 
 import numpy as np
 
-from .core.config import PROFILES, TASKS, SolverConfig, task_defaults
+from ..core.config import PROFILES, TASKS, SolverConfig, task_defaults
 
 # the SolverConfig fields restore() accepts as keywords
 CONFIG_KEYS = frozenset(f.name for f in fields(SolverConfig))

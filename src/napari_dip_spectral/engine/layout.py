@@ -103,7 +103,7 @@ class Layout:
     def colour(self) -> bool:
         """Whether each unit is a colour plane: three samples fitted jointly, on an ``S``
         axis or a ``C`` axis after Y and X (RGB). Three fluorescence channels on a leading
-        ``C`` axis are separate stains, not colours (refine.py, opponent.py)."""
+        ``C`` axis are separate stains, not colours (refinement/refine.py, refinement/opponent.py)."""
         if self.channels != 3:
             return False
         return self.joint == "S" or (self.joint == "C" and _after_yx(self.axes, "C"))
@@ -191,7 +191,7 @@ def stack_layout(image_shape, axes, channel_mode: str, stack_prior: str, task: s
 def photon_stack(layout: Layout) -> Layout:
     """``stack_prior="auto"`` for a Z stack with photon noise (a noise model in use): the Z
     planes are the output channels of one 2-D decoder instead of a 3-D one (with several
-    such decoders averaged, noise_fit.py ``photon_options``). On the fluorescence stacks of
+    such decoders averaged, noise/noise_fit.py ``photon_options``). On the fluorescence stacks of
     the benchmark (8 and 31 planes, 5-100 photons) this was as good as the volume decoder or
     better, in a fraction of its time (docs/beyond_the_paper.md section 9)."""
     return replace(layout, decoder="plane")

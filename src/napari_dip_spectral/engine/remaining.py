@@ -26,7 +26,7 @@ MIN_SPAN = 2
 
 
 class RemainingTime:
-    """Feed every event of a run (a :class:`~napari_dip_spectral.events.RunEvent`, or
+    """Feed every event of a run (a :class:`~napari_dip_spectral.engine.events.RunEvent`, or
     anything with ``batch``, ``batches``, ``iteration``, ``total`` and ``stopped``) to
     :meth:`update`; it returns the seconds left, or None while the rate is not yet measured.
 

@@ -11,7 +11,7 @@ The solver's default is 128 channels. These runs use fewer:
   the noise is a twelfth of the range or more) use 32;
 * Gaussian-noise denoising of grey or colour planes (at most three jointly fitted channels)
   on a CPU with the default profile: with the Wiener pass and the grouped estimate after
-  the fit (wiener_pass.py), 64 channels gave nearly the same image in much less time
+  the fit (refinement/wiener_pass.py), 64 channels gave nearly the same image in much less time
   (docs/speed.md, "Width on a CPU, with the passes after the fit"). A GPU keeps 128, where
   the width costs little time; more jointly fitted channels keep 128 (not measured at 64).
 
@@ -32,7 +32,7 @@ LOW_SIGNAL_SPAN = 12.0
 
 def default_channels(task: str, profile: str, noise_model, layout, device, spans=()) -> int | None:
     """The width for a run whose caller chose none, or None for the solver's default;
-    ``layout`` is the job's :class:`~napari_dip_spectral.layout.Layout`, ``device`` the
+    ``layout`` is the job's :class:`~napari_dip_spectral.engine.layout.Layout`, ``device`` the
     device asked for (None = ``"auto"``) and ``spans`` the normalised planes' ranges (in
     stabilised units with a photon-noise model; empty: not known, no narrowing)."""
     if layout.volume:
@@ -67,7 +67,7 @@ def _weak_signal(layout, spans) -> bool:
 def _on_cpu(device) -> bool:
     """Whether ``device`` resolves to the CPU; False for a device that cannot be used (the
     run reports it when it starts)."""
-    from .core.devices import resolve_device
+    from ..core.devices import resolve_device
 
     try:
         return resolve_device("auto" if device is None else device).type == "cpu"

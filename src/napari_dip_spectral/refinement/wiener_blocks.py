@@ -1,6 +1,6 @@
 """The filters of a batch of blocks in the cosine domain: the empirical Wiener filter, shared
-by the Wiener pass (wiener_pass.py: blocks of one neighbourhood) and the grouped estimate
-(block_matching.py: stacks of matched blocks), and the hard threshold of the grouped
+by the Wiener pass (refinement/wiener_pass.py: blocks of one neighbourhood) and the grouped estimate
+(refinement/block_matching.py: stacks of matched blocks), and the hard threshold of the grouped
 estimate made without a pilot."""
 
 from __future__ import annotations

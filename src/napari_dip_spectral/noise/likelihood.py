@@ -66,16 +66,16 @@ def photon_scales(job) -> list[float | None] | None:
 
 
 def fit_operator(job, masks: np.ndarray | None, planes):
-    """The operator of one batch of ``job`` (a :class:`~napari_dip_spectral.job.RestoreJob`):
+    """The operator of one batch of ``job`` (a :class:`~napari_dip_spectral.engine.job.RestoreJob`):
     ``masks`` its units' masks (or None), ``planes`` the plane of each unit."""
     import torch
 
-    from .core.operators import for_task
+    from ..core.operators import for_task
 
     mask = None if masks is None else torch.from_numpy(np.ascontiguousarray(masks))
     if job.likelihood != "poisson":
         return for_task(job.task, mask=mask, factor=job.factor, gain=job.gain, signed=job.signed)
-    from .core.photon_counts import PhotonCounts
+    from ..core.photon_counts import PhotonCounts
 
     norms = [job.normalizations[p] for p in planes]
     scales = [job.photon_scales[p] for p in planes]

@@ -14,7 +14,7 @@ fitting for single-image raw-data":
 2. pixels next to clipped values (a pile-up at the data's minimum or maximum, or an integer
    image's values at its type's maximum, however few) are left out, and so are level groups
    within two noise deviations of such a clipping level; at the bright level every pixel whose
-   widest level window holds a saturated one is left out (saturation.py);
+   widest level window holds a saturated one is left out (noise/saturation.py);
 3. the remaining pixels are grouped by local level, and each group's noise variance is a
    robust one (median absolute deviation), so that the few pixels where structure leaks
    through do not count, except where photons are so few that the residuals are discrete
@@ -356,11 +356,11 @@ STACK_ENSEMBLE = 4  # decoders averaged on a photon-noise Z stack fitted as join
 def photon_options(options: dict, model: PoissonGaussian | None, profile: str, joint_stack: bool = False) -> dict:
     """The solver options for data with a noise model, with the default profile: a
     variance-stabilised fit stops by held-out pixels unless a stop rule was chosen (its
-    decoder width: widths.py). The noise-level rule's fraction of
+    decoder width: engine/widths.py). The noise-level rule's fraction of
     sigma^2 was calibrated on natural images with Gaussian noise; on stabilised photon
     counts of small planes it stopped far past the best result, where the held-out error
     finds it. A Z stack whose planes are the joint
-    channels of one 2-D decoder (``joint_stack``, layout.py ``photon_stack``) averages
+    channels of one 2-D decoder (``joint_stack``, engine/layout.py ``photon_stack``) averages
     ``STACK_ENSEMBLE`` decoders unless ``ensemble`` was chosen (section 9)."""
     if model is None or profile != "default":
         return options

@@ -6,14 +6,14 @@ from __future__ import annotations
 import math
 import time
 
-from .core.devices import describe_device, resolve_device
-from .core.fitting import fit
+from ..core.devices import describe_device, resolve_device
+from ..core.fitting import fit
 from .events import RunEstimate
 
 
 def estimate_run(job, probe: int | None = None) -> RunEstimate:
     """Time ``probe`` iterations (default: one metrics iteration and three more) of the first
-    batch of ``job`` (a :class:`~napari_dip_spectral.job.RestoreJob`) and scale to the whole
+    batch of ``job`` (a :class:`~napari_dip_spectral.engine.job.RestoreJob`) and scale to the whole
     run: at most ``iterations`` per batch; the automatic stop usually ends sooner."""
     config = job.config
     device = resolve_device(config.device)

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .core.config import SolverConfig
+from ..core.config import SolverConfig
 from .normalization import Normalization, cast_output
 
 if TYPE_CHECKING:
-    from .anscombe import PoissonGaussian
-    from .noise_fit import NoiseEstimate
+    from ..noise.anscombe import PoissonGaussian
+    from ..noise.noise_fit import NoiseEstimate
 
 # the fields that earlier versions returned in the ``extra`` dict, under the same names
 EXTRA_KEYS = (
@@ -78,12 +78,12 @@ class RestoreResult:
     planes_done: list[int] = field(default_factory=list)  # planes that finished (not cancelled)
     anscombe: PoissonGaussian | None = None  # the variance-stabilising transform used
     noise_estimate: NoiseEstimate | None = None  # the noise model estimated from the data
-    hot_pixels: int = 0  # hot pixels replaced by their neighbours' median before the fit (hot_pixels.py)
-    saturated: int = 0  # saturated pixels kept out of the fit and as recorded in the result (saturation.py)
+    hot_pixels: int = 0  # hot pixels replaced by their neighbours' median before the fit (noise/hot_pixels.py)
+    saturated: int = 0  # saturated pixels kept out of the fit and as recorded in the result (noise/saturation.py)
     lipschitz_used: float | None = None  # lambda after the image-size rule; None: no control
-    nlm_share: float = 0.0  # the share of non-local means averaged in (nonlocal_share.py)
-    wiener: bool = False  # whether the Wiener pass ran (wiener_pass.py; in 3-D for whole stacks)
-    likelihood: str = "gaussian"  # the fit's data term (likelihood.py): "gaussian" or "poisson"
+    nlm_share: float = 0.0  # the share of non-local means averaged in (refinement/nonlocal_share.py)
+    wiener: bool = False  # whether the Wiener pass ran (refinement/wiener_pass.py; in 3-D for whole stacks)
+    likelihood: str = "gaussian"  # the fit's data term (noise/likelihood.py): "gaussian" or "poisson"
 
     @property
     def extra(self) -> Mapping[str, object]:
@@ -102,7 +102,7 @@ class RestoreResult:
 
 
 def entry_of(entry, g: int):
-    from .core.solver import LogEntry
+    from ..core.solver import LogEntry
 
     return LogEntry(
         iteration=entry.iteration,
@@ -117,7 +117,7 @@ def entry_of(entry, g: int):
 
 def mean_history(histories: list[list]) -> list:
     """Per logged iteration, the mean over the histories that logged it."""
-    from .core.solver import LogEntry
+    from ..core.solver import LogEntry
 
     if len(histories) == 1:
         return histories[0]
@@ -172,12 +172,12 @@ class PlanState:
     device: str
     lipschitz: float | None
     precision: str  # the decoder's arithmetic the fits used ("auto" resolved by core)
-    nlm_share: float = 0.0  # the share of non-local means mixed into ``out`` (nonlocal_share.py)
-    wiener: bool = False  # whether ``out`` had the Wiener pass (wiener_pass.py)
+    nlm_share: float = 0.0  # the share of non-local means mixed into ``out`` (refinement/nonlocal_share.py)
+    wiener: bool = False  # whether ``out`` had the Wiener pass (refinement/wiener_pass.py)
 
 
 def assemble_result(job, s: PlanState) -> RestoreResult:
-    """The result of ``job`` (a :class:`~napari_dip_spectral.job.RestoreJob`): planes back
+    """The result of ``job`` (a :class:`~napari_dip_spectral.engine.job.RestoreJob`): planes back
     in the input's layout, intensity range and output dtype; per-plane stop reasons (a plane
     a cancel left unfinished is NaN, a constant plane passes through); merged histories."""
     n = job.layout.n_planes

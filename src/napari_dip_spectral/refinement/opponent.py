@@ -5,8 +5,8 @@ their differences vary slowly. CBM3D (Dabov et al., ICIP 2007) filters a luminan
 colour-difference channels for that reason. Here the rotation is orthonormal (rows
 ``(1, 1, 1) / sqrt(3)``, ``(1, 0, -1) / sqrt(2)``, ``(1, -2, 1) / sqrt(6)``), so noise that
 is white with one sigma in red, green and blue stays white with that sigma in each opponent
-channel, and the share of non-local means and the Wiener passes (nonlocal_share.py,
-wiener_pass.py) run there unchanged. Where the fit's result has no power in a colour
+channel, and the share of non-local means and the Wiener passes (refinement/nonlocal_share.py,
+refinement/wiener_pass.py) run there unchanged. Where the fit's result has no power in a colour
 difference, the Wiener gains drop the data's noise in it instead of keeping it in every
 channel (docs/beyond_the_paper.md section 11, "Colour planes in an opponent space").
 Which units are colour planes is the layout's to say (``Layout.colour``).

@@ -40,7 +40,7 @@ StackEvent = RunEvent  # the name earlier releases used for a stack's events
 @dataclass
 class RunEstimate:
     """How long a run should take, from iterations timed on its own device
-    (:meth:`~napari_dip_spectral.job.RestoreJob.estimate`)."""
+    (:meth:`~napari_dip_spectral.engine.job.RestoreJob.estimate`)."""
 
     seconds_per_iteration: float
     iterations: int  # the budget of each batch

@@ -13,18 +13,19 @@ from collections.abc import Generator
 
 import numpy as np
 
-from .core.driving import drive
+from ..core.driving import drive
+from ..noise.hot_pixels import resolve_noise
+from ..noise.likelihood import fit_operator, photon_scales, resolve_likelihood
+from ..noise.noise_fit import photon_options, stabilised_sigma
+from ..noise.saturation import lower_saturated_for, restore_saturated
+from ..refinement.nonlocal_share import resolve_share
+from ..refinement.refine import refine
+from ..refinement.wiener_pass import resolve_wiener
 from .events import RunEstimate, RunEvent
-from .hot_pixels import resolve_noise
 from .intensity import NORMALIZE_PER, plane_normalizations
 from .layout import photon_stack, stack_layout
-from .likelihood import fit_operator, photon_scales, resolve_likelihood
-from .noise_fit import photon_options, stabilised_sigma
-from .nonlocal_share import resolve_share
 from .normalization import resolve_normalize
-from .refine import refine
 from .result import PlanState, assemble_result, entry_of
-from .saturation import lower_saturated_for, restore_saturated
 from .tiling import (
     Tile,
     auto_tile,
@@ -47,7 +48,6 @@ from .validate import (
     check_warm_start,
 )
 from .widths import with_default_width
-from .wiener_pass import resolve_wiener
 
 DEFAULT_OVERLAP = 16
 MAX_AUTO_BATCH = 32
@@ -60,8 +60,8 @@ class _ShrinkTiles(Exception):
 class RestoreJob:
     """A prepared restoration of a 2-D image or an nD stack (``axes`` such as ``"ZYX"``;
     guessed when not given, a 2-D or ``(Y, X, 3)`` image needs none). ``run()`` yields
-    :class:`~napari_dip_spectral.events.RunEvent` and returns a
-    :class:`~napari_dip_spectral.result.RestoreResult` whose image has the input's shape
+    :class:`~napari_dip_spectral.engine.events.RunEvent` and returns a
+    :class:`~napari_dip_spectral.engine.result.RestoreResult` whose image has the input's shape
     (Y, X times ``factor`` for super-resolution); ``gen.send(True)`` cancels.
 
     ``ranges``: precomputed per-stack ``(low, high)`` (see :func:`stack_ranges`), used by the
@@ -141,7 +141,7 @@ class RestoreJob:
             arr, planes, self.layout, normalize, normalize_per, ranges, self.model
         )
         self.config = stabilised_sigma(self.config, self.model, self.normalizations)
-        if options.get("channels") is None:  # the width for this data and device (widths.py)
+        if options.get("channels") is None:  # the width for this data and device (engine/widths.py)
             self.config = with_default_width(self.config, task, profile, self.model, self.layout, self.normalizations)
         self.constant_values = planes.reshape(len(planes), -1)[:, 0].astype(np.float32)
         if all(self.constant):
@@ -152,7 +152,7 @@ class RestoreJob:
         self.masks = self._masks(mask, arr)
         if self.masks is not None:
             self.unit *= self.masks
-        elif self.saturated is not None:  # unobserved in the fit's data term (saturation.py)
+        elif self.saturated is not None:  # unobserved in the fit's data term (noise/saturation.py)
             self.masks = (~self.layout.to_planes(self.saturated)).astype(np.float32)
         self.photon_scales = photon_scales(self)
         self.reference = None if reference is None else self._reference(reference)
@@ -283,14 +283,14 @@ class RestoreJob:
         return obs, masks, ref
 
     def estimate(self, probe: int | None = None) -> RunEstimate:
-        """The run's expected time from a few timed iterations (estimate.py)."""
+        """The run's expected time from a few timed iterations (engine/estimate.py)."""
         from .estimate import estimate_run  # torch only once a run is planned
 
         return estimate_run(self, probe)
 
     # -- running -------------------------------------------------------------------------
     def run(self) -> Generator:
-        from .core.devices import resolve_device
+        from ..core.devices import resolve_device
 
         device = resolve_device(self.config.device)
         tile, batch = self.plan(device)
@@ -303,7 +303,7 @@ class RestoreJob:
                 current = tile or max(h, w)
                 tile = 16 * (current // 2 // 16)
                 if tile < 32:
-                    from .core.solver import DeviceMemoryError
+                    from ..core.solver import DeviceMemoryError
 
                     raise DeviceMemoryError(
                         f"out of device memory even for one {current}x{current} tile; use "
@@ -314,8 +314,8 @@ class RestoreJob:
         return assemble_result(self, state)
 
     def _run_plan(self, tile: int | None, batch_size: int, warm: bool) -> Generator:
-        from .core.fitting import fit
-        from .core.solver import DeviceMemoryError
+        from ..core.fitting import fit
+        from ..core.solver import DeviceMemoryError
 
         units, tiles, weights = self.units(tile)
         tile_index = {t: k for k, t in enumerate(tiles)}

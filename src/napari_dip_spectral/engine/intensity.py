@@ -1,5 +1,5 @@
 """Intensity ranges of a whole stack (numpy or dask), before and after the noise model's
-variance-stabilising transform; per-plane normalisation itself is in normalization.py."""
+variance-stabilising transform; per-plane normalisation itself is in engine/normalization.py."""
 
 from __future__ import annotations
 

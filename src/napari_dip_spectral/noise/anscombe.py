@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .core.anscombe_inverse import D_MIN, unbiased_inverse
+from ..core.anscombe_inverse import D_MIN, unbiased_inverse
 
 INVERSES = ("unbiased", "algebraic")
 

@@ -1,28 +1,28 @@
-"""What follows a denoising fit: the share of non-local means (nonlocal_share.py), then the
-Wiener pass guided by the result (wiener_pass.py), in the units the fit saw (colour planes
-in an opponent colour space, opponent.py) and before the result goes back to the input's
+"""What follows a denoising fit: the share of non-local means (refinement/nonlocal_share.py), then the
+Wiener pass guided by the result (refinement/wiener_pass.py), in the units the fit saw (colour planes
+in an opponent colour space, refinement/opponent.py) and before the result goes back to the input's
 range. A cancelled run's last iterate gets neither: it is
 returned as it was when the run stopped."""
 
 from __future__ import annotations
 
-from .hot_pixels import describe_hot_pixels
-from .likelihood import describe_likelihood
-from .noise_fit import describe_noise
+from ..noise.hot_pixels import describe_hot_pixels
+from ..noise.likelihood import describe_likelihood
+from ..noise.noise_fit import describe_noise
+from ..noise.saturation import describe_saturated
 from .nonlocal_share import describe_share, mix_nonlocal, plane_sigmas
 from .opponent import from_opponent, to_opponent
-from .saturation import describe_saturated
 from .wiener_pass import THRESHOLD_SHARE, apply_wiener, describe_wiener, plane_rounds
 
 
 def refine(job, state) -> None:
-    """In place on ``state.out`` (a :class:`~napari_dip_spectral.result.PlanState` of
-    ``job``, a :class:`~napari_dip_spectral.job.RestoreJob`), recording in ``state`` what
+    """In place on ``state.out`` (a :class:`~napari_dip_spectral.engine.result.PlanState` of
+    ``job``, a :class:`~napari_dip_spectral.engine.job.RestoreJob`), recording in ``state`` what
     was applied."""
     if state.cancelled or not (job.nlm_share or job.wiener):
         return
     sigmas = plane_sigmas(job.unit, job.normalizations, job.constant, job.model, job.config.noise_sigma)
-    colour = job.layout.colour  # the same noise sigma in the opponent channels (opponent.py)
+    colour = job.layout.colour  # the same noise sigma in the opponent channels (refinement/opponent.py)
     out, data = (to_opponent(state.out), to_opponent(job.unit)) if colour else (state.out, job.unit)
     mix_nonlocal(out, data, sigmas, job.nlm_share)
     state.nlm_share = job.nlm_share
@@ -37,7 +37,7 @@ def refine(job, state) -> None:
 
 
 def describe_refinement(result) -> str:
-    """What followed the fit of ``result`` (a :class:`~napari_dip_spectral.result.RestoreResult`),
+    """What followed the fit of ``result`` (a :class:`~napari_dip_spectral.engine.result.RestoreResult`),
     for a status line after its noise model: the share, the Wiener pass (3-D where the Z or T
     planes were one unit), or nothing."""
     return describe_share(result.nlm_share) + describe_wiener(result.wiener, result.joint_channels in ("Z", "T"))

@@ -2,7 +2,7 @@
 
 A saturated pixel records only that the light reached the top of the camera's range: its value
 is a bound, not a measurement. The noise model leaves such pixels out of its fit
-(noise_fit.py); the fit itself must not see them either. An integer image's maximum (65535 in
+(noise/noise_fit.py); the fit itself must not see them either. An integer image's maximum (65535 in
 uint16) lies far above everything else in a dim fluorescence image, so a few saturated pixels,
 a bead or a bright speck set the top of the range the fit is normalised to, squeeze the signal
 into a small part of it and mislead the held-out stop: five saturated beads cost the default
@@ -12,7 +12,7 @@ section 12).
 So denoising with the default profile treats saturated pixels as unobserved: they are lowered
 to the brightest value that is not saturated, in a copy (the input is never changed), so that
 they do not set the range the data are normalised to; the fit leaves them out of its data
-term and of its held-out error, as inpainting does its holes (job.py; otherwise the decoder
+term and of its held-out error, as inpainting does its holes (engine/job.py; otherwise the decoder
 spends its iterations on the beads' sharp edges while the rest gets worse, and their held-out
 pixels keep the stop from firing); the passes after the fit see the lowered values; and the
 recorded value is put back into the result at those pixels: what the camera could not measure

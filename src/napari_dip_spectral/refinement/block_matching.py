@@ -11,7 +11,7 @@ transform along the group:
 * :func:`grouped_wiener`: the blocks matched on a pilot, each coefficient shrunk by the
   pilot's ``P**2 / (P**2 + sigma**2)`` (groups of up to 32, threshold 400 on a 0-255
   scale); similar blocks elsewhere in the plane (nuclei, repeated texture) give each
-  coefficient more samples than one neighbourhood (wiener_pass.py's blocks) does.
+  coefficient more samples than one neighbourhood (refinement/wiener_pass.py's blocks) does.
 * :func:`grouped_threshold`: no pilot; the blocks matched on the data, and every coefficient
   under 2.7 sigma set to zero (groups of up to 16, threshold 2500 above the noise's own
   2 sigma^2 between two noisy copies of one block: BM3D's fixed 2500 left almost every group

@@ -51,7 +51,7 @@ def plane_sigmas(unit: np.ndarray, normalizations, constant, photon_model, noise
     (``unit``: planes, channels, H, W)."""
     import torch
 
-    from .core.noise import estimate_noise_sigma
+    from ..core.noise import estimate_noise_sigma
 
     sigmas: list[float | None] = []
     for p, norm in enumerate(normalizations):

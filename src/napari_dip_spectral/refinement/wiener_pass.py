@@ -1,6 +1,6 @@
 """A Wiener pass over a denoised result, guided by it.
 
-After the fit (and the share of non-local means, nonlocal_share.py) the result serves as a
+After the fit (and the share of non-local means, refinement/nonlocal_share.py) the result serves as a
 pilot estimate: the data's local cosine spectrum, in blocks of 64 coefficients at every
 position, is shrunk coefficient by coefficient by ``pilot**2 / (pilot**2 + sigma**2)``, the
 empirical Wiener filter, and the overlapping blocks are averaged with weights that favour the
@@ -9,17 +9,17 @@ blocks shrunk most. This is the second stage of BM3D / BM4D without their block 
 * A Z (or T) stack fitted as a whole is filtered in 3-D, 4 x 4 x 4 blocks: signal is
   correlated from plane to plane and noise is not, which neither the decoder (planes as
   channels) nor the per-plane share uses. The stack then takes its share (THRESHOLD_SHARE)
-  of a BM4D-like estimate the decoder does not guide: block_matching.py's two stages on
+  of a BM4D-like estimate the decoder does not guide: refinement/block_matching.py's two stages on
   cubes grouped across the volume.
 * A plane (an image, a plane of a stack fitted plane by plane, a colour channel) is filtered
-  in 2-D, 8 x 8 blocks, and also by the grouped Wiener filter of block_matching.py (blocks
+  in 2-D, 8 x 8 blocks, and also by the grouped Wiener filter of refinement/block_matching.py (blocks
   matched across the plane on the pilot); the result is the mean of the plane before, the
   filtered plane and the grouped estimate. Each estimate alone lost on some images; their
   mean raised the average over fluorescence crops and photos (docs/beyond_the_paper.md
   section 11, "Planes: a grouped estimate as well"). Under Gaussian noise a plane goes
   through this twice, the second time guided by the first's result (plane_rounds). A plane
   then ends as the mean of that and a BM3D-like estimate that the decoder does not guide
-  (the grouped hard threshold of block_matching.py as the pilot of its grouped Wiener
+  (the grouped hard threshold of refinement/block_matching.py as the pilot of its grouped Wiener
   estimate; THRESHOLD_SHARE): on fluorescence references cleaner than the benchmark's
   nuclei crops, and on photos, that pilot beat the decoder's result (docs/beyond_the_paper.md
   section 14).
@@ -131,7 +131,7 @@ def apply_wiener(
     (its channels are the Z or T planes) becomes the 3-D estimate; otherwise each channel
     plane the mean of itself, the 2-D estimate and the grouped estimate, ``rounds`` times
     over, each round guided by the last. ``colour``: the channels are a colour plane in the
-    opponent space (opponent.py), and all three channels are grouped on the luminance of
+    opponent space (refinement/opponent.py), and all three channels are grouped on the luminance of
     the round's guide, as CBM3D groups them. ``threshold``: the share of the plane's
     BM3D-like estimate, which does not depend on the decoder, mixed in at the end (a colour
     plane's grouped on the luminance, as CBM3D's; a whole-stack unit's BM4D-like, grouped in
