@@ -15,10 +15,11 @@ from .opponent import from_opponent, to_opponent
 from .wiener_pass import THRESHOLD_SHARE, apply_wiener, describe_wiener, plane_rounds
 
 
-def refine(job, state) -> None:
+def refine(job, state, threshold: float = THRESHOLD_SHARE, boost: bool = True) -> None:
     """In place on ``state.out`` (a :class:`~napari_dip_spectral.engine.result.PlanState` of
     ``job``, a :class:`~napari_dip_spectral.engine.job.RestoreJob`), recording in ``state`` what
-    was applied."""
+    was applied. ``threshold`` and ``boost`` are the Wiener pass's (wiener_pass.apply_wiener);
+    the job runs the defaults, and benchmarks/after_fit.py replays kept fits with others."""
     if state.cancelled or not (job.nlm_share or job.wiener):
         return
     sigmas = plane_sigmas(job.unit, job.normalizations, job.constant, job.model, job.config.noise_sigma)
@@ -28,9 +29,7 @@ def refine(job, state) -> None:
     state.nlm_share = job.nlm_share
     if job.wiener:
         rounds = plane_rounds(job.model is not None)
-        apply_wiener(
-            out, data, sigmas, job.layout.whole_stack, rounds, colour=colour, threshold=THRESHOLD_SHARE, boost=True
-        )
+        apply_wiener(out, data, sigmas, job.layout.whole_stack, rounds, colour=colour, threshold=threshold, boost=boost)
         state.wiener = True
     if colour:
         state.out[...] = from_opponent(out)
