@@ -80,14 +80,15 @@ def keep(chosen: list[Case], folder: Path, **options) -> list[Path]:
     return paths
 
 
-def replay(path: Path, variants: dict[str, dict], **options) -> tuple[Case, dict[str, float], float]:
-    """One kept case: (the case, dB per variant, the largest difference between the default
-    variant's image and the kept result, which should be float rounding)."""
+def replay(path: Path, variants: dict[str, dict]) -> tuple[Case, dict[str, float], float]:
+    """One kept case: (the case, dB per variant, the largest difference between the image of
+    the variant without arguments, the job's own steps, and the kept result, which should be
+    float rounding). The job is built again with the options ``keep`` was given."""
     from napari_dip_spectral.refinement.refine import refine
 
     saved = np.load(path)
     case = Case(str(saved["name"]), saved["clean"], saved["counts"], float(saved["photons"]), str(saved["axes"]))
-    job = _job(case, **options)
+    job = _job(case, **json.loads(str(saved["options"])))
     scores, drift = {}, 0.0
     for name, kwargs in variants.items():
         state = SimpleNamespace(out=saved["kept"].copy(), cancelled=False, nlm_share=0.0, wiener=False)
@@ -104,8 +105,7 @@ def compare(folder: Path, variants: dict[str, dict] = VARIANTS) -> dict[str, dic
     rows, means, out = [], defaultdict(list), {}
     names = list(variants)
     for path in sorted(folder.glob("*.npz")):
-        options = json.loads(str(np.load(path)["options"]))
-        case, scores, drift = replay(path, variants, **options)
+        case, scores, drift = replay(path, variants)
         if drift > 1e-3 * max(1.0, float(np.ptp(case.counts))):
             print(f"warning: {case.name} at {case.photons:g} photons: the default is {drift:.3g} off the kept result")
         base = scores[names[0]]

@@ -17,7 +17,7 @@ def test_a_kept_fit_replays_the_default_and_the_variants_differ(tmp_path, capsys
     kept = np.load(path)
     assert kept["kept"].shape == (1, 1, 40, 40) and kept["result"].shape == (40, 40)
     variants = {"default": {}, "no boost": {"boost": False}, "no share": {"threshold": 0.0}}
-    _, scores, drift = replay(path, variants, **SHORT)
+    _, scores, drift = replay(path, variants)
     assert drift < 1e-4  # the default's steps on the kept output give the kept result
     assert abs(scores["default"] - psnr(case.unit(kept["result"]), clean)) < 1e-3
     assert len({round(v, 6) for v in scores.values()}) == 3  # each variant changes the result
